@@ -1,0 +1,1 @@
+//! Fliplet REST API emulator (see README.md in this folder).

@@ -1,0 +1,372 @@
+//! Job configuration: the model every shell shares, and the loaders that build it.
+//!
+//! A [`Job`] is what one job file describes. The original fliplet-agent YAML format
+//! (one push operation per file, keys like `auth_token`, `datasource_id`, `query`) is read by
+//! [`legacy`]; it must keep working unchanged.
+//!
+//! Loading never connects to anything: [`load_job`] reads and validates a file and returns the
+//! job plus warnings (unknown keys with a did-you-mean, deprecated options), or a
+//! [`ConfigError`] naming the file, the key and the line.
+
+pub mod legacy;
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use crate::secret::Secret;
+
+/// Environment variable that overrides the Fliplet API base URL of every job
+/// (e.g. `http://127.0.0.1:8787` for the emulator). Takes precedence over the token region,
+/// and is itself overridden by an `api_url` key in the job file.
+pub const API_URL_ENV: &str = "FLIPLET_API_URL";
+
+/// One job file: shared settings and its operations.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Job {
+    /// Where the job was loaded from, if it came from a file.
+    pub path: Option<PathBuf>,
+    /// Short name used as the log-line prefix: the job file's name (e.g. `sample.yml`).
+    pub name: String,
+    /// Fliplet API token (`auth_token`), e.g. `eu--123456789`.
+    pub auth_token: Secret,
+    /// Explicit API base URL (`api_url` key); `None` means: the environment variable
+    /// [`API_URL_ENV`] if set, otherwise the region from the token prefix.
+    pub api_url: Option<String>,
+    /// `sync_on_init`: run every operation once at start, before the schedule. Default false.
+    pub sync_on_init: bool,
+    /// `log_verbosity`: debug | info | critical. Default debug (the original's default).
+    pub log_verbosity: Verbosity,
+    /// Database connection (`database_*` keys). `None` when no SQL operation needs one.
+    pub database: Option<DatabaseConfig>,
+    /// The operations, run in series. The legacy format always has exactly one.
+    pub operations: Vec<Operation>,
+}
+
+/// Log verbosity of the original (`log_verbosity`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Verbosity {
+    #[default]
+    Debug,
+    Info,
+    Critical,
+}
+
+/// Supported SQL drivers (`database_driver`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Driver {
+    /// `mssql`: Microsoft SQL Server (tiberius).
+    Mssql,
+    /// `postgres` (also accepted: `postgresql`, `pg`).
+    Postgres,
+    /// `mysql` (also accepted: `mariadb`).
+    Mysql,
+    /// `sqlite`: `database_name` (or `database_host`) is the path of the database file.
+    Sqlite,
+}
+
+impl Driver {
+    /// Human name used in messages ("PostgreSQL", "MySQL/MariaDB", ...).
+    pub fn label(self) -> &'static str {
+        match self {
+            Driver::Mssql => "SQL Server",
+            Driver::Postgres => "PostgreSQL",
+            Driver::Mysql => "MySQL/MariaDB",
+            Driver::Sqlite => "SQLite",
+        }
+    }
+
+    /// The value written in YAML.
+    pub fn key(self) -> &'static str {
+        match self {
+            Driver::Mssql => "mssql",
+            Driver::Postgres => "postgres",
+            Driver::Mysql => "mysql",
+            Driver::Sqlite => "sqlite",
+        }
+    }
+
+    /// Default TCP port of the driver (None for SQLite).
+    pub fn default_port(self) -> Option<u16> {
+        match self {
+            Driver::Mssql => Some(1433),
+            Driver::Postgres => Some(5432),
+            Driver::Mysql => Some(3306),
+            Driver::Sqlite => None,
+        }
+    }
+}
+
+impl fmt::Display for Driver {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.label())
+    }
+}
+
+/// Database connection settings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DatabaseConfig {
+    pub driver: Driver,
+    /// `database_host`. Default `localhost`. Unused for SQLite.
+    pub host: Option<String>,
+    /// `database_port`. Default: the driver's standard port.
+    pub port: Option<u16>,
+    /// `database_username`.
+    pub username: Option<String>,
+    /// `database_password`.
+    pub password: Option<Secret>,
+    /// `database_name`: the database (schema) name; for SQLite the file path, made absolute
+    /// against the job file's folder by the loader.
+    pub database: Option<String>,
+    /// `database_domain` (SQL Server only): Windows/NTLM login domain.
+    pub domain: Option<String>,
+    /// `database_instance` (SQL Server only): named instance, resolved through SQL Browser.
+    pub instance: Option<String>,
+    /// `database_encrypt` (SQL Server only): TLS to the server. Default false (the original's).
+    pub encrypt: Option<bool>,
+    /// `database_native_odbc`: accepted for compatibility; no effect (warned at load).
+    pub native_odbc: bool,
+}
+
+impl DatabaseConfig {
+    /// "PostgreSQL at db.local:5432/sales" — never contains the password.
+    pub fn describe(&self) -> String {
+        match self.driver {
+            Driver::Sqlite => format!(
+                "SQLite file {}",
+                self.database.as_deref().unwrap_or("(no file)")
+            ),
+            driver => {
+                let host = self.host.as_deref().unwrap_or("localhost");
+                let port = self.port.or(driver.default_port()).unwrap_or_default();
+                let instance = match &self.instance {
+                    Some(i) => format!("\\{i}"),
+                    None => String::new(),
+                };
+                match &self.database {
+                    Some(db) => format!("{driver} at {host}{instance}:{port}/{db}"),
+                    None => format!("{driver} at {host}{instance}:{port}"),
+                }
+            }
+        }
+    }
+}
+
+/// One operation of a job.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Operation {
+    Push(PushOperation),
+}
+
+impl Operation {
+    pub fn description(&self) -> Option<&str> {
+        match self {
+            Operation::Push(p) => p.description.as_deref(),
+        }
+    }
+
+    pub fn frequency(&self) -> Option<&str> {
+        match self {
+            Operation::Push(p) => p.frequency.as_deref(),
+        }
+    }
+}
+
+/// `mode`: what happens to remote entries that the source no longer returns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Mode {
+    /// Keep them (default).
+    #[default]
+    Update,
+    /// Delete them, and update every matched entry.
+    Replace,
+}
+
+/// `run_hooks` items.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Hook {
+    Insert,
+    Update,
+}
+
+impl Hook {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Hook::Insert => "insert",
+            Hook::Update => "update",
+        }
+    }
+}
+
+/// A push: rows from a source into a Fliplet data source.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PushOperation {
+    /// `description`, printed in the logs.
+    pub description: Option<String>,
+    /// `frequency`: cron expression (5 fields, or 6 with leading seconds). `None`: never
+    /// scheduled (only `sync_on_init` / manual runs).
+    pub frequency: Option<String>,
+    /// `query`: the SQL query returning the rows to push.
+    pub query: String,
+    /// `datasource_id`: target Fliplet data source.
+    pub datasource_id: u64,
+    /// `primary_column`: column matching rows to entries. `None`: rows are always appended.
+    pub primary_column: Option<String>,
+    /// `case_insensitive_primary_column`. Default false.
+    pub case_insensitive_primary_column: bool,
+    /// `timestamp_column`: column compared to decide whether a matched row changed.
+    pub timestamp_column: Option<String>,
+    /// `mode`: update (default) or replace.
+    pub mode: Mode,
+    /// `batch_size`: rows per commit request. Default 1000.
+    pub batch_size: usize,
+    /// `concurrency`: parallel file fetches/uploads. Default 1.
+    pub concurrency: usize,
+    /// `delete_column`: rows whose value here is set (not null, not false, not empty) delete
+    /// their entry.
+    pub delete_column: Option<String>,
+    /// `run_hooks`: post-sync hooks to run on the server.
+    pub run_hooks: Vec<Hook>,
+    /// `merge`: `Some(true)` merges sent columns into entries (commit `extend: true`);
+    /// `None` leaves `extend` out of the commit, as the original does.
+    pub merge: Option<bool>,
+    /// `files`: columns holding files to upload.
+    pub files: Vec<FileColumn>,
+    /// `encrypt`: columns to encrypt.
+    pub encrypt: Option<EncryptConfig>,
+}
+
+impl PushOperation {
+    /// A push with the original's defaults for everything but the required keys.
+    pub fn new(datasource_id: u64, query: impl Into<String>) -> Self {
+        PushOperation {
+            description: None,
+            frequency: None,
+            query: query.into(),
+            datasource_id,
+            primary_column: None,
+            case_insensitive_primary_column: false,
+            timestamp_column: None,
+            mode: Mode::Update,
+            batch_size: 1000,
+            concurrency: 1,
+            delete_column: None,
+            run_hooks: Vec::new(),
+            merge: None,
+            files: Vec::new(),
+            encrypt: None,
+        }
+    }
+}
+
+/// How a file column's value is fetched (`files[].type`).
+#[derive(Debug, Clone, PartialEq)]
+pub enum FileSource {
+    /// `remote`: an HTTP(S) URL, with optional request headers.
+    Remote {
+        headers: Vec<(String, String)>,
+    },
+    /// `local`: an absolute path, or a path relative to `directory`.
+    Local { directory: Option<PathBuf> },
+    /// `sharepoint`: a SharePoint URL fetched with NTLM credentials.
+    Sharepoint {
+        username: String,
+        password: Secret,
+        /// `fileType: inherit` keeps the remote file name.
+        inherit_file_type: bool,
+    },
+}
+
+/// One entry of `files:`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FileColumn {
+    pub column: String,
+    pub source: FileSource,
+}
+
+/// `encrypt:` settings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EncryptConfig {
+    /// Columns to encrypt (never the primary key).
+    pub fields: Vec<String>,
+    /// Fixed key; `None` means: use the organization's keystore.
+    pub key: Option<Secret>,
+    /// Salt for the keystore key; default `<organizationId>-<keystoreId>`.
+    pub salt: Option<Secret>,
+}
+
+/// A non-fatal finding about a config file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigWarning {
+    pub file: String,
+    pub key: Option<String>,
+    pub line: Option<usize>,
+    pub message: String,
+}
+
+impl fmt::Display for ConfigWarning {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.file)?;
+        if let Some(line) = self.line {
+            write!(f, ":{line}")?;
+        }
+        if let Some(key) = &self.key {
+            write!(f, ": `{key}`")?;
+        }
+        write!(f, ": {}", self.message)
+    }
+}
+
+/// A fatal config error. `Display` names the file, the key and the line where known, and
+/// never includes a secret value.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    #[error("Cannot read config file {file}: {message}. Check that the path is correct.")]
+    Read { file: String, message: String },
+    #[error("{file}{}: the file is not valid YAML: {message}", line.map(|l| format!(":{l}")).unwrap_or_default())]
+    Syntax {
+        file: String,
+        line: Option<usize>,
+        message: String,
+    },
+    #[error("{file}{}: `{key}`: {message}", line.map(|l| format!(":{l}")).unwrap_or_default())]
+    Invalid {
+        file: String,
+        key: String,
+        line: Option<usize>,
+        message: String,
+    },
+    #[error("{file}: `{key}` is required: {hint}")]
+    Missing {
+        file: String,
+        key: String,
+        hint: String,
+    },
+    #[error("{file}: JavaScript config files are not supported by this agent: {hint}")]
+    JavaScript { file: String, hint: String },
+}
+
+/// A loaded job and the warnings found while loading it.
+#[derive(Debug, Clone)]
+pub struct LoadedJob {
+    pub job: Job,
+    pub warnings: Vec<ConfigWarning>,
+}
+
+/// Read and validate a job file. Pure apart from reading the file: no connection is made.
+pub fn load_job(path: &Path) -> Result<LoadedJob, ConfigError> {
+    let file = path.display().to_string();
+    if path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("js"))
+    {
+        return Err(ConfigError::JavaScript {
+            file,
+            hint: "JavaScript configs are replaced by the declarative YAML job format; see the README section \"From JavaScript configs\"".into(),
+        });
+    }
+    let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Read {
+        file: file.clone(),
+        message: e.to_string(),
+    })?;
+    legacy::parse(&text, path)
+}

@@ -1,0 +1,12 @@
+//! Fliplet Data Integration Service: the headless core.
+//!
+//! Everything a user can trigger (validate a job, test a connection, preview a run, run,
+//! schedule) is a core function returning plain data. The `fliplet-agent` CLI
+//! (`src/main.rs`) and the desktop app are thin shells over it. See `../shared/design.md`.
+
+pub mod config;
+pub mod crypto;
+pub mod fliplet;
+pub mod secret;
+pub mod source;
+pub mod sync;

@@ -1,0 +1,4 @@
+fn main() {
+    eprintln!("fliplet-agent: not implemented yet");
+    std::process::exit(1);
+}

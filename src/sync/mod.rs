@@ -1,0 +1,1 @@
+//! Push and pull: the pure plan and its application.
