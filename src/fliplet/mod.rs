@@ -1,1 +1,11 @@
 //! The Fliplet REST API client: the only code that speaks HTTP to Fliplet.
+//!
+//! Regions, the `Auth-token` header, retries with backoff for transient failures, and typed
+//! errors. See `../shared/fliplet-api.md` for the API facts this relies on.
+
+mod client;
+
+pub use client::{
+    ApiError, Client, ClientOptions, CommitRequest, CommitRow, DataSource, Organization,
+    RemoteEntry, RetryPolicy, USER_AGENT, User, base_url_for_token, region_of,
+};

@@ -1,1 +1,5 @@
-//! Push and pull: the pure plan and its application.
+//! Push: the pure plan ([`plan`]) and its application against Fliplet ([`push`]).
+
+pub mod plan;
+
+pub use plan::{Plan, PlanError, PlanOptions, plan};

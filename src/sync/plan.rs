@@ -1,0 +1,468 @@
+//! The plan: what a push would insert, update and delete. A pure function of the source rows,
+//! the remote entries and the options — no I/O — so the dry-run preview *is* the plan and can
+//! never disagree with the run.
+//!
+//! Semantics follow the original agent (`libs/agent-runner.js`), with these documented
+//! differences:
+//! - keys match on a canonical form: the number `123` and the string `"123"` are the same key
+//!   (the original compared with `===`, so values imported by other means never matched);
+//!   with `case_insensitive_primary_column`, strings are compared lower-cased;
+//! - a key of `0` is a key (the original skipped it as "missing", being falsy in JavaScript);
+//!   `null` and `""` are missing keys;
+//! - without a `timestamp_column`, a matched row is updated when one of its columns differs
+//!   from the entry (the original never updated such rows in `update` mode);
+//! - timestamps that cannot be parsed count as changed (the original treated them as equal).
+
+use std::collections::HashMap;
+use std::collections::hash_map::Entry as MapEntry;
+use std::fmt;
+
+use chrono::{DateTime, Local, NaiveDate, NaiveDateTime, TimeZone};
+use serde::Serialize;
+use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, Visitor};
+use serde_json::Value;
+
+use crate::config::Mode;
+use crate::fliplet::RemoteEntry;
+use crate::source::Table;
+
+/// What the plan needs from a push operation.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PlanOptions {
+    pub primary_column: Option<String>,
+    pub case_insensitive: bool,
+    pub timestamp_column: Option<String>,
+    pub delete_column: Option<String>,
+    pub mode: Mode,
+    /// Columns left out of the content comparison made when there is no timestamp column
+    /// (encrypted columns and file columns, whose remote form always differs).
+    pub compare_ignore: Vec<String>,
+}
+
+/// Why a row is left out of the commit.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum SkipReason {
+    /// The primary key column is null or empty.
+    MissingKey,
+    /// An earlier row (`first_row`) has the same key.
+    DuplicateKey { first_row: usize },
+    /// The row is marked deleted and no entry has its key: nothing to do.
+    DeletedNotOnFliplet,
+}
+
+impl fmt::Display for SkipReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SkipReason::MissingKey => f.write_str("the row is missing its primary key value"),
+            SkipReason::DuplicateKey { first_row } => write!(
+                f,
+                "a duplicate row has been found for the same primary key (first seen in row {})",
+                first_row + 1
+            ),
+            SkipReason::DeletedNotOnFliplet => {
+                f.write_str("the row is marked as deleted and is not present on Fliplet servers")
+            }
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Skip {
+    /// Index of the row in the source table.
+    pub row: usize,
+    pub reason: SkipReason,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Update {
+    pub row: usize,
+    pub entry_id: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum DeleteReason {
+    /// The row's `delete_column` is set.
+    Flagged { row: usize },
+    /// `mode: replace` and the source no longer returns this entry's key.
+    NotInSource,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Delete {
+    pub entry_id: u64,
+    /// Index of the entry in the remote list given to [`plan`].
+    pub remote: usize,
+    pub reason: DeleteReason,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Unchanged {
+    pub row: usize,
+    pub entry_id: u64,
+}
+
+/// The outcome of planning a push.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Plan {
+    /// Rows to insert (indices into the table).
+    pub inserts: Vec<usize>,
+    pub updates: Vec<Update>,
+    pub deletes: Vec<Delete>,
+    pub unchanged: Vec<Unchanged>,
+    pub skipped: Vec<Skip>,
+    pub warnings: Vec<String>,
+}
+
+impl Plan {
+    /// Whether the plan would send anything.
+    pub fn is_empty(&self) -> bool {
+        self.inserts.is_empty() && self.updates.is_empty() && self.deletes.is_empty()
+    }
+
+    /// Entry ids to delete, deduplicated, in plan order.
+    pub fn delete_ids(&self) -> Vec<u64> {
+        self.deletes.iter().map(|d| d.entry_id).collect()
+    }
+}
+
+/// A precondition of the plan does not hold; nothing may be sent.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PlanError {
+    #[error(
+        "`{key}: {column}` is not a column of the query result (columns: {available}). Check the spelling and case, or add it to the query (use SQL \"AS\" to rename)."
+    )]
+    UnknownColumn {
+        key: &'static str,
+        column: String,
+        available: String,
+    },
+}
+
+/// A key in canonical form: numbers and numeric strings compare equal.
+pub fn canonical_key(value: &Value, case_insensitive: bool) -> Option<String> {
+    match value {
+        Value::Null => None,
+        Value::String(s) if s.is_empty() => None,
+        Value::String(s) => Some(if case_insensitive {
+            s.to_lowercase()
+        } else {
+            s.clone()
+        }),
+        Value::Number(n) => Some(match n.as_f64() {
+            Some(f) if n.is_f64() && f.fract() == 0.0 && f.abs() < 9.0e15 => {
+                format!("{}", f as i64)
+            }
+            _ => n.to_string(),
+        }),
+        Value::Bool(b) => Some(b.to_string()),
+        other => Some(other.to_string()),
+    }
+}
+
+/// Whether a `delete_column` value marks the row deleted: set and not null, `false`, `0` or
+/// an empty string (the original's JavaScript truthiness).
+pub fn is_marked_deleted(value: &Value) -> bool {
+    match value {
+        Value::Null => false,
+        Value::Bool(b) => *b,
+        Value::Number(n) => n.as_f64().is_some_and(|f| f != 0.0),
+        Value::String(s) => !s.is_empty(),
+        _ => true,
+    }
+}
+
+/// Parse a timestamp value as an instant, in milliseconds since the epoch. Strings in
+/// ISO-8601/RFC 3339 form (with or without offset; without one means local time, as the
+/// original's moment.js did), `YYYY-MM-DD HH:MM:SS[.fff]`, a bare date, or a number of
+/// milliseconds since the epoch.
+pub fn parse_instant(value: &Value) -> Option<i64> {
+    match value {
+        Value::Number(n) => n
+            .as_i64()
+            .or_else(|| n.as_f64().filter(|f| f.is_finite()).map(|f| f as i64)),
+        Value::String(s) => {
+            let s = s.trim();
+            if let Ok(d) = DateTime::parse_from_rfc3339(s) {
+                return Some(d.timestamp_millis());
+            }
+            for fmt in [
+                "%Y-%m-%dT%H:%M:%S%.f",
+                "%Y-%m-%d %H:%M:%S%.f",
+                "%Y-%m-%d %H:%M",
+            ] {
+                if let Ok(n) = NaiveDateTime::parse_from_str(s, fmt) {
+                    return local_millis(n);
+                }
+            }
+            for fmt in ["%Y-%m-%d %H:%M:%S%.f%#z", "%Y-%m-%dT%H:%M:%S%.f%#z"] {
+                if let Ok(d) = DateTime::parse_from_str(s, fmt) {
+                    return Some(d.timestamp_millis());
+                }
+            }
+            if let Ok(d) = NaiveDate::parse_from_str(s, "%Y-%m-%d") {
+                return local_millis(d.and_hms_opt(0, 0, 0)?);
+            }
+            None
+        }
+        _ => None,
+    }
+}
+
+fn local_millis(n: NaiveDateTime) -> Option<i64> {
+    Local
+        .from_local_datetime(&n)
+        .earliest()
+        .map(|d| d.timestamp_millis())
+}
+
+/// Whether two timestamp values denote instants at least one second apart. Equal values
+/// never differ; values that cannot be parsed as instants (and are not equal) differ.
+pub fn timestamps_differ(local: &Value, remote: Option<&Value>) -> bool {
+    let remote = remote.unwrap_or(&Value::Null);
+    if local == remote {
+        return false;
+    }
+    match (parse_instant(local), parse_instant(remote)) {
+        (Some(a), Some(b)) => (a - b).abs() >= 1000,
+        _ => true,
+    }
+}
+
+/// Build the plan. See the module documentation for the rules.
+pub fn plan(table: &Table, remote: &[RemoteEntry], opts: &PlanOptions) -> Result<Plan, PlanError> {
+    let column = |key: &'static str, name: &Option<String>| -> Result<Option<usize>, PlanError> {
+        match name {
+            None => Ok(None),
+            Some(n) => match table.column_index(n) {
+                Some(i) => Ok(Some(i)),
+                None => Err(PlanError::UnknownColumn {
+                    key,
+                    column: n.clone(),
+                    available: table.column_names().join(", "),
+                }),
+            },
+        }
+    };
+    let pk = column("primary_column", &opts.primary_column)?;
+    let ts = column("timestamp_column", &opts.timestamp_column)?;
+    let del = column("delete_column", &opts.delete_column)?;
+
+    let mut plan = Plan::default();
+    let replace = opts.mode == Mode::Replace;
+
+    let Some(pk) = pk else {
+        plan.warnings.push("A primary key has not been set, which means rows will always be appended to the data source whenever this script runs. To allow updating rows, please define a primary key to be used for the comparison.".into());
+        plan.inserts = (0..table.rows.len()).collect();
+        if replace {
+            plan.deletes = remote
+                .iter()
+                .enumerate()
+                .map(|(i, e)| Delete {
+                    entry_id: e.id,
+                    remote: i,
+                    reason: DeleteReason::NotInSource,
+                })
+                .collect();
+        }
+        return Ok(plan);
+    };
+    let pk_name = opts.primary_column.as_deref().unwrap_or_default();
+    let ts_name = opts.timestamp_column.as_deref();
+
+    // Remote index: canonical key -> first entry with that key. O(1) per row.
+    let wanted: Vec<&str> = std::iter::once(pk_name).chain(ts_name).collect();
+    let mut index: HashMap<String, usize> = HashMap::with_capacity(remote.len());
+    let mut remote_ts: Vec<Option<Value>> = Vec::new();
+    if ts.is_some() {
+        remote_ts.reserve(remote.len());
+    }
+    for (i, entry) in remote.iter().enumerate() {
+        let mut fields = extract_fields(entry.data.get(), &wanted);
+        if ts.is_some() {
+            remote_ts.push(fields.pop().flatten());
+        }
+        if let Some(key) = fields
+            .first()
+            .and_then(|v| v.as_ref())
+            .and_then(|v| canonical_key(v, opts.case_insensitive))
+        {
+            index.entry(key).or_insert(i);
+        }
+    }
+
+    let mut matched = vec![false; remote.len()];
+    let mut seen: HashMap<String, usize> = HashMap::with_capacity(table.rows.len());
+    let ignore: Vec<usize> = opts
+        .compare_ignore
+        .iter()
+        .filter_map(|c| table.column_index(c))
+        .collect();
+
+    for (r, row) in table.rows.iter().enumerate() {
+        let Some(key) = canonical_key(&row[pk], opts.case_insensitive) else {
+            plan.skipped.push(Skip {
+                row: r,
+                reason: SkipReason::MissingKey,
+            });
+            continue;
+        };
+        let deleted = del.is_some_and(|d| is_marked_deleted(&row[d]));
+        let found = index.get(&key).copied();
+        match seen.entry(key) {
+            MapEntry::Occupied(first) => {
+                plan.skipped.push(Skip {
+                    row: r,
+                    reason: SkipReason::DuplicateKey {
+                        first_row: *first.get(),
+                    },
+                });
+                continue;
+            }
+            MapEntry::Vacant(v) => {
+                v.insert(r);
+            }
+        }
+        let Some(e) = found else {
+            if deleted {
+                plan.skipped.push(Skip {
+                    row: r,
+                    reason: SkipReason::DeletedNotOnFliplet,
+                });
+            } else {
+                plan.inserts.push(r);
+            }
+            continue;
+        };
+        matched[e] = true;
+        let entry_id = remote[e].id;
+        if deleted {
+            plan.deletes.push(Delete {
+                entry_id,
+                remote: e,
+                reason: DeleteReason::Flagged { row: r },
+            });
+            continue;
+        }
+        let changed = replace
+            || match ts {
+                Some(t) => timestamps_differ(&row[t], remote_ts[e].as_ref()),
+                None => content_differs(table, row, remote[e].data.get(), &ignore),
+            };
+        if changed {
+            plan.updates.push(Update { row: r, entry_id });
+        } else {
+            plan.unchanged.push(Unchanged { row: r, entry_id });
+        }
+    }
+
+    if replace {
+        for (i, entry) in remote.iter().enumerate() {
+            if !matched[i] {
+                plan.deletes.push(Delete {
+                    entry_id: entry.id,
+                    remote: i,
+                    reason: DeleteReason::NotInSource,
+                });
+            }
+        }
+        if table.rows.is_empty() && !remote.is_empty() {
+            plan.warnings.push(format!(
+                "The source returned no rows: \"mode: replace\" will delete all {} entries of the data source.",
+                remote.len()
+            ));
+        }
+    }
+    Ok(plan)
+}
+
+/// Whether a row's values differ from an entry's data, column by column (a missing remote
+/// column equals a local null).
+fn content_differs(table: &Table, row: &[Value], raw: &str, ignore: &[usize]) -> bool {
+    let Ok(remote) = serde_json::from_str::<serde_json::Map<String, Value>>(raw) else {
+        return true;
+    };
+    table.columns.iter().enumerate().any(|(i, c)| {
+        if ignore.contains(&i) {
+            return false;
+        }
+        let local = &row[i];
+        match remote.get(&c.name) {
+            Some(v) => v != local,
+            None => !local.is_null(),
+        }
+    })
+}
+
+/// Read only the named top-level fields of a JSON object text, skipping everything else
+/// without building it. Returns one slot per wanted name (None when absent or not an object).
+pub fn extract_fields(raw: &str, wanted: &[&str]) -> Vec<Option<Value>> {
+    let mut out = vec![None; wanted.len()];
+    let mut de = serde_json::Deserializer::from_str(raw);
+    let _ = de::Deserializer::deserialize_any(
+        &mut de,
+        FieldsVisitor {
+            wanted,
+            out: &mut out,
+        },
+    );
+    for i in 1..wanted.len() {
+        if let Some(first) = wanted[..i].iter().position(|w| *w == wanted[i]) {
+            out[i] = out[first].clone();
+        }
+    }
+    out
+}
+
+struct FieldsVisitor<'a, 'b> {
+    wanted: &'a [&'a str],
+    out: &'b mut Vec<Option<Value>>,
+}
+
+impl<'de> Visitor<'de> for FieldsVisitor<'_, '_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        while let Some(slot) = map.next_key_seed(KeySeed(self.wanted))? {
+            match slot {
+                Some(i) if self.out[i].is_none() => self.out[i] = Some(map.next_value()?),
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Deserialises a map key to the index of the wanted name it equals, without allocating for
+/// keys that need no unescaping.
+struct KeySeed<'a>(&'a [&'a str]);
+
+impl<'de> DeserializeSeed<'de> for KeySeed<'_> {
+    type Value = Option<usize>;
+
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Option<usize>, D::Error> {
+        d.deserialize_str(self)
+    }
+}
+
+impl<'de> Visitor<'de> for KeySeed<'_> {
+    type Value = Option<usize>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a string key")
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Option<usize>, E> {
+        Ok(self.0.iter().position(|w| *w == v))
+    }
+}
+
+#[cfg(test)]
+mod tests;
