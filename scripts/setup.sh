@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Installs and starts what the tests need, idempotently: PostgreSQL and MariaDB (installed
+# from Debian's packages when missing, started when stopped), Node.js packages of the
+# crypto-js compatibility test, and the Rust toolchain's components.
+# Needs root (or sudo) for apt-get on a machine where something is missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+SUDO=""
+if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
+
+need_apt=()
+command -v pg_ctlcluster >/dev/null 2>&1 || need_apt+=(postgresql)
+[ -x /usr/sbin/mariadbd ] || need_apt+=(mariadb-server)
+command -v node >/dev/null 2>&1 || need_apt+=(nodejs npm)
+command -v pkg-config >/dev/null 2>&1 || need_apt+=(pkg-config)
+command -v sqlite3 >/dev/null 2>&1 || need_apt+=(sqlite3)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  echo "setup: installing ${need_apt[*]}"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}"
+fi
+
+# PostgreSQL: running, and the tests' trust login on 127.0.0.1 (what this machine kind has).
+pg_version=$(ls /etc/postgresql | sort -V | tail -n1)
+if ! pg_isready -h 127.0.0.1 -p 5432 -q 2>/dev/null; then
+  echo "setup: starting PostgreSQL $pg_version"
+  $SUDO pg_ctlcluster --skip-systemctl-redirect "$pg_version" main start || true
+fi
+for _ in $(seq 1 30); do pg_isready -h 127.0.0.1 -p 5432 -q && break; sleep 1; done
+if ! psql -h 127.0.0.1 -U postgres -d postgres -Atc 'select 1' >/dev/null 2>&1; then
+  hba=/etc/postgresql/$pg_version/main/pg_hba.conf
+  echo "setup: allowing trust logins from 127.0.0.1 in $hba (test machine)"
+  $SUDO sed -i '1i host all all 127.0.0.1/32 trust\nhost all all ::1/128 trust' "$hba"
+  $SUDO pg_ctlcluster --skip-systemctl-redirect "$pg_version" main reload
+fi
+psql -h 127.0.0.1 -U postgres -d postgres -Atc "select 1 from pg_database where datname='test'" | grep -q 1 \
+  || psql -h 127.0.0.1 -U postgres -d postgres -c 'create database test' >/dev/null
+
+# MariaDB: running, root over TCP with an empty password, database `test`.
+if ! mariadb -h 127.0.0.1 -u root -e 'select 1' >/dev/null 2>&1; then
+  echo "setup: starting MariaDB"
+  $SUDO mkdir -p /run/mysqld && $SUDO chown mysql:mysql /run/mysqld 2>/dev/null || true
+  $SUDO start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd -- --user=mysql || true
+  for _ in $(seq 1 30); do mariadb -h 127.0.0.1 -u root -e 'select 1' >/dev/null 2>&1 && break; sleep 1; done
+fi
+mariadb -h 127.0.0.1 -u root -e 'create database if not exists test'
+
+# Node packages of the crypto-js compatibility test (exact versions from the lock file).
+if [ -f tests/js/package-lock.json ]; then
+  npm ci --prefix tests/js --no-audit --no-fund --loglevel=error
+fi
+echo "setup: ready"
