@@ -1,0 +1,187 @@
+//! Field encryption must be readable by Fliplet apps: proves, both ways, that our CryptoJS
+//! passphrase-mode encryption interoperates with the real `crypto-js` npm package (pinned in
+//! `tests/js/package.json`) under Node.
+//!
+//! Needs Node and `npm ci --prefix tests/js`; without them these tests FAIL (never skip).
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+
+use fliplet_agent::crypto::{
+    CryptoError, cryptojs_decrypt, cryptojs_encrypt, decrypt_keystore_key, encrypt_value,
+    generate_key,
+};
+use serde_json::json;
+
+fn js_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests")
+        .join("js")
+}
+
+fn ensure_crypto_js() {
+    let module = js_dir().join("node_modules").join("crypto-js");
+    assert!(
+        module.join("package.json").is_file(),
+        "crypto-js is not installed at {}: run `npm ci --prefix tests/js` from the repository \
+         root first (these compatibility tests must not be skipped)",
+        module.display()
+    );
+}
+
+/// Runs `node tests/js/cryptojs.js <mode> <passphrase>` with `input` on stdin.
+fn node(mode: &str, passphrase: &str, input: &str) -> Result<String, String> {
+    ensure_crypto_js();
+    let dir = js_dir();
+    let mut child = Command::new("node")
+        .arg(dir.join("cryptojs.js"))
+        .arg(mode)
+        .arg(passphrase)
+        .current_dir(&dir)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| {
+            panic!("cannot run `node` ({e}); Node.js 20+ is needed for the crypto-js tests")
+        });
+    let mut stdin = child.stdin.take().expect("stdin is piped");
+    let data = input.to_owned();
+    // Write on another thread so a large input cannot deadlock against a full stdout pipe.
+    let writer = std::thread::spawn(move || stdin.write_all(data.as_bytes()));
+    let out = child.wait_with_output().expect("wait for node");
+    writer
+        .join()
+        .expect("stdin writer thread")
+        .expect("write stdin");
+    if out.status.success() {
+        Ok(String::from_utf8(out.stdout).expect("node printed UTF-8"))
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).into_owned())
+    }
+}
+
+fn js_encrypt(plaintext: &str, passphrase: &str) -> String {
+    node("encrypt", passphrase, plaintext).expect("crypto-js encrypt")
+}
+
+fn js_decrypt(ciphertext: &str, passphrase: &str) -> Result<String, String> {
+    node("decrypt", passphrase, ciphertext)
+}
+
+fn samples() -> Vec<(&'static str, String)> {
+    let long: String = "Lorem ipsum dolor sit amet, àéîõü ß 東京 🎉 "
+        .chars()
+        .cycle()
+        .take(50 * 1024)
+        .collect();
+    vec![
+        ("ascii", "Hello, World! 0123456789 ~!@#$%^&*()_+".to_owned()),
+        (
+            "accented",
+            "Grüße aus Köln, café crème, naïve façade, ñandú".to_owned(),
+        ),
+        (
+            "emoji and CJK",
+            "👩‍💻 deploys 🚀 at 東京 — ✓ done 🎉 (𝄞)".to_owned(),
+        ),
+        ("multi-line", "line one\nline two\r\n\ttabbed\n".to_owned()),
+        ("one block", "exactly sixteen!".to_owned()),
+        ("long 50 KB", long),
+    ]
+}
+
+const PASSPHRASES: [&str; 3] = ["Zq3vN8xLr0aWc5TgHy7uKp2mEs9dJf4B", "7-78", "pässwörd 🔑"];
+
+#[test]
+fn crypto_js_decrypts_our_ciphertext() {
+    for (name, text) in samples() {
+        for pass in PASSPHRASES {
+            let ours = cryptojs_encrypt(&text, pass);
+            assert!(ours.starts_with("U2FsdGVkX1"), "{name}");
+            let theirs = js_decrypt(&ours, pass).unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert!(theirs == text, "{name}: crypto-js read back different text");
+        }
+    }
+}
+
+#[test]
+fn we_decrypt_crypto_js_ciphertext() {
+    for (name, text) in samples() {
+        for pass in PASSPHRASES {
+            let theirs = js_encrypt(&text, pass);
+            assert!(theirs.starts_with("U2FsdGVkX1"), "{name}");
+            let ours = cryptojs_decrypt(&theirs, pass).unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert!(ours == text, "{name}: we read back different text");
+        }
+    }
+}
+
+#[test]
+fn keystore_key_both_ways() {
+    // The keystore stores a generated 32-char key encrypted with the salt
+    // "<organizationId>-<keystoreDataSourceId>", e.g. "7-78" (fliplet-api.md §5.4).
+    let salt = "7-78";
+
+    let key = generate_key();
+    let content = cryptojs_encrypt(&key, salt);
+    assert_eq!(js_decrypt(&content, salt).unwrap(), key);
+
+    let their_key = "aB3dE5fG7hJ9kL1mN2pQ4rS6tU8vW0xY";
+    let their_content = js_encrypt(their_key, salt);
+    assert_eq!(
+        decrypt_keystore_key(&their_content, salt).unwrap(),
+        their_key
+    );
+
+    // A wrong salt: the original aborted when crypto-js gave "" (or threw); we return an error.
+    match decrypt_keystore_key(&their_content, "7-79") {
+        Err(e) => assert_eq!(e, CryptoError::IncorrectSalt),
+        Ok(other) => assert_ne!(other, their_key),
+    }
+    // An encrypted empty key counts as a wrong salt, as in the original.
+    assert_eq!(
+        decrypt_keystore_key(&js_encrypt("", salt), salt),
+        Err(CryptoError::IncorrectSalt)
+    );
+}
+
+#[test]
+fn encrypted_field_values_read_by_crypto_js() {
+    let key = generate_key();
+    let cases = [
+        (json!("jane@example.com"), "jane@example.com"),
+        (json!("Zoë 👋"), "Zoë 👋"),
+        (json!(42), "42"),
+        (json!(1.5), "1.5"),
+        (json!(true), "true"),
+        (json!({"a": [1, 2]}), r#"{"a":[1,2]}"#),
+    ];
+    for (value, text) in cases {
+        let encrypted = encrypt_value(&value, &key).expect("truthy values are encrypted");
+        let c = encrypted.as_str().expect("ciphertext is a JSON string");
+        assert_eq!(js_decrypt(c, &key).unwrap(), text, "{value}");
+    }
+    for falsy in [json!(null), json!(false), json!(0), json!("")] {
+        assert_eq!(encrypt_value(&falsy, &key), None, "{falsy}");
+    }
+}
+
+#[test]
+fn wrong_passphrase_on_crypto_js_ciphertext_is_an_error() {
+    let mut errors = 0;
+    for i in 0..20 {
+        let text = format!("confidential value {i}");
+        let c = js_encrypt(&text, "right key");
+        match cryptojs_decrypt(&c, "wrong key") {
+            Err(CryptoError::WrongKey) => errors += 1,
+            Err(e) => panic!("unexpected error: {e}"),
+            Ok(other) => assert_ne!(other, text),
+        }
+    }
+    assert!(
+        errors >= 18,
+        "only {errors} of 20 wrong-key decryptions failed"
+    );
+}

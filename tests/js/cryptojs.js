@@ -1,0 +1,34 @@
+#!/usr/bin/env node
+// Test helper for tests/crypto_js.rs: runs the real crypto-js (pinned in package.json) the
+// way the Fliplet Agent and Fliplet apps do.
+//
+//   node cryptojs.js encrypt <passphrase>   stdin: UTF-8 plaintext  -> stdout: ciphertext
+//   node cryptojs.js decrypt <passphrase>   stdin: ciphertext       -> stdout: UTF-8 plaintext
+//
+// encrypt = CryptoJS.AES.encrypt(text, passphrase).toString()
+// decrypt = CryptoJS.AES.decrypt(ciphertext, passphrase).toString(CryptoJS.enc.Utf8)
+// Output has no trailing newline. Errors go to stderr with exit code 1 (usage: 2).
+'use strict';
+
+const CryptoJS = require('crypto-js');
+
+const [mode, passphrase] = process.argv.slice(2);
+if (!['encrypt', 'decrypt'].includes(mode) || passphrase === undefined) {
+  process.stderr.write('usage: node cryptojs.js encrypt|decrypt <passphrase> < input\n');
+  process.exit(2);
+}
+
+const chunks = [];
+process.stdin.on('data', (chunk) => chunks.push(chunk));
+process.stdin.on('end', () => {
+  const input = Buffer.concat(chunks).toString('utf8');
+  try {
+    const output = mode === 'encrypt'
+      ? CryptoJS.AES.encrypt(input, passphrase).toString()
+      : CryptoJS.AES.decrypt(input, passphrase).toString(CryptoJS.enc.Utf8);
+    process.stdout.write(output);
+  } catch (err) {
+    process.stderr.write(`crypto-js ${mode} failed: ${err.message}\n`);
+    process.exit(1);
+  }
+});
