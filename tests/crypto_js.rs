@@ -12,7 +12,7 @@ use fliplet_agent::crypto::{
     CryptoError, cryptojs_decrypt, cryptojs_encrypt, decrypt_keystore_key, encrypt_value,
     generate_key,
 };
-use serde_json::json;
+use serde_json::{Value, json};
 
 fn js_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -30,14 +30,13 @@ fn ensure_crypto_js() {
     );
 }
 
-/// Runs `node tests/js/cryptojs.js <mode> <passphrase>` with `input` on stdin.
-fn node(mode: &str, passphrase: &str, input: &str) -> Result<String, String> {
+/// Runs `node tests/js/cryptojs.js <args>` with `input` on stdin.
+fn node(args: &[&str], input: &str) -> Result<String, String> {
     ensure_crypto_js();
     let dir = js_dir();
     let mut child = Command::new("node")
         .arg(dir.join("cryptojs.js"))
-        .arg(mode)
-        .arg(passphrase)
+        .args(args)
         .current_dir(&dir)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -62,12 +61,38 @@ fn node(mode: &str, passphrase: &str, input: &str) -> Result<String, String> {
     }
 }
 
+/// One crypto-js operation for [`js_batch`].
+struct JsOp<'a> {
+    op: &'static str,
+    key: &'a str,
+    input: &'a str,
+}
+
+/// Runs many crypto-js operations in one Node process (`cryptojs.js batch`).
+fn js_batch(ops: &[JsOp<'_>]) -> Vec<Result<String, String>> {
+    let request: Vec<Value> = ops
+        .iter()
+        .map(|o| json!({"op": o.op, "key": o.key, "input": o.input}))
+        .collect();
+    let out = node(&["batch"], &Value::Array(request).to_string()).expect("crypto-js batch");
+    let results: Vec<Value> = serde_json::from_str(&out).expect("batch output is JSON");
+    assert_eq!(results.len(), ops.len());
+    results
+        .into_iter()
+        .map(|r| match (r.get("ok"), r.get("error")) {
+            (Some(Value::String(ok)), _) => Ok(ok.clone()),
+            (_, Some(err)) => Err(err.to_string()),
+            _ => panic!("unexpected batch result {r}"),
+        })
+        .collect()
+}
+
 fn js_encrypt(plaintext: &str, passphrase: &str) -> String {
-    node("encrypt", passphrase, plaintext).expect("crypto-js encrypt")
+    node(&["encrypt", passphrase], plaintext).expect("crypto-js encrypt")
 }
 
 fn js_decrypt(ciphertext: &str, passphrase: &str) -> Result<String, String> {
-    node("decrypt", passphrase, ciphertext)
+    node(&["decrypt", passphrase], ciphertext)
 }
 
 fn samples() -> Vec<(&'static str, String)> {
@@ -96,25 +121,55 @@ const PASSPHRASES: [&str; 3] = ["Zq3vN8xLr0aWc5TgHy7uKp2mEs9dJf4B", "7-78", "pä
 
 #[test]
 fn crypto_js_decrypts_our_ciphertext() {
-    for (name, text) in samples() {
+    let samples = samples();
+    let mut cases = Vec::new();
+    for (name, text) in &samples {
         for pass in PASSPHRASES {
-            let ours = cryptojs_encrypt(&text, pass);
+            let ours = cryptojs_encrypt(text, pass);
             assert!(ours.starts_with("U2FsdGVkX1"), "{name}");
-            let theirs = js_decrypt(&ours, pass).unwrap_or_else(|e| panic!("{name}: {e}"));
-            assert!(theirs == text, "{name}: crypto-js read back different text");
+            cases.push((*name, text, pass, ours));
         }
+    }
+    let ops: Vec<JsOp> = cases
+        .iter()
+        .map(|(_, _, pass, c)| JsOp {
+            op: "decrypt",
+            key: pass,
+            input: c,
+        })
+        .collect();
+    for ((name, text, pass, _), theirs) in cases.iter().zip(js_batch(&ops)) {
+        let theirs = theirs.unwrap_or_else(|e| panic!("{name} / {pass}: {e}"));
+        assert!(
+            &theirs == *text,
+            "{name} / {pass}: crypto-js read back different text"
+        );
     }
 }
 
 #[test]
 fn we_decrypt_crypto_js_ciphertext() {
-    for (name, text) in samples() {
+    let samples = samples();
+    let mut ops = Vec::new();
+    for (_, text) in &samples {
         for pass in PASSPHRASES {
-            let theirs = js_encrypt(&text, pass);
-            assert!(theirs.starts_with("U2FsdGVkX1"), "{name}");
-            let ours = cryptojs_decrypt(&theirs, pass).unwrap_or_else(|e| panic!("{name}: {e}"));
-            assert!(ours == text, "{name}: we read back different text");
+            ops.push(JsOp {
+                op: "encrypt",
+                key: pass,
+                input: text,
+            });
         }
+    }
+    for (op, theirs) in ops.iter().zip(js_batch(&ops)) {
+        let theirs = theirs.expect("crypto-js encrypt");
+        assert!(theirs.starts_with("U2FsdGVkX1"));
+        let ours = cryptojs_decrypt(&theirs, op.key)
+            .unwrap_or_else(|e| panic!("{:.40}… / {}: {e}", op.input, op.key));
+        assert!(
+            ours == op.input,
+            "{:.40}…: we read back different text",
+            op.input
+        );
     }
 }
 
@@ -158,10 +213,23 @@ fn encrypted_field_values_read_by_crypto_js() {
         (json!(true), "true"),
         (json!({"a": [1, 2]}), r#"{"a":[1,2]}"#),
     ];
-    for (value, text) in cases {
-        let encrypted = encrypt_value(&value, &key).expect("truthy values are encrypted");
-        let c = encrypted.as_str().expect("ciphertext is a JSON string");
-        assert_eq!(js_decrypt(c, &key).unwrap(), text, "{value}");
+    let encrypted: Vec<String> = cases
+        .iter()
+        .map(|(value, _)| {
+            let e = encrypt_value(value, &key).expect("truthy values are encrypted");
+            e.as_str().expect("ciphertext is a JSON string").to_owned()
+        })
+        .collect();
+    let ops: Vec<JsOp> = encrypted
+        .iter()
+        .map(|c| JsOp {
+            op: "decrypt",
+            key: &key,
+            input: c,
+        })
+        .collect();
+    for ((value, text), theirs) in cases.iter().zip(js_batch(&ops)) {
+        assert_eq!(theirs.unwrap(), *text, "{value}");
     }
     for falsy in [json!(null), json!(false), json!(0), json!("")] {
         assert_eq!(encrypt_value(&falsy, &key), None, "{falsy}");
@@ -170,18 +238,25 @@ fn encrypted_field_values_read_by_crypto_js() {
 
 #[test]
 fn wrong_passphrase_on_crypto_js_ciphertext_is_an_error() {
+    let texts: Vec<String> = (0..50).map(|i| format!("confidential value {i}")).collect();
+    let ops: Vec<JsOp> = texts
+        .iter()
+        .map(|t| JsOp {
+            op: "encrypt",
+            key: "right key",
+            input: t,
+        })
+        .collect();
     let mut errors = 0;
-    for i in 0..20 {
-        let text = format!("confidential value {i}");
-        let c = js_encrypt(&text, "right key");
-        match cryptojs_decrypt(&c, "wrong key") {
+    for (text, c) in texts.iter().zip(js_batch(&ops)) {
+        match cryptojs_decrypt(&c.unwrap(), "wrong key") {
             Err(CryptoError::WrongKey) => errors += 1,
             Err(e) => panic!("unexpected error: {e}"),
-            Ok(other) => assert_ne!(other, text),
+            Ok(other) => assert_ne!(&other, text),
         }
     }
     assert!(
-        errors >= 18,
-        "only {errors} of 20 wrong-key decryptions failed"
+        errors >= 45,
+        "only {errors} of 50 wrong-key decryptions failed"
     );
 }
