@@ -426,8 +426,7 @@ async fn list_entries(
     let db = sh.db();
     let id = access(&db, &auth, &key, &q, Perm::Select)?;
     let d = &db.ds[&id];
-    let hint = d.entries.len() * 160;
-    let out = write_entries(id, d.entries.iter(), hint);
+    let out = write_entries(id, d.entries.iter());
     Ok(json_response(StatusCode::OK, out))
 }
 
@@ -817,7 +816,7 @@ async fn commit(
     }
     cols.apply(&mut d.meta);
     let out = if return_entries {
-        write_entries(ds, d.entries.iter(), d.entries.len() * 160)
+        write_entries(ds, d.entries.iter())
     } else {
         b"{\"entries\":[]}".to_vec()
     };

@@ -328,8 +328,11 @@ impl ColumnTracker {
 
 /// Append the JSON of one entry to `out`.
 pub fn write_entry(out: &mut Vec<u8>, ds: u64, id: u64, e: &StoredEntry) {
-    use std::io::Write;
-    let _ = write!(out, "{{\"id\":{id},\"dataSourceId\":{ds},\"data\":");
+    out.extend_from_slice(b"{\"id\":");
+    push_u64(out, id);
+    out.extend_from_slice(b",\"dataSourceId\":");
+    push_u64(out, ds);
+    out.extend_from_slice(b",\"data\":");
     out.extend_from_slice(e.data.as_bytes());
     out.extend_from_slice(b",\"createdAt\":\"");
     out.extend_from_slice(e.created_at.as_bytes());
@@ -338,13 +341,32 @@ pub fn write_entry(out: &mut Vec<u8>, ds: u64, id: u64, e: &StoredEntry) {
     out.extend_from_slice(b"\"}");
 }
 
+fn push_u64(out: &mut Vec<u8>, mut n: u64) {
+    let mut buf = [0u8; 20];
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&buf[i..]);
+}
+
+/// Bytes `write_entry` needs for this entry, at most.
+pub fn entry_size(e: &StoredEntry) -> usize {
+    e.data.len() + e.created_at.len() + e.updated_at.len() + 100
+}
+
 /// `{"entries":[...]}` for the given entries.
 pub fn write_entries<'a>(
     ds: u64,
-    entries: impl Iterator<Item = (&'a u64, &'a StoredEntry)>,
-    size_hint: usize,
+    entries: impl Iterator<Item = (&'a u64, &'a StoredEntry)> + Clone,
 ) -> Vec<u8> {
-    let mut out = Vec::with_capacity(16 + size_hint);
+    let size: usize = entries.clone().map(|(_, e)| entry_size(e)).sum();
+    let mut out = Vec::with_capacity(16 + size);
     out.extend_from_slice(b"{\"entries\":[");
     let mut first = true;
     for (id, e) in entries {
