@@ -85,7 +85,7 @@ async fn s10_list_returns_all_entries_in_ascending_id_order() {
 async fn s11_data_round_trips_exactly() {
     let c = Ctx::new().await;
     let ds = c.ds();
-    let text = r#"{"id":17,"sid":"17","big":9007199254740993,"neg":-9223372036854775808,"u64":18446744073709551615,"dec":12.5,"null":null,"t":true,"nested":{"a":[1,"2",{"b":null}]},"Full Name":"Zoë Ångström","ключ":"значение","emoji":"😀","empty":"","arr":[]}"#;
+    let text = r#"{"id":17,"sid":"17","big":9007199254740993,"neg":-9223372036854775808,"u64":18446744073709551615,"dec":12.5,"dec2":1.10,"null":null,"t":true,"nested":{"a":[1,"2",{"b":null}]},"Full Name":"Zoë Ångström","ключ":"значение","emoji":"😀","empty":"","arr":[]}"#;
     let r = c
         .http
         .put(c.url(&format!("v1/data-sources/{ds}/data")))
@@ -106,6 +106,7 @@ async fn s11_data_round_trips_exactly() {
     let raw = c.get(&format!("v1/data-sources/{ds}/data")).await.text;
     assert!(raw.contains("9007199254740993"));
     assert!(raw.contains("18446744073709551615"));
+    assert!(raw.contains(r#""dec2":1.10"#), "decimals keep their text");
     let id = list[0]["id"].as_u64().unwrap();
     assert_eq!(
         c.get(&format!("v1/data-sources/{ds}/data/{id}")).await.json["data"],
