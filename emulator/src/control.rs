@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 
 use crate::model::*;
 use crate::server::{ApiError, Shared, json_value};
-use crate::store::{ColumnTracker, DataMap, Db, Ds, TokenInfo, data_text, stored_to_entry};
+use crate::store::{ColumnTracker, Db, Ds, TokenInfo, stored_to_entry};
 
 impl Shared {
     pub fn add_organization(&self, name: &str) -> u64 {
@@ -119,9 +119,14 @@ impl Shared {
         let mut cols = ColumnTracker::new(&db.ds[&ds].meta);
         let mut ids = Vec::with_capacity(data.len());
         for v in data {
-            let map: DataMap = serde_json::from_value(v).unwrap_or_default();
-            cols.see(map.keys());
-            ids.push(db.insert_entry(ds, data_text(&map), &ts));
+            let text = match &v {
+                Value::Object(m) => {
+                    cols.see(m.keys());
+                    serde_json::to_string(&v).expect("a Value serialises")
+                }
+                _ => "{}".to_string(),
+            };
+            ids.push(db.insert_entry(ds, text.into_boxed_str(), &ts));
         }
         cols.apply(&mut db.ds.get_mut(&ds).expect("exists").meta);
         ids

@@ -468,7 +468,27 @@ pub async fn outer(AxState(sh): AxState<Arc<Shared>>, req: Request, next: Next) 
         None => {}
     }
 
-    let mut req = Request::from_parts(parts, Body::from(bytes));
+    // §1.4: url-encoded bodies are accepted too; handlers see them as a JSON object of strings.
+    let form = parts
+        .headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|c| c.starts_with("application/x-www-form-urlencoded"));
+    let mut parts = parts;
+    let body = if form {
+        let obj: serde_json::Map<String, Value> = url_pairs(&String::from_utf8_lossy(&bytes))
+            .into_iter()
+            .map(|(k, v)| (k, Value::String(v)))
+            .collect();
+        parts.headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        Body::from(serde_json::to_vec(&obj).unwrap_or_default())
+    } else {
+        Body::from(bytes)
+    };
+    let mut req = Request::from_parts(parts, body);
     if norm.starts_with("/v1/") && !is_public(&method, &norm) {
         let token = extract_token(req.headers(), &query);
         let auth = token.and_then(|t| {

@@ -291,3 +291,19 @@ async fn s14_bulk_import_replaces_appends_and_truncates() {
     assert!(c.list().await.is_empty());
     assert_error(&c.post(&path, json!({"nope": []})).await, 400);
 }
+
+#[tokio::test]
+async fn url_encoded_bodies_are_accepted() {
+    let c = Ctx::new().await;
+    let r = c
+        .http
+        .put(c.url(&format!("v1/data-sources/{}/data", c.ds())))
+        .header("Auth-token", &c.basic.token)
+        .form(&[("Email", "c@x.test"), ("Name", "Cy")])
+        .send()
+        .await
+        .unwrap();
+    let r = res(r).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.json["data"], json!({"Email": "c@x.test", "Name": "Cy"}));
+}
