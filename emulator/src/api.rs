@@ -81,6 +81,19 @@ fn parse_data_map(raw: &str) -> Result<DataMap, ApiError> {
         .map_err(|_| ApiError::bad("Entry data must be a JSON object"))
 }
 
+/// Store raw object text as is when it is already compact, else re-serialise it compactly
+/// (top level only; keeps key order and every value's text).
+fn compact(raw: &str) -> Box<str> {
+    let needs = raw.bytes().any(|b| b == b'\n' || b == b'\r' || b == b'\t')
+        || raw.starts_with("{ ")
+        || raw.contains("\": ")
+        || raw.contains(", \"");
+    if needs && let Ok(m) = serde_json::from_str::<DataMap>(raw) {
+        return data_text(&m);
+    }
+    raw.into()
+}
+
 fn parse_object_body(body: &[u8]) -> Result<DataMap, ApiError> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(DataMap::new());
@@ -642,9 +655,53 @@ async fn delete_entry(
 
 // ---------------------------------------------------------------- commit
 
-struct CommitItem {
+struct CommitItem<'a> {
     id: Option<u64>,
-    data: DataMap,
+    /// The raw JSON text of `data`, as sent.
+    raw: &'a str,
+    /// Its top-level keys, in order.
+    keys: Vec<String>,
+}
+
+/// The top-level keys of a JSON object, in order (values are skipped, not built).
+struct Keys(Vec<String>);
+
+impl<'de> serde::Deserialize<'de> for Keys {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Keys;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut m: A) -> Result<Keys, A::Error> {
+                let mut keys = Vec::new();
+                while let Some(k) = m.next_key::<String>()? {
+                    m.next_value::<serde::de::IgnoredAny>()?;
+                    keys.push(k);
+                }
+                Ok(Keys(keys))
+            }
+        }
+        d.deserialize_map(V)
+    }
+}
+
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct CommitBody<'a> {
+    #[serde(borrow, default)]
+    entries: Option<&'a RawValue>,
+    #[serde(default)]
+    append: Option<Value>,
+    #[serde(default)]
+    extend: Option<Value>,
+    #[serde(default)]
+    delete: Option<Value>,
+    #[serde(default)]
+    run_hooks: Option<Value>,
+    #[serde(default)]
+    return_entries: Option<Value>,
 }
 
 async fn commit(
@@ -655,25 +712,20 @@ async fn commit(
     body: Bytes,
 ) -> ApiResult {
     // ---- validation (nothing changes when this fails)
-    let top: indexmap::IndexMap<String, Box<RawValue>> = serde_json::from_slice(&body)
-        .map_err(|_| ApiError::bad("The commit body must be a JSON object"))?;
-    let raw_entries: Vec<Box<RawValue>> = match top.get("entries") {
+    let text =
+        std::str::from_utf8(&body).map_err(|_| ApiError::bad("The body must be UTF-8 JSON"))?;
+    let top: CommitBody = serde_json::from_str(text)
+        .map_err(|e| ApiError::bad(format!("The commit body must be a JSON object: {e}")))?;
+    let raw_entries: Vec<&RawValue> = match top.entries {
         Some(r) => {
             serde_json::from_str(r.get()).map_err(|_| ApiError::bad("entries must be an array"))?
         }
         None => return Err(ApiError::bad("entries is required and must be an array")),
     };
-    let small = |name: &str| -> Result<Option<Value>, ApiError> {
-        top.get(name)
-            .map(|r| serde_json::from_str::<Value>(r.get()))
-            .transpose()
-            .map_err(|e| ApiError::bad(e.to_string()))
-    };
-    let append = flag(small("append")?.as_ref(), &q, "append")?.unwrap_or(false);
-    let extend = flag(small("extend")?.as_ref(), &q, "extend")?.unwrap_or(false);
-    let return_entries =
-        flag(small("returnEntries")?.as_ref(), &q, "returnEntries")?.unwrap_or(true);
-    let delete: Vec<u64> = match small("delete")? {
+    let append = flag(top.append.as_ref(), &q, "append")?.unwrap_or(false);
+    let extend = flag(top.extend.as_ref(), &q, "extend")?.unwrap_or(false);
+    let return_entries = flag(top.return_entries.as_ref(), &q, "returnEntries")?.unwrap_or(true);
+    let delete: Vec<u64> = match &top.delete {
         None | Some(Value::Null) => vec![],
         Some(Value::Array(ids)) => ids
             .iter()
@@ -681,7 +733,7 @@ async fn commit(
             .collect::<Result<_, _>>()?,
         Some(_) => return Err(ApiError::bad("delete must be an array of entry ids")),
     };
-    match small("runHooks")? {
+    match &top.run_hooks {
         None | Some(Value::Null) => {}
         Some(Value::Array(h)) => {
             for v in h {
@@ -716,12 +768,15 @@ async fn commit(
                     .ok_or_else(|| ApiError::bad(format!("entries[{i}].id must be an entry id")))?,
             ),
         };
-        let data = match it.data {
-            Some(d) => serde_json::from_str::<DataMap>(d.get())
-                .map_err(|_| ApiError::bad(format!("entries[{i}].data must be an object")))?,
+        let (raw, keys) = match it.data {
+            Some(d) => {
+                let keys = serde_json::from_str::<Keys>(d.get())
+                    .map_err(|_| ApiError::bad(format!("entries[{i}].data must be an object")))?;
+                (d.get(), keys.0)
+            }
             None => return Err(ApiError::bad(format!("entries[{i}].data is required"))),
         };
-        items.push(CommitItem { id, data });
+        items.push(CommitItem { id, raw, keys });
     }
 
     // ---- permissions and semantic checks
@@ -767,7 +822,7 @@ async fn commit(
     let mut touched: HashSet<u64> = HashSet::new();
     let mut cols = ColumnTracker::new(&db.ds[&ds].meta);
     for item in items {
-        cols.see(item.data.keys());
+        cols.see(item.keys.iter());
         match item.id {
             Some(id) if db.ds[&ds].entries.contains_key(&id) => {
                 let e = db
@@ -779,12 +834,12 @@ async fn commit(
                     .expect("exists");
                 if extend {
                     let mut merged = parse_data_map(&e.data)?;
-                    for (k, v) in item.data {
+                    for (k, v) in parse_data_map(item.raw)? {
                         merged.insert(k, v);
                     }
                     e.data = data_text(&merged);
                 } else {
-                    e.data = data_text(&item.data);
+                    e.data = compact(item.raw);
                 }
                 e.updated_at = ts.clone();
                 touched.insert(id);
@@ -792,7 +847,7 @@ async fn commit(
             Some(_) if mode != UpdateUnknown::Insert => {}
             _ => {
                 let id = db.next_entry();
-                new_ids.push((id, data_text(&item.data)));
+                new_ids.push((id, compact(item.raw)));
                 touched.insert(id);
             }
         }

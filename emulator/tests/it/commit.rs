@@ -267,3 +267,30 @@ async fn commit_ten_thousand_entries() {
         10_000
     );
 }
+
+#[tokio::test]
+async fn commit_accepts_pretty_printed_bodies() {
+    let c = Ctx::new().await;
+    let text = "{\n  \"append\": true,\n  \"entries\": [\n    { \"data\": { \"b\": 1, \"a\": [1, 2],\n \"c\": \"x: y\" } }\n  ]\n}";
+    let r = c
+        .raw(
+            Method::POST,
+            &format!("v1/data-sources/{}/commit", c.ds()),
+            text,
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(
+        r.json["entries"][0]["data"],
+        json!({"b": 1, "a": [1, 2], "c": "x: y"})
+    );
+    assert!(
+        r.text.contains(r#""data":{"b":1,"a":[1, 2],"c":"x: y"}"#),
+        "{}",
+        r.text
+    );
+    assert_eq!(
+        c.emu.data_source(c.ds()).unwrap().columns.unwrap(),
+        vec!["b", "a", "c"]
+    );
+}
