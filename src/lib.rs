@@ -7,6 +7,8 @@
 pub mod config;
 pub mod crypto;
 pub mod fliplet;
+pub mod schedule;
 pub mod secret;
+pub mod secrets;
 pub mod source;
 pub mod sync;
