@@ -32,3 +32,106 @@ impl Table {
         self.columns.iter().map(|c| c.name.clone()).collect()
     }
 }
+
+pub mod convert;
+pub mod mssql;
+pub mod sql;
+
+use std::time::Duration;
+
+use crate::config::{DatabaseConfig, Driver};
+
+/// How long establishing a connection may take before it fails with a clear message.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// Errors of a SQL source. No variant ever contains the database password.
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    /// The connection could not be established.
+    #[error("{}", connect_message(target, message, hint.as_deref()))]
+    Connect {
+        /// `DatabaseConfig::describe()`, e.g. "PostgreSQL at host:5432/db".
+        target: String,
+        /// The driver's own message.
+        message: String,
+        /// What to check, for the common failures.
+        hint: Option<String>,
+    },
+    /// The query failed on the server (syntax error, unknown table, ...).
+    #[error("Cannot execute database query: {message}")]
+    Query { message: String },
+    /// The configuration cannot work (e.g. SQLite without a file path).
+    #[error("{message}")]
+    Config { message: String },
+}
+
+fn connect_message(target: &str, message: &str, hint: Option<&str>) -> String {
+    let mut out = format!("Unable to connect to the database ({target}): {message}");
+    if let Some(hint) = hint {
+        if !out.ends_with('.') {
+            out.push('.');
+        }
+        out.push(' ');
+        out.push_str(hint);
+    }
+    out
+}
+
+/// Hint for a refused / unreachable server.
+pub(crate) const HINT_HOST: &str =
+    "Check database_host/database_port and that the server is running.";
+/// Hint for a rejected login.
+pub(crate) const HINT_AUTH: &str = "Check database_username/database_password.";
+/// Hint for a database that does not exist.
+pub(crate) const HINT_DATABASE: &str = "Check database_name.";
+
+impl SourceError {
+    /// A connection error for `db`, with the password (if any) scrubbed from the message.
+    pub(crate) fn connect(db: &DatabaseConfig, message: String, hint: Option<&str>) -> Self {
+        SourceError::Connect {
+            target: db.describe(),
+            message: scrub(db, message),
+            hint: hint.map(str::to_string),
+        }
+    }
+
+    /// A query error, with the password (if any) scrubbed from the message.
+    pub(crate) fn query(db: &DatabaseConfig, message: String) -> Self {
+        SourceError::Query {
+            message: scrub(db, message),
+        }
+    }
+}
+
+/// Remove the password from a driver message, should a driver ever echo it.
+pub(crate) fn scrub(db: &DatabaseConfig, message: String) -> String {
+    match &db.password {
+        Some(pw) if pw.expose().len() >= 3 && message.contains(pw.expose()) => {
+            message.replace(pw.expose(), "<redacted>")
+        }
+        _ => message,
+    }
+}
+
+/// Connect to the database and run `SELECT 1`.
+pub async fn test_connection(db: &DatabaseConfig) -> Result<(), SourceError> {
+    match db.driver {
+        Driver::Mssql => mssql::test_connection(db).await,
+        Driver::Postgres | Driver::Mysql | Driver::Sqlite => sql::test_connection(db).await,
+    }
+}
+
+/// Run `query` and return its rows mapped to the JSON the original agent sent
+/// (see `docs/type-mapping.md`). `limit`: stop after that many rows (wizard preview);
+/// `None`: all rows. A result without rows keeps its columns where the driver can describe
+/// the query.
+pub async fn fetch(
+    db: &DatabaseConfig,
+    query: &str,
+    limit: Option<usize>,
+) -> Result<Table, SourceError> {
+    match db.driver {
+        Driver::Mssql => mssql::fetch(db, query, limit).await,
+        Driver::Postgres | Driver::Mysql | Driver::Sqlite => sql::fetch(db, query, limit).await,
+    }
+}
