@@ -7,7 +7,6 @@
 pub mod config;
 pub mod crypto;
 pub mod fliplet;
-pub mod schedule;
 pub mod secret;
 pub mod secrets;
 pub mod source;
