@@ -7,6 +7,7 @@
 pub mod config;
 pub mod crypto;
 pub mod fliplet;
+pub mod history;
 pub mod secret;
 pub mod secrets;
 pub mod source;
