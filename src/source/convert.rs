@@ -21,8 +21,12 @@ pub fn buffer(bytes: &[u8]) -> Value {
     Value::Object(map)
 }
 
-/// A float as `JSON.stringify` writes it: NaN and ±Infinity become `null`.
+/// A float as `JSON.stringify` writes it: NaN and ±Infinity become `null`, and integral
+/// values within the safe range are written as integers (`2`, not `2.0`; `-0` as `0`).
 pub fn float(v: f64) -> Value {
+    if v.fract() == 0.0 && v.abs() <= MAX_SAFE_INTEGER as f64 {
+        return Value::from(v as i64);
+    }
     Number::from_f64(v)
         .map(Value::Number)
         .unwrap_or(Value::Null)
@@ -587,6 +591,9 @@ mod tests {
         );
         assert_eq!(parse_float("1.5"), json!(1.5));
         assert_eq!(parse_float("NaN"), Value::Null);
+        assert_eq!(parse_float("2").to_string(), "2");
+        assert_eq!(parse_float("-0").to_string(), "0");
+        assert_eq!(parse_float("1e300"), json!(1e300));
         assert_eq!(parse_float("-Infinity"), Value::Null);
     }
 }

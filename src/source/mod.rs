@@ -135,3 +135,11 @@ pub async fn fetch(
         Driver::Postgres | Driver::Mysql | Driver::Sqlite => sql::fetch(db, query, limit).await,
     }
 }
+
+/// Compile-time check: the futures are `Send` (the scheduler spawns them on tokio).
+#[allow(dead_code)]
+fn assert_futures_are_send(db: &DatabaseConfig) {
+    fn is_send<T: Send>(_: &T) {}
+    is_send(&fetch(db, "", None));
+    is_send(&test_connection(db));
+}

@@ -447,7 +447,7 @@ mod tests {
         );
         assert_eq!(
             value(&ColumnData::Numeric(Some(Numeric::new_with_scale(0, 4)))),
-            json!(0.0)
+            json!(0)
         );
         assert_eq!(
             value(&ColumnData::String(Some(Cow::Borrowed("héllo")))),

@@ -8,8 +8,9 @@
 use std::path::Path;
 
 use futures::TryStreamExt;
+use futures::future::BoxFuture;
+use mysql_async::consts::ColumnType as MyType;
 use serde_json::Value;
-use sqlx::mysql::{MySqlConnectOptions, MySqlConnection, MySqlRow};
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgRow, PgTypeInfo, PgTypeKind};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection, SqliteRow};
 use sqlx::{Column as _, ConnectOptions, Connection, Executor, Row, TypeInfo, ValueRef};
@@ -22,30 +23,15 @@ use crate::config::{DatabaseConfig, Driver};
 pub async fn test_connection(db: &DatabaseConfig) -> Result<(), SourceError> {
     match db.driver {
         Driver::Postgres => {
-            let mut conn = connect_pg(db).await?;
-            sqlx::raw_sql("SELECT 1")
-                .execute(&mut conn)
-                .await
-                .map_err(|e| query_error(db, e))?;
-            let _ = conn.close().await;
+            let conn = connect_pg(db).await?;
+            fetch_pg(db, conn, "SELECT 1", None).await?;
         }
-        Driver::Mysql => {
-            let mut conn = connect_mysql(db).await?;
-            sqlx::raw_sql("SELECT 1")
-                .execute(&mut conn)
-                .await
-                .map_err(|e| query_error(db, e))?;
-            let _ = conn.close().await;
-        }
+        Driver::Mysql => test_mysql(db).await?,
         Driver::Sqlite => {
-            let mut conn = connect_sqlite(db).await?;
-            sqlx::raw_sql("SELECT 1")
-                .execute(&mut conn)
-                .await
-                .map_err(|e| query_error(db, e))?;
-            let _ = conn.close().await;
+            let conn = connect_sqlite(db).await?;
+            fetch_sqlite(db, conn, "SELECT 1", None).await?;
         }
-        Driver::Mssql => return super::mssql::test_connection(db).await,
+        Driver::Mssql => super::mssql::test_connection(db).await?,
     }
     Ok(())
 }
@@ -106,21 +92,6 @@ async fn connect_pg(db: &DatabaseConfig) -> Result<PgConnection, SourceError> {
         .application_name("fliplet-agent")
         // The text forms the converters parse (these are PostgreSQL's defaults).
         .options([("IntervalStyle", "postgres"), ("bytea_output", "hex")]);
-    if let Some(user) = &db.username {
-        opts = opts.username(user);
-    }
-    if let Some(pw) = &db.password {
-        opts = opts.password(pw.expose());
-    }
-    if let Some(name) = &db.database {
-        opts = opts.database(name);
-    }
-    with_timeout(db, opts.connect()).await
-}
-
-async fn connect_mysql(db: &DatabaseConfig) -> Result<MySqlConnection, SourceError> {
-    // sqlx sets the session time_zone to +00:00: TIMESTAMP columns come back in UTC.
-    let mut opts = MySqlConnectOptions::new().host(host(db)).port(port(db));
     if let Some(user) = &db.username {
         opts = opts.username(user);
     }
@@ -266,53 +237,55 @@ fn pg_type_name(ti: &PgTypeInfo) -> String {
     }
 }
 
-async fn fetch_pg(
-    db: &DatabaseConfig,
+fn fetch_pg<'a>(
+    db: &'a DatabaseConfig,
     mut conn: PgConnection,
-    query: &str,
+    query: &'a str,
     limit: Option<usize>,
-) -> Result<Table, SourceError> {
-    let mut table = Table::default();
-    let mut convs: Vec<PgConv> = Vec::new();
-    let mut rows = Vec::with_capacity(capacity(limit));
-    let mut complete = true;
-    {
-        let mut stream = sqlx::raw_sql(query).fetch(&mut conn);
-        while let Some(row) = stream.try_next().await.map_err(|e| query_error(db, e))? {
-            if table.columns.is_empty() && convs.is_empty() {
-                for c in row.columns() {
-                    table.columns.push(Column {
+) -> BoxFuture<'a, Result<Table, SourceError>> {
+    Box::pin(async move {
+        let mut table = Table::default();
+        let mut convs: Vec<PgConv> = Vec::new();
+        let mut rows = Vec::with_capacity(capacity(limit));
+        let mut complete = true;
+        {
+            let mut stream = sqlx::raw_sql(query).fetch(&mut conn);
+            while let Some(row) = stream.try_next().await.map_err(|e| query_error(db, e))? {
+                if table.columns.is_empty() && convs.is_empty() {
+                    for c in row.columns() {
+                        table.columns.push(Column {
+                            name: c.name().to_string(),
+                            type_name: pg_type_name(c.type_info()),
+                        });
+                        convs.push(pg_conv(c.type_info()));
+                    }
+                }
+                if limit.is_some_and(|l| rows.len() >= l) {
+                    complete = false;
+                    break;
+                }
+                rows.push(pg_row(db, &row, &convs)?);
+            }
+        }
+        if table.columns.is_empty() {
+            // No row: ask the server for the statement's columns (single statements only).
+            if let Ok(desc) = conn.describe(query).await {
+                table.columns = desc
+                    .columns()
+                    .iter()
+                    .map(|c| Column {
                         name: c.name().to_string(),
                         type_name: pg_type_name(c.type_info()),
-                    });
-                    convs.push(pg_conv(c.type_info()));
-                }
+                    })
+                    .collect();
             }
-            if limit.is_some_and(|l| rows.len() >= l) {
-                complete = false;
-                break;
-            }
-            rows.push(pg_row(db, &row, &convs)?);
         }
-    }
-    if table.columns.is_empty() {
-        // No row: ask the server for the statement's columns (single statements only).
-        if let Ok(desc) = conn.describe(query).await {
-            table.columns = desc
-                .columns()
-                .iter()
-                .map(|c| Column {
-                    name: c.name().to_string(),
-                    type_name: pg_type_name(c.type_info()),
-                })
-                .collect();
+        if complete {
+            let _ = conn.close().await;
         }
-    }
-    if complete {
-        let _ = conn.close().await;
-    }
-    table.rows = rows;
-    Ok(table)
+        table.rows = rows;
+        Ok(table)
+    })
 }
 
 fn pg_row(db: &DatabaseConfig, row: &PgRow, convs: &[PgConv]) -> Result<Vec<Value>, SourceError> {
@@ -334,7 +307,12 @@ fn pg_row(db: &DatabaseConfig, row: &PgRow, convs: &[PgConv]) -> Result<Vec<Valu
 }
 
 // ---------------------------------------------------------------------------------------------
-// MySQL / MariaDB
+// MySQL / MariaDB (mysql_async: its column metadata carries the character set, which is what
+// tells binary data from text — sqlx only exposes the BINARY flag, which MariaDB also sets on
+// `_bin` collations such as its JSON columns)
+
+/// The binary pseudo character set (`charsetNr === 63` is mysql2's Buffer rule).
+const BINARY_CHARSET: u16 = 63;
 
 /// How a MySQL column's text-protocol value is turned into JSON (chosen once per column).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -355,16 +333,52 @@ enum MyConv {
     Binary,
 }
 
-fn my_conv(type_name: &str) -> MyConv {
-    match type_name {
-        "BOOLEAN" | "TINYINT" | "TINYINT UNSIGNED" | "SMALLINT" | "SMALLINT UNSIGNED"
-        | "MEDIUMINT" | "MEDIUMINT UNSIGNED" | "INT" | "INT UNSIGNED" | "YEAR" => MyConv::Int,
-        "BIGINT" | "BIGINT UNSIGNED" => MyConv::BigInt,
-        "FLOAT" | "DOUBLE" => MyConv::Float,
-        "DATETIME" | "TIMESTAMP" => MyConv::DateTime,
-        "TINYBLOB" | "BLOB" | "MEDIUMBLOB" | "LONGBLOB" => MyConv::Blob,
-        "BINARY" | "VARBINARY" | "BIT" | "GEOMETRY" => MyConv::Binary,
+fn my_conv(ty: MyType, charset: u16) -> MyConv {
+    use MyType::*;
+    match ty {
+        MYSQL_TYPE_TINY | MYSQL_TYPE_SHORT | MYSQL_TYPE_INT24 | MYSQL_TYPE_LONG
+        | MYSQL_TYPE_YEAR => MyConv::Int,
+        MYSQL_TYPE_LONGLONG => MyConv::BigInt,
+        MYSQL_TYPE_FLOAT | MYSQL_TYPE_DOUBLE => MyConv::Float,
+        MYSQL_TYPE_DATETIME
+        | MYSQL_TYPE_DATETIME2
+        | MYSQL_TYPE_TIMESTAMP
+        | MYSQL_TYPE_TIMESTAMP2 => MyConv::DateTime,
+        MYSQL_TYPE_BIT | MYSQL_TYPE_GEOMETRY => MyConv::Binary,
+        // MySQL's native JSON is reported with the binary charset: the original sent its text.
+        MYSQL_TYPE_JSON => MyConv::Text,
+        MYSQL_TYPE_TINY_BLOB | MYSQL_TYPE_MEDIUM_BLOB | MYSQL_TYPE_LONG_BLOB | MYSQL_TYPE_BLOB
+            if charset == BINARY_CHARSET =>
+        {
+            MyConv::Blob
+        }
+        MYSQL_TYPE_VARCHAR | MYSQL_TYPE_VAR_STRING | MYSQL_TYPE_STRING
+            if charset == BINARY_CHARSET =>
+        {
+            MyConv::Binary
+        }
         _ => MyConv::Text,
+    }
+}
+
+fn my_type_name(ty: MyType, charset: u16) -> String {
+    let name = format!("{ty:?}");
+    let name = name
+        .strip_prefix("MYSQL_TYPE_")
+        .unwrap_or(&name)
+        .to_string();
+    if charset == BINARY_CHARSET && my_conv(ty, charset) != MyConv::Text {
+        match name.as_str() {
+            "VAR_STRING" | "VARCHAR" => "VARBINARY".to_string(),
+            "STRING" => "BINARY".to_string(),
+            _ => name,
+        }
+    } else {
+        match name.as_str() {
+            "VAR_STRING" => "VARCHAR".to_string(),
+            "STRING" => "CHAR".to_string(),
+            _ => name,
+        }
     }
 }
 
@@ -384,94 +398,154 @@ fn my_apply(conv: MyConv, b: &[u8]) -> Value {
     }
 }
 
+async fn connect_mysql(db: &DatabaseConfig) -> Result<mysql_async::Conn, SourceError> {
+    let opts = mysql_async::OptsBuilder::default()
+        .ip_or_hostname(host(db))
+        .tcp_port(port(db))
+        .user(db.username.clone())
+        .pass(db.password.as_ref().map(|p| p.expose().to_string()))
+        .db_name(db.database.clone())
+        .prefer_socket(false)
+        // As the original (Sequelize timezone +00:00): TIMESTAMP columns in UTC.
+        .init(vec!["SET time_zone = '+00:00'"]);
+    match tokio::time::timeout(CONNECT_TIMEOUT, mysql_async::Conn::new(opts)).await {
+        Ok(Ok(conn)) => Ok(conn),
+        Ok(Err(e)) => Err(my_connect_error(db, e)),
+        Err(_) => Err(SourceError::connect(
+            db,
+            format!("no answer within {} seconds", CONNECT_TIMEOUT.as_secs()),
+            Some(HINT_HOST),
+        )),
+    }
+}
+
+fn my_connect_error(db: &DatabaseConfig, e: mysql_async::Error) -> SourceError {
+    match e {
+        mysql_async::Error::Io(mysql_async::IoError::Io(io)) => {
+            SourceError::connect(db, io.to_string(), Some(HINT_HOST))
+        }
+        mysql_async::Error::Server(se) => {
+            let hint = match se.code {
+                1044 | 1045 | 1698 | 1251 => Some(HINT_AUTH),
+                1049 => Some(HINT_DATABASE),
+                _ => None,
+            };
+            SourceError::connect(db, se.message, hint)
+        }
+        other => SourceError::connect(db, other.to_string(), None),
+    }
+}
+
+fn my_query_error(db: &DatabaseConfig, e: mysql_async::Error) -> SourceError {
+    match e {
+        mysql_async::Error::Server(se) => SourceError::query(db, se.message),
+        other => SourceError::query(db, other.to_string()),
+    }
+}
+
+async fn test_mysql(db: &DatabaseConfig) -> Result<(), SourceError> {
+    use mysql_async::prelude::Queryable;
+    let mut conn = connect_mysql(db).await?;
+    conn.query_drop("SELECT 1")
+        .await
+        .map_err(|e| my_query_error(db, e))?;
+    let _ = conn.disconnect().await;
+    Ok(())
+}
+
 async fn fetch_mysql(
     db: &DatabaseConfig,
-    mut conn: MySqlConnection,
+    mut conn: mysql_async::Conn,
     query: &str,
     limit: Option<usize>,
 ) -> Result<Table, SourceError> {
+    use mysql_async::prelude::Queryable;
     let mut table = Table::default();
-    let mut convs: Vec<MyConv> = Vec::new();
     let mut rows = Vec::with_capacity(capacity(limit));
     let mut complete = true;
     {
-        let mut stream = sqlx::raw_sql(query).fetch(&mut conn);
-        while let Some(row) = stream.try_next().await.map_err(|e| query_error(db, e))? {
-            if table.columns.is_empty() && convs.is_empty() {
-                for c in row.columns() {
-                    let type_name = c.type_info().name().to_string();
-                    convs.push(my_conv(&type_name));
-                    table.columns.push(Column {
-                        name: c.name().to_string(),
-                        type_name,
-                    });
-                }
-            }
+        let mut result = conn
+            .query_iter(query)
+            .await
+            .map_err(|e| my_query_error(db, e))?;
+        let mut convs = Vec::new();
+        for c in result.columns_ref() {
+            let (ty, cs) = (c.column_type(), c.character_set());
+            convs.push(my_conv(ty, cs));
+            table.columns.push(Column {
+                name: c.name_str().into_owned(),
+                type_name: my_type_name(ty, cs),
+            });
+        }
+        loop {
             if limit.is_some_and(|l| rows.len() >= l) {
                 complete = false;
                 break;
             }
-            rows.push(my_row(db, &row, &convs)?);
+            let Some(row) = result.next().await.map_err(|e| my_query_error(db, e))? else {
+                break;
+            };
+            let mut out = Vec::with_capacity(convs.len());
+            for (i, conv) in convs.iter().enumerate() {
+                out.push(match row.as_ref(i) {
+                    Some(mysql_async::Value::Bytes(b)) => my_apply(*conv, b),
+                    Some(mysql_async::Value::NULL) | None => Value::Null,
+                    // The text protocol only sends bytes; keep anything else readable.
+                    Some(other) => Value::String(other.as_sql(true)),
+                });
+            }
+            rows.push(out);
         }
-    }
-    if table.columns.is_empty() {
-        if let Ok(desc) = conn.describe(query).await {
-            table.columns = desc
-                .columns()
-                .iter()
-                .map(|c| Column {
-                    name: c.name().to_string(),
-                    type_name: c.type_info().name().to_string(),
-                })
-                .collect();
+        if complete {
+            result
+                .drop_result()
+                .await
+                .map_err(|e| my_query_error(db, e))?;
         }
     }
     if complete {
-        let _ = conn.close().await;
+        let _ = conn.disconnect().await;
     }
     table.rows = rows;
     Ok(table)
 }
 
-fn my_row(
-    db: &DatabaseConfig,
-    row: &MySqlRow,
-    convs: &[MyConv],
-) -> Result<Vec<Value>, SourceError> {
-    if row.len() != convs.len() {
-        return Err(SourceError::query(
-            db,
-            "the query returned several result sets with different columns".to_string(),
-        ));
-    }
-    let mut out = Vec::with_capacity(convs.len());
-    for (i, conv) in convs.iter().enumerate() {
-        let bytes: Option<&[u8]> = row.try_get_unchecked(i).map_err(|e| query_error(db, e))?;
-        out.push(match bytes {
-            Some(b) => my_apply(*conv, b),
-            None => Value::Null,
-        });
-    }
-    Ok(out)
-}
-
 // ---------------------------------------------------------------------------------------------
 // SQLite
 
-async fn fetch_sqlite(
-    db: &DatabaseConfig,
+fn fetch_sqlite<'a>(
+    db: &'a DatabaseConfig,
     mut conn: SqliteConnection,
-    query: &str,
+    query: &'a str,
     limit: Option<usize>,
-) -> Result<Table, SourceError> {
-    let mut table = Table::default();
-    let mut rows = Vec::with_capacity(capacity(limit));
-    let mut ncols = None;
-    {
-        let mut stream = sqlx::raw_sql(query).fetch(&mut conn);
-        while let Some(row) = stream.try_next().await.map_err(|e| query_error(db, e))? {
-            if ncols.is_none() {
-                table.columns = row
+) -> BoxFuture<'a, Result<Table, SourceError>> {
+    Box::pin(async move {
+        let mut table = Table::default();
+        let mut rows = Vec::with_capacity(capacity(limit));
+        let mut ncols = None;
+        {
+            let mut stream = sqlx::raw_sql(query).fetch(&mut conn);
+            while let Some(row) = stream.try_next().await.map_err(|e| query_error(db, e))? {
+                if ncols.is_none() {
+                    table.columns = row
+                        .columns()
+                        .iter()
+                        .map(|c| Column {
+                            name: c.name().to_string(),
+                            type_name: c.type_info().name().to_string(),
+                        })
+                        .collect();
+                    ncols = Some(table.columns.len());
+                }
+                if limit.is_some_and(|l| rows.len() >= l) {
+                    break;
+                }
+                rows.push(sqlite_row(db, &row, table.columns.len())?);
+            }
+        }
+        if ncols.is_none() {
+            if let Ok(desc) = conn.describe(query).await {
+                table.columns = desc
                     .columns()
                     .iter()
                     .map(|c| Column {
@@ -479,28 +553,11 @@ async fn fetch_sqlite(
                         type_name: c.type_info().name().to_string(),
                     })
                     .collect();
-                ncols = Some(table.columns.len());
             }
-            if limit.is_some_and(|l| rows.len() >= l) {
-                break;
-            }
-            rows.push(sqlite_row(db, &row, table.columns.len())?);
         }
-    }
-    if ncols.is_none() {
-        if let Ok(desc) = conn.describe(query).await {
-            table.columns = desc
-                .columns()
-                .iter()
-                .map(|c| Column {
-                    name: c.name().to_string(),
-                    type_name: c.type_info().name().to_string(),
-                })
-                .collect();
-        }
-    }
-    table.rows = rows;
-    Ok(table)
+        table.rows = rows;
+        Ok(table)
+    })
 }
 
 /// SQLite is dynamically typed: each value maps from its own storage class
@@ -531,12 +588,16 @@ mod tests {
     use super::*;
 
     #[test]
-    fn mysql_converters_from_type_names() {
-        assert_eq!(my_conv("BOOLEAN"), MyConv::Int);
-        assert_eq!(my_conv("BIGINT UNSIGNED"), MyConv::BigInt);
-        assert_eq!(my_conv("BLOB"), MyConv::Blob);
-        assert_eq!(my_conv("VARBINARY"), MyConv::Binary);
-        assert_eq!(my_conv("DECIMAL"), MyConv::Text);
+    fn mysql_converters_from_column_types() {
+        assert_eq!(my_conv(MyType::MYSQL_TYPE_TINY, 63), MyConv::Int);
+        assert_eq!(my_conv(MyType::MYSQL_TYPE_LONGLONG, 63), MyConv::BigInt);
+        assert_eq!(my_conv(MyType::MYSQL_TYPE_BLOB, 63), MyConv::Blob);
+        assert_eq!(my_conv(MyType::MYSQL_TYPE_BLOB, 46), MyConv::Text);
+        assert_eq!(my_conv(MyType::MYSQL_TYPE_VAR_STRING, 63), MyConv::Binary);
+        assert_eq!(my_conv(MyType::MYSQL_TYPE_JSON, 63), MyConv::Text);
+        assert_eq!(my_conv(MyType::MYSQL_TYPE_NEWDECIMAL, 63), MyConv::Text);
+        assert_eq!(my_type_name(MyType::MYSQL_TYPE_VAR_STRING, 63), "VARBINARY");
+        assert_eq!(my_type_name(MyType::MYSQL_TYPE_VAR_STRING, 45), "VARCHAR");
         assert_eq!(my_apply(MyConv::Blob, b""), Value::Null);
         assert_eq!(
             my_apply(MyConv::Binary, b""),
