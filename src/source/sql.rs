@@ -543,17 +543,17 @@ fn fetch_sqlite<'a>(
                 rows.push(sqlite_row(db, &row, table.columns.len())?);
             }
         }
-        if ncols.is_none() {
-            if let Ok(desc) = conn.describe(query).await {
-                table.columns = desc
-                    .columns()
-                    .iter()
-                    .map(|c| Column {
-                        name: c.name().to_string(),
-                        type_name: c.type_info().name().to_string(),
-                    })
-                    .collect();
-            }
+        if ncols.is_none()
+            && let Ok(desc) = conn.describe(query).await
+        {
+            table.columns = desc
+                .columns()
+                .iter()
+                .map(|c| Column {
+                    name: c.name().to_string(),
+                    type_name: c.type_info().name().to_string(),
+                })
+                .collect();
         }
         table.rows = rows;
         Ok(table)
