@@ -8,6 +8,7 @@ pub mod config;
 pub mod crypto;
 pub mod fliplet;
 pub mod history;
+pub mod schedule;
 pub mod secret;
 pub mod secrets;
 pub mod source;

@@ -1,0 +1,310 @@
+//! Cron schedule helpers (pure: no runtime, no clock).
+//!
+//! A job's `frequency` follows standard crontab, as the original's docs promise (they send
+//! users to crontab.guru):
+//!
+//! - 5 fields `minute hour day-of-month month day-of-week`, or 6 fields with leading seconds;
+//! - day of week 0–7, where 0 and 7 are both Sunday; month 1–12; names allowed
+//!   (`MON`, `JAN`, case-insensitive); ranges, lists and steps (`1-5`, `1,15`, `*/15`);
+//! - the nicknames `@yearly`, `@annually`, `@monthly`, `@weekly`, `@daily`, `@midnight` and
+//!   `@hourly` (`@reboot` is refused: use `sync_on_init: true`).
+//!
+//! The scheduler (`tokio-cron-scheduler` 0.15) parses with croner 3 and requires the seconds
+//! field, so [`to_six_field`] prefixes `0 ` to a 5-field expression. Validation here uses the
+//! same croner major version with the same parser settings as the scheduler (seconds required,
+//! day-of-month AND day-of-week), so an expression accepted here is one the scheduler accepts,
+//! and [`next_runs`] shows the times it will really run.
+//!
+//! One difference with crontab remains, reported by [`crontab_difference`]: when both the
+//! day of month and the day of week are restricted (`0 0 1 * MON`), crontab runs when
+//! *either* matches, the scheduler only when *both* match.
+
+use chrono::{DateTime, TimeZone};
+use croner::Cron;
+use croner::parser::{CronParser, Seconds};
+
+/// Why a cron expression was refused. `Display` names the expression.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ScheduleError {
+    #[error(
+        "the cron expression is empty: write 5 fields (minute hour day-of-month month day-of-week), e.g. '*/15 * * * *'"
+    )]
+    Empty,
+    #[error(
+        "`{expression}` has {fields} field{}: a cron expression has 5 fields (minute hour day-of-month month day-of-week), or 6 with leading seconds, e.g. '*/15 * * * *'",
+        if *fields == 1 { "" } else { "s" }
+    )]
+    FieldCount { expression: String, fields: usize },
+    #[error("`{expression}` is not a valid cron expression: {reason}")]
+    Invalid { expression: String, reason: String },
+}
+
+/// The parser settings of `tokio-cron-scheduler` 0.15 (`Job::new_async_tz` and friends).
+fn parser() -> CronParser {
+    CronParser::builder()
+        .seconds(Seconds::Required)
+        .dom_and_dow(true)
+        .build()
+}
+
+/// Crontab nicknames as 5-field expressions.
+fn nickname(expr: &str) -> Option<Result<&'static str, ScheduleError>> {
+    if !expr.starts_with('@') {
+        return None;
+    }
+    let five = match expr.to_ascii_lowercase().as_str() {
+        "@yearly" | "@annually" => "0 0 1 1 *",
+        "@monthly" => "0 0 1 * *",
+        "@weekly" => "0 0 * * 0",
+        "@daily" | "@midnight" => "0 0 * * *",
+        "@hourly" => "0 * * * *",
+        "@reboot" => {
+            return Some(Err(ScheduleError::Invalid {
+                expression: expr.to_string(),
+                reason: "`@reboot` is not supported: set `sync_on_init: true` to run when the agent starts".into(),
+            }));
+        }
+        _ => {
+            return Some(Err(ScheduleError::Invalid {
+                expression: expr.to_string(),
+                reason: "unknown nickname; use @yearly, @monthly, @weekly, @daily or @hourly".into(),
+            }));
+        }
+    };
+    Some(Ok(five))
+}
+
+/// Turn a crontab expression into the 6-field form (leading seconds) the scheduler needs,
+/// after validating it: 5 fields get `0 ` prefixed, 6 fields are kept, nicknames are
+/// expanded. Surrounding and repeated whitespace is normalised.
+pub fn to_six_field(expr: &str) -> Result<String, ScheduleError> {
+    let trimmed = expr.trim();
+    if trimmed.is_empty() {
+        return Err(ScheduleError::Empty);
+    }
+    let expanded = match nickname(trimmed) {
+        Some(five) => five?,
+        None => trimmed,
+    };
+    let fields: Vec<&str> = expanded.split_whitespace().collect();
+    let six = match fields.len() {
+        5 => format!("0 {}", fields.join(" ")),
+        6 => fields.join(" "),
+        n => {
+            return Err(ScheduleError::FieldCount {
+                expression: trimmed.to_string(),
+                fields: n,
+            });
+        }
+    };
+    parse_six(trimmed, &six)?;
+    Ok(six)
+}
+
+fn parse_six(original: &str, six: &str) -> Result<Cron, ScheduleError> {
+    parser().parse(six).map_err(|e| ScheduleError::Invalid {
+        expression: original.to_string(),
+        reason: e.to_string(),
+    })
+}
+
+/// Parse an expression (5 or 6 fields) into croner's schedule, with the scheduler's settings.
+pub fn parse(expr: &str) -> Result<Cron, ScheduleError> {
+    let six = to_six_field(expr)?;
+    parse_six(expr.trim(), &six)
+}
+
+/// The schedule in English words, e.g. `0 0 * * 0` → "At 00:00, on Sunday.".
+pub fn describe(expr: &str) -> Result<String, ScheduleError> {
+    Ok(parse(expr)?.describe())
+}
+
+/// The next `n` times the expression fires strictly after `from`, in `from`'s time zone
+/// (pass `chrono::Local::now()` for crontab's behaviour: the machine's local time).
+pub fn next_runs<Tz>(expr: &str, from: DateTime<Tz>, n: usize) -> Result<Vec<DateTime<Tz>>, ScheduleError>
+where
+    Tz: TimeZone + Copy,
+{
+    let cron = parse(expr)?;
+    Ok(cron.iter_after(from).take(n).collect())
+}
+
+/// A note when the expression behaves differently under the scheduler than under crontab:
+/// both day of month and day of week restricted (crontab: either matches; here: both must).
+pub fn crontab_difference(expr: &str) -> Option<String> {
+    let six = to_six_field(expr).ok()?;
+    let fields: Vec<&str> = six.split_whitespace().collect();
+    let restricted = |f: &str| f != "*" && f != "?";
+    if fields.len() == 6 && restricted(fields[3]) && restricted(fields[5]) {
+        Some(format!(
+            "`{}` restricts both the day of month ({}) and the day of week ({}): crontab runs when either matches, this agent only when both match",
+            expr.trim(),
+            fields[3],
+            fields[5]
+        ))
+    } else {
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::{Datelike, NaiveDate, Timelike, Utc, Weekday};
+
+    fn at(y: i32, m: u32, d: u32, h: u32, min: u32, s: u32) -> DateTime<Utc> {
+        Utc.from_utc_datetime(
+            &NaiveDate::from_ymd_opt(y, m, d)
+                .unwrap()
+                .and_hms_opt(h, min, s)
+                .unwrap(),
+        )
+    }
+
+    #[test]
+    fn five_fields_get_a_seconds_prefix() {
+        assert_eq!(to_six_field("*/15 * * * *").unwrap(), "0 */15 * * * *");
+        assert_eq!(to_six_field("  0 */2 * * *  ").unwrap(), "0 0 */2 * * *");
+        assert_eq!(to_six_field("0 8 * * *").unwrap(), "0 0 8 * * *");
+        assert_eq!(to_six_field("0\t0  * * 0").unwrap(), "0 0 0 * * 0");
+    }
+
+    #[test]
+    fn six_fields_are_kept() {
+        assert_eq!(to_six_field("30 */5 * * * *").unwrap(), "30 */5 * * * *");
+    }
+
+    #[test]
+    fn nicknames_expand() {
+        assert_eq!(to_six_field("@daily").unwrap(), "0 0 0 * * *");
+        assert_eq!(to_six_field("@HOURLY").unwrap(), "0 0 * * * *");
+        assert!(to_six_field("@reboot").unwrap_err().to_string().contains("sync_on_init"));
+    }
+
+    #[test]
+    fn wrong_field_counts_name_the_expression() {
+        let e = to_six_field("* * *").unwrap_err();
+        assert_eq!(
+            e,
+            ScheduleError::FieldCount {
+                expression: "* * *".into(),
+                fields: 3
+            }
+        );
+        assert!(e.to_string().contains("`* * *` has 3 fields"));
+        assert!(to_six_field("0 0 0 * * * 2030").is_err());
+        assert_eq!(to_six_field("   ").unwrap_err(), ScheduleError::Empty);
+    }
+
+    #[test]
+    fn garbage_is_refused_with_the_reason() {
+        for bad in ["every day", "61 * * * *", "* 24 * * *", "* * 32 * *", "* * * 13 *", "* * * * 8", "a b c d e"] {
+            let e = to_six_field(bad).unwrap_err();
+            assert!(e.to_string().contains(bad), "{bad}: {e}");
+        }
+        let e = to_six_field("61 * * * *").unwrap_err().to_string();
+        assert!(e.contains("not a valid cron expression"), "{e}");
+    }
+
+    #[test]
+    fn every_fifteen_minutes() {
+        let runs = next_runs("*/15 * * * *", at(2024, 3, 1, 10, 7, 12), 5).unwrap();
+        let expected: Vec<_> = [(10, 15), (10, 30), (10, 45), (11, 0), (11, 15)]
+            .iter()
+            .map(|&(h, m)| at(2024, 3, 1, h, m, 0))
+            .collect();
+        assert_eq!(runs, expected);
+    }
+
+    #[test]
+    fn every_two_hours() {
+        let runs = next_runs("0 */2 * * *", at(2024, 3, 1, 21, 0, 0), 5).unwrap();
+        assert_eq!(
+            runs,
+            vec![
+                at(2024, 3, 1, 22, 0, 0),
+                at(2024, 3, 2, 0, 0, 0),
+                at(2024, 3, 2, 2, 0, 0),
+                at(2024, 3, 2, 4, 0, 0),
+                at(2024, 3, 2, 6, 0, 0),
+            ]
+        );
+    }
+
+    #[test]
+    fn every_day_at_eight() {
+        let runs = next_runs("0 8 * * *", at(2024, 2, 27, 9, 0, 0), 5).unwrap();
+        let days: Vec<_> = runs.iter().map(|d| (d.month(), d.day(), d.hour(), d.minute())).collect();
+        assert_eq!(days, vec![(2, 28, 8, 0), (2, 29, 8, 0), (3, 1, 8, 0), (3, 2, 8, 0), (3, 3, 8, 0)]);
+    }
+
+    #[test]
+    fn zero_and_seven_are_both_sunday() {
+        // 2024-03-01 is a Friday; the following Sundays are 3, 10, 17, 24, 31 March.
+        for expr in ["0 0 * * 0", "0 0 * * 7", "0 0 * * SUN", "0 0 * * sun", "@weekly"] {
+            let runs = next_runs(expr, at(2024, 3, 1, 12, 0, 0), 5).unwrap();
+            assert!(runs.iter().all(|d| d.weekday() == Weekday::Sun), "{expr}");
+            let days: Vec<_> = runs.iter().map(|d| d.day()).collect();
+            assert_eq!(days, vec![3, 10, 17, 24, 31], "{expr}");
+        }
+    }
+
+    #[test]
+    fn names_and_ranges() {
+        let runs = next_runs("30 9 * JAN MON-FRI", at(2024, 1, 5, 10, 0, 0), 3).unwrap();
+        // Friday 5 Jan 10:00 -> Mon 8, Tue 9, Wed 10 January at 09:30.
+        let days: Vec<_> = runs.iter().map(|d| (d.month(), d.day(), d.hour(), d.minute())).collect();
+        assert_eq!(days, vec![(1, 8, 9, 30), (1, 9, 9, 30), (1, 10, 9, 30)]);
+    }
+
+    #[test]
+    fn six_fields_with_seconds() {
+        let runs = next_runs("*/20 * * * * *", at(2024, 3, 1, 10, 0, 5), 3).unwrap();
+        assert_eq!(
+            runs,
+            vec![at(2024, 3, 1, 10, 0, 20), at(2024, 3, 1, 10, 0, 40), at(2024, 3, 1, 10, 1, 0)]
+        );
+    }
+
+    #[test]
+    fn next_runs_is_strictly_after_from() {
+        let runs = next_runs("0 8 * * *", at(2024, 3, 1, 8, 0, 0), 1).unwrap();
+        assert_eq!(runs, vec![at(2024, 3, 2, 8, 0, 0)]);
+    }
+
+    #[test]
+    fn next_runs_in_local_time() {
+        let now = chrono::Local::now();
+        let runs = next_runs("0 8 * * *", now, 2).unwrap();
+        assert_eq!(runs.len(), 2);
+        assert!(runs.iter().all(|d| d.hour() == 8 && d.minute() == 0 && *d > now));
+    }
+
+    #[test]
+    fn descriptions_in_words() {
+        let sunday = describe("0 0 * * 0").unwrap();
+        assert!(sunday.contains("Sunday"), "{sunday}");
+        assert_eq!(describe("0 0 * * 7").unwrap(), sunday);
+        let quarter = describe("*/15 * * * *").unwrap();
+        assert!(quarter.contains("15"), "{quarter}");
+        assert!(describe("nonsense").is_err());
+    }
+
+    #[test]
+    fn what_validates_here_schedules_there() {
+        for expr in ["*/15 * * * *", "0 */2 * * *", "0 8 * * *", "0 0 * * 7", "15 0 0 * * MON"] {
+            let six = to_six_field(expr).unwrap();
+            let job = tokio_cron_scheduler::Job::new_tz(six.as_str(), chrono::Local, |_, _| {});
+            assert!(job.is_ok(), "{expr} -> {six}");
+        }
+        // And what the scheduler refuses on its own (5 fields) is exactly what we fix.
+        assert!(tokio_cron_scheduler::Job::new_tz("*/15 * * * *", chrono::Local, |_, _| {}).is_err());
+    }
+
+    #[test]
+    fn dom_and_dow_difference_is_reported() {
+        assert!(crontab_difference("0 0 1 * MON").is_some());
+        assert!(crontab_difference("0 0 1 * *").is_none());
+        assert!(crontab_difference("0 0 * * 1").is_none());
+    }
+}
