@@ -603,7 +603,9 @@ pub fn import_job_file(
     job_id: &str,
 ) -> Result<ImportReport, SecretsError> {
     check_job_id(path, job_id)?;
-    let text = fs::read_to_string(path).map_err(|e| io_err("read", path, e))?;
+    // Rewrite the real file when `path` is a symlink (the rename would replace the link).
+    let real = fs::canonicalize(path).map_err(|e| io_err("read", path, e))?;
+    let text = fs::read_to_string(&real).map_err(|e| io_err("read", path, e))?;
     let found = find_secret_values(&text, path)?;
 
     let mut report = ImportReport::default();
@@ -636,13 +638,13 @@ pub fn import_job_file(
     #[cfg(unix)]
     let mode = {
         use std::os::unix::fs::PermissionsExt;
-        fs::metadata(path)
+        fs::metadata(&real)
             .ok()
             .map(|m| m.permissions().mode() & 0o7777)
     };
     #[cfg(not(unix))]
     let mode = None;
-    write_atomic(path, out.as_bytes(), mode)?;
+    write_atomic(&real, out.as_bytes(), mode)?;
     Ok(report)
 }
 

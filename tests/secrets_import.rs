@@ -4,10 +4,7 @@
 
 use std::path::Path;
 
-use fliplet_agent::config::{
-    DatabaseConfig, Driver, EncryptConfig, FileColumn, FileSource, Job, Operation, PushOperation,
-    Verbosity, load_job,
-};
+use fliplet_agent::config::{FileSource, Job, Operation, load_job};
 use fliplet_agent::secret::Secret;
 use fliplet_agent::secrets::{
     Backend, SecretStore, SecretsError, import_job_file, job_secrets, resolve_job,
@@ -67,64 +64,10 @@ fn secrets() -> [&'static str; 5] {
     [TOKEN, DB_PASSWORD, SP_PASSWORD, ENC_KEY, ENC_SALT]
 }
 
-/// The job the sample describes, built from the YAML text (used while the legacy loader is
-/// not available): secret fields are taken from the parsed YAML as they are written.
-fn job_from_yaml(path: &Path) -> Job {
-    let v: serde_yaml::Value =
-        serde_yaml::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
-    let s = |v: &serde_yaml::Value| match v {
-        serde_yaml::Value::String(s) => s.clone(),
-        other => serde_yaml::to_string(other).unwrap().trim().to_owned(),
-    };
-    let mut push = PushOperation::new(123, s(&v["query"]));
-    push.files = vec![
-        FileColumn {
-            column: "thumbnail".into(),
-            source: FileSource::Remote { headers: vec![] },
-        },
-        FileColumn {
-            column: "userSharepointImage".into(),
-            source: FileSource::Sharepoint {
-                username: "example".into(),
-                password: Secret::new(s(&v["files"][1]["password"])),
-                inherit_file_type: false,
-            },
-        },
-    ];
-    push.encrypt = Some(EncryptConfig {
-        fields: vec!["First name".into()],
-        key: Some(Secret::new(s(&v["encrypt"]["key"]))),
-        salt: Some(Secret::new(s(&v["encrypt"]["salt"]))),
-    });
-    Job {
-        path: Some(path.to_path_buf()),
-        name: "sales.yml".into(),
-        auth_token: Secret::new(s(&v["auth_token"])),
-        api_url: None,
-        sync_on_init: false,
-        log_verbosity: Verbosity::Debug,
-        database: Some(DatabaseConfig {
-            driver: Driver::Mssql,
-            host: Some("localhost".into()),
-            port: Some(5432),
-            username: Some("sampleuser".into()),
-            password: Some(Secret::new(s(&v["database_password"]))),
-            database: Some("eu".into()),
-            domain: None,
-            instance: None,
-            encrypt: None,
-            native_odbc: false,
-        }),
-        operations: vec![Operation::Push(push)],
-    }
-}
-
-/// The job in the file: through the real loader when it is implemented, otherwise built
-/// from a YAML parse.
+/// The job in the file, through the real legacy loader.
 fn load(path: &Path) -> Job {
     match load_job(path) {
         Ok(loaded) => loaded.job,
-        Err(e) if e.to_string().contains("not implemented") => job_from_yaml(path),
         Err(e) => panic!("the rewritten file no longer loads: {e}"),
     }
 }
@@ -251,7 +194,7 @@ fn plain_values_resolve_unchanged_and_missing_references_are_actionable() {
     std::fs::write(&path, sample()).unwrap();
 
     // Plain values (the original's YAML) keep working.
-    let mut job = job_from_yaml(&path);
+    let mut job = load(&path);
     resolve_job(&mut job, &store).unwrap();
     assert_resolved(&job);
 
@@ -305,5 +248,27 @@ fn crlf_files_keep_their_line_endings() {
     assert_eq!(
         store.get("fliplet-agent/win/auth_token").unwrap().expose(),
         "eu--crlf"
+    );
+}
+
+#[cfg(unix)]
+#[test]
+fn a_symlinked_job_file_is_rewritten_through_the_link() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SecretStore::sealed_file(&dir.path().join("app"));
+    let real = dir.path().join("real.yml");
+    let link = dir.path().join("link.yml");
+    std::fs::write(&real, "auth_token: eu--linked\n").unwrap();
+    std::os::unix::fs::symlink(&real, &link).unwrap();
+    import_job_file(&link, &store, "linked").unwrap();
+    assert!(
+        std::fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+    assert_eq!(
+        std::fs::read_to_string(&real).unwrap(),
+        "auth_token: keychain:fliplet-agent/linked/auth_token\n"
     );
 }
