@@ -67,7 +67,8 @@ fn nickname(expr: &str) -> Option<Result<&'static str, ScheduleError>> {
         _ => {
             return Some(Err(ScheduleError::Invalid {
                 expression: expr.to_string(),
-                reason: "unknown nickname; use @yearly, @monthly, @weekly, @daily or @hourly".into(),
+                reason: "unknown nickname; use @yearly, @monthly, @weekly, @daily or @hourly"
+                    .into(),
             }));
         }
     };
@@ -121,7 +122,11 @@ pub fn describe(expr: &str) -> Result<String, ScheduleError> {
 
 /// The next `n` times the expression fires strictly after `from`, in `from`'s time zone
 /// (pass `chrono::Local::now()` for crontab's behaviour: the machine's local time).
-pub fn next_runs<Tz>(expr: &str, from: DateTime<Tz>, n: usize) -> Result<Vec<DateTime<Tz>>, ScheduleError>
+pub fn next_runs<Tz>(
+    expr: &str,
+    from: DateTime<Tz>,
+    n: usize,
+) -> Result<Vec<DateTime<Tz>>, ScheduleError>
 where
     Tz: TimeZone + Copy,
 {
@@ -178,7 +183,12 @@ mod tests {
     fn nicknames_expand() {
         assert_eq!(to_six_field("@daily").unwrap(), "0 0 0 * * *");
         assert_eq!(to_six_field("@HOURLY").unwrap(), "0 0 * * * *");
-        assert!(to_six_field("@reboot").unwrap_err().to_string().contains("sync_on_init"));
+        assert!(
+            to_six_field("@reboot")
+                .unwrap_err()
+                .to_string()
+                .contains("sync_on_init")
+        );
     }
 
     #[test]
@@ -198,7 +208,15 @@ mod tests {
 
     #[test]
     fn garbage_is_refused_with_the_reason() {
-        for bad in ["every day", "61 * * * *", "* 24 * * *", "* * 32 * *", "* * * 13 *", "* * * * 8", "a b c d e"] {
+        for bad in [
+            "every day",
+            "61 * * * *",
+            "* 24 * * *",
+            "* * 32 * *",
+            "* * * 13 *",
+            "* * * * 8",
+            "a b c d e",
+        ] {
             let e = to_six_field(bad).unwrap_err();
             assert!(e.to_string().contains(bad), "{bad}: {e}");
         }
@@ -234,14 +252,32 @@ mod tests {
     #[test]
     fn every_day_at_eight() {
         let runs = next_runs("0 8 * * *", at(2024, 2, 27, 9, 0, 0), 5).unwrap();
-        let days: Vec<_> = runs.iter().map(|d| (d.month(), d.day(), d.hour(), d.minute())).collect();
-        assert_eq!(days, vec![(2, 28, 8, 0), (2, 29, 8, 0), (3, 1, 8, 0), (3, 2, 8, 0), (3, 3, 8, 0)]);
+        let days: Vec<_> = runs
+            .iter()
+            .map(|d| (d.month(), d.day(), d.hour(), d.minute()))
+            .collect();
+        assert_eq!(
+            days,
+            vec![
+                (2, 28, 8, 0),
+                (2, 29, 8, 0),
+                (3, 1, 8, 0),
+                (3, 2, 8, 0),
+                (3, 3, 8, 0)
+            ]
+        );
     }
 
     #[test]
     fn zero_and_seven_are_both_sunday() {
         // 2024-03-01 is a Friday; the following Sundays are 3, 10, 17, 24, 31 March.
-        for expr in ["0 0 * * 0", "0 0 * * 7", "0 0 * * SUN", "0 0 * * sun", "@weekly"] {
+        for expr in [
+            "0 0 * * 0",
+            "0 0 * * 7",
+            "0 0 * * SUN",
+            "0 0 * * sun",
+            "@weekly",
+        ] {
             let runs = next_runs(expr, at(2024, 3, 1, 12, 0, 0), 5).unwrap();
             assert!(runs.iter().all(|d| d.weekday() == Weekday::Sun), "{expr}");
             let days: Vec<_> = runs.iter().map(|d| d.day()).collect();
@@ -253,7 +289,10 @@ mod tests {
     fn names_and_ranges() {
         let runs = next_runs("30 9 * JAN MON-FRI", at(2024, 1, 5, 10, 0, 0), 3).unwrap();
         // Friday 5 Jan 10:00 -> Mon 8, Tue 9, Wed 10 January at 09:30.
-        let days: Vec<_> = runs.iter().map(|d| (d.month(), d.day(), d.hour(), d.minute())).collect();
+        let days: Vec<_> = runs
+            .iter()
+            .map(|d| (d.month(), d.day(), d.hour(), d.minute()))
+            .collect();
         assert_eq!(days, vec![(1, 8, 9, 30), (1, 9, 9, 30), (1, 10, 9, 30)]);
     }
 
@@ -262,7 +301,11 @@ mod tests {
         let runs = next_runs("*/20 * * * * *", at(2024, 3, 1, 10, 0, 5), 3).unwrap();
         assert_eq!(
             runs,
-            vec![at(2024, 3, 1, 10, 0, 20), at(2024, 3, 1, 10, 0, 40), at(2024, 3, 1, 10, 1, 0)]
+            vec![
+                at(2024, 3, 1, 10, 0, 20),
+                at(2024, 3, 1, 10, 0, 40),
+                at(2024, 3, 1, 10, 1, 0)
+            ]
         );
     }
 
@@ -277,7 +320,10 @@ mod tests {
         let now = chrono::Local::now();
         let runs = next_runs("0 8 * * *", now, 2).unwrap();
         assert_eq!(runs.len(), 2);
-        assert!(runs.iter().all(|d| d.hour() == 8 && d.minute() == 0 && *d > now));
+        assert!(
+            runs.iter()
+                .all(|d| d.hour() == 8 && d.minute() == 0 && *d > now)
+        );
     }
 
     #[test]
@@ -292,13 +338,21 @@ mod tests {
 
     #[test]
     fn what_validates_here_schedules_there() {
-        for expr in ["*/15 * * * *", "0 */2 * * *", "0 8 * * *", "0 0 * * 7", "15 0 0 * * MON"] {
+        for expr in [
+            "*/15 * * * *",
+            "0 */2 * * *",
+            "0 8 * * *",
+            "0 0 * * 7",
+            "15 0 0 * * MON",
+        ] {
             let six = to_six_field(expr).unwrap();
             let job = tokio_cron_scheduler::Job::new_tz(six.as_str(), chrono::Local, |_, _| {});
             assert!(job.is_ok(), "{expr} -> {six}");
         }
         // And what the scheduler refuses on its own (5 fields) is exactly what we fix.
-        assert!(tokio_cron_scheduler::Job::new_tz("*/15 * * * *", chrono::Local, |_, _| {}).is_err());
+        assert!(
+            tokio_cron_scheduler::Job::new_tz("*/15 * * * *", chrono::Local, |_, _| {}).is_err()
+        );
     }
 
     #[test]

@@ -128,7 +128,10 @@ struct Node {
 #[derive(Debug, Clone)]
 enum Value {
     /// `plain`: unquoted and untagged, so subject to the core schema (null, bool, numbers).
-    Scalar { text: String, plain: bool },
+    Scalar {
+        text: String,
+        plain: bool,
+    },
     Seq(Vec<Node>),
     Map(Vec<(Node, Node)>),
 }
@@ -282,7 +285,14 @@ fn load_tree(text: &str) -> Result<Option<Node>, SyntaxError> {
             match stack.last_mut() {
                 Some(Frame::Seq { items, .. }) => items.push(node),
                 Some(Frame::Map { entries, key, .. }) => match key.take() {
-                    Some(k) => entries.push((k, node)),
+                    Some(k) => {
+                        // A block list or group under a key is reported at the key's line.
+                        let mut node = node;
+                        if !matches!(node.value, Value::Scalar { .. }) {
+                            node.line = k.line;
+                        }
+                        entries.push((k, node))
+                    }
                     None => *key = Some(node),
                 },
                 None => {
@@ -341,7 +351,10 @@ fn is_absolute_anywhere(p: &str) -> bool {
     let b = p.as_bytes();
     p.starts_with('/')
         || p.starts_with('\\')
-        || (b.len() >= 3 && b[0].is_ascii_alphabetic() && b[1] == b':' && (b[2] == b'\\' || b[2] == b'/'))
+        || (b.len() >= 3
+            && b[0].is_ascii_alphabetic()
+            && b[1] == b':'
+            && (b[2] == b'\\' || b[2] == b'/'))
         || Path::new(p).is_absolute()
 }
 
@@ -515,7 +528,7 @@ impl Cx<'_> {
         let n = match t.parse::<u64>() {
             Ok(n) => n,
             Err(_) => match t.parse::<f64>() {
-                Ok(f) if f.is_finite() && f.fract() == 0.0 && f >= 0.0 && f < 1e19 => f as u64,
+                Ok(f) if f.fract() == 0.0 && (0.0..1e19).contains(&f) => f as u64,
                 _ => return Err(wrong()),
             },
         };
@@ -575,19 +588,16 @@ impl Cx<'_> {
 
 const HINT_AUTH: &str = "add `auth_token: <your token>` with an API token created in Fliplet Studio (https://developers.fliplet.com/REST-API/authenticate.html#how-to-create-an-authentication-token)";
 const HINT_DS: &str = "add `datasource_id: <ID>` with the ID of the target data source (Fliplet Studio, \"Manage app data\", settings tab)";
-const HINT_DRIVER: &str =
-    "add `database_driver:` with one of mssql, postgres, mysql, sqlite, and the database_* connection settings";
-const HINT_QUERY: &str = "add `query: SELECT ... FROM ...` with the SQL query returning the rows to push";
+const HINT_DRIVER: &str = "add `database_driver:` with one of mssql, postgres, mysql, sqlite, and the database_* connection settings";
+const HINT_QUERY: &str =
+    "add `query: SELECT ... FROM ...` with the SQL query returning the rows to push";
 
 /// Parse and validate the text of a legacy YAML job file. `path` is used in messages and to
 /// resolve relative paths (SQLite file, local file folders) against the file's folder.
 pub fn parse(text: &str, path: &Path) -> Result<LoadedJob, ConfigError> {
     let file = path.display().to_string();
     let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
-    let base_dir = absolute
-        .parent()
-        .map(Path::to_path_buf)
-        .unwrap_or_default();
+    let base_dir = absolute.parent().map(Path::to_path_buf).unwrap_or_default();
     let mut cx = Cx {
         file: file.clone(),
         base_dir,
@@ -805,11 +815,6 @@ pub fn parse(text: &str, path: &Path) -> Result<LoadedJob, ConfigError> {
         }
     }
     let database = if driver == Driver::Sqlite {
-        let file_key = if name.is_some() {
-            "database_name"
-        } else {
-            "database_host"
-        };
         let path = name.clone().or_else(|| host.clone()).ok_or_else(|| {
             cx.missing(
                 "database_name",
@@ -833,7 +838,6 @@ pub fn parse(text: &str, path: &Path) -> Result<LoadedJob, ConfigError> {
                 "not used with SQLite when `database_name` is set (the database file); ignored",
             );
         }
-        let _ = file_key;
         DatabaseConfig {
             driver,
             host: None,
@@ -1044,7 +1048,9 @@ fn parse_files(cx: &mut Cx, node: &Node) -> Result<Vec<FileColumn>, ConfigError>
                 // Re-run the suggestion on the bare name (the prefixed one scores worse).
                 if let Some(w) = cx.warnings.last_mut() {
                     w.message = match did_you_mean(name, FILE_KEYS) {
-                        Some(c) => format!("unknown key in a `files` entry, ignored: did you mean `{c}`?"),
+                        Some(c) => {
+                            format!("unknown key in a `files` entry, ignored: did you mean `{c}`?")
+                        }
                         None => "unknown key in a `files` entry, ignored".into(),
                     };
                 }
@@ -1349,7 +1355,10 @@ mod tests {
     fn did_you_mean_finds_typos_only() {
         assert_eq!(did_you_mean("primary_colum", KEYS), Some("primary_column"));
         assert_eq!(did_you_mean("frequncy", KEYS), Some("frequency"));
-        assert_eq!(did_you_mean("replac", &["update", "replace"]), Some("replace"));
+        assert_eq!(
+            did_you_mean("replac", &["update", "replace"]),
+            Some("replace")
+        );
         assert_eq!(did_you_mean("zzz", KEYS), None);
     }
 
