@@ -626,3 +626,47 @@ fn secrets_never_appear_in_errors_or_warnings() {
         assert!(!w.to_string().contains(S));
     }
 }
+
+// --- Windows-made files ---------------------------------------------------------------------------
+
+#[test]
+fn bom_and_crlf_line_endings_are_fine() {
+    let text = format!(
+        "\u{feff}{}",
+        with("mode: replace\nfrequency: '0 8 * * *'\n").replace('\n', "\r\n")
+    );
+    let loaded = load_ok(&text);
+    assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
+    assert_eq!(loaded.job.auth_token.expose(), "eu--abc");
+    let op = push(&loaded);
+    assert_eq!(op.mode, Mode::Replace);
+    assert_eq!(op.query, "SELECT 1");
+    assert_eq!(op.frequency.as_deref(), Some("0 8 * * *"));
+    let e = err(&format!(
+        "\u{feff}{}",
+        with("batch_size: x\n").replace('\n', "\r\n")
+    ));
+    invalid_at(&e, "batch_size", 5);
+}
+
+#[test]
+fn unknown_nested_keys_name_their_path() {
+    let loaded = load_ok(&with(
+        "files:\n  - column: x\n    type: local\n    directroy: imgs\n",
+    ));
+    assert_eq!(
+        loaded.warnings[0].key.as_deref(),
+        Some("files[0].directroy")
+    );
+    assert_eq!(loaded.warnings[0].line, Some(8));
+    assert!(
+        loaded.warnings[0]
+            .message
+            .contains("did you mean `directory`?")
+    );
+
+    let loaded = load_ok(&with("encrypt:\n  fields: [a]\n  keys: x\n"));
+    assert_eq!(loaded.warnings[0].key.as_deref(), Some("encrypt.keys"));
+    assert_eq!(loaded.warnings[0].line, Some(7));
+    assert!(loaded.warnings[0].message.contains("did you mean `key`?"));
+}

@@ -573,12 +573,20 @@ impl Cx<'_> {
         }
     }
 
-    fn unknown_key(&mut self, key: &str, line: usize, known: &[&str], context: &str) {
-        let hint = match did_you_mean(key, known) {
+    /// Warn about an unknown key: `prefix` + `name` is shown, `name` is compared to `known`.
+    fn unknown_key(
+        &mut self,
+        prefix: &str,
+        name: &str,
+        line: usize,
+        known: &[&str],
+        context: &str,
+    ) {
+        let hint = match did_you_mean(name, known) {
             Some(c) => format!("unknown key{context}, ignored: did you mean `{c}`?"),
             None => format!("unknown key{context}, ignored"),
         };
-        self.warn(key, line, hint);
+        self.warn(&format!("{prefix}{name}"), line, hint);
     }
 }
 
@@ -641,7 +649,7 @@ pub fn parse(text: &str, path: &Path) -> Result<LoadedJob, ConfigError> {
         if let Some(known) = KEYS.iter().find(|k| **k == name.as_str()) {
             keys.insert(known, (*line, node));
         } else {
-            cx.unknown_key(name, *line, KEYS, "");
+            cx.unknown_key("", name, *line, KEYS, "");
         }
     }
     let get = |k: &str| keys.get(k).copied();
@@ -1040,20 +1048,12 @@ fn parse_files(cx: &mut Cx, node: &Node) -> Result<Vec<FileColumn>, ConfigError>
                 keys.insert(k, (*line, v));
             } else {
                 cx.unknown_key(
-                    &format!("{prefix}.{name}"),
+                    &format!("{prefix}."),
+                    name,
                     *line,
                     FILE_KEYS,
                     " in a `files` entry",
                 );
-                // Re-run the suggestion on the bare name (the prefixed one scores worse).
-                if let Some(w) = cx.warnings.last_mut() {
-                    w.message = match did_you_mean(name, FILE_KEYS) {
-                        Some(c) => {
-                            format!("unknown key in a `files` entry, ignored: did you mean `{c}`?")
-                        }
-                        None => "unknown key in a `files` entry, ignored".into(),
-                    };
-                }
             }
         }
         let key = |k: &str| format!("{prefix}.{k}");
@@ -1223,11 +1223,7 @@ fn parse_encrypt(
         if let Some(k) = ENCRYPT_KEYS.iter().find(|k| **k == name.as_str()) {
             keys.insert(k, (*line, v));
         } else {
-            let msg = match did_you_mean(name, ENCRYPT_KEYS) {
-                Some(c) => format!("unknown key in `encrypt`, ignored: did you mean `{c}`?"),
-                None => "unknown key in `encrypt`, ignored".into(),
-            };
-            cx.warn(&format!("encrypt.{name}"), *line, msg);
+            cx.unknown_key("encrypt.", name, *line, ENCRYPT_KEYS, " in `encrypt`");
         }
     }
     let missing_fields = |cx: &Cx, line: usize| {
