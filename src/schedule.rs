@@ -329,6 +329,7 @@ mod tests {
     #[test]
     fn descriptions_in_words() {
         let sunday = describe("0 0 * * 0").unwrap();
+        assert_eq!(sunday, "At 00:00, on Sunday.");
         assert!(sunday.contains("Sunday"), "{sunday}");
         assert_eq!(describe("0 0 * * 7").unwrap(), sunday);
         let quarter = describe("*/15 * * * *").unwrap();
