@@ -4,11 +4,15 @@
 //! schedule) is a core function returning plain data. The `fliplet-agent` CLI
 //! (`src/main.rs`) and the desktop app are thin shells over it. See `../shared/design.md`.
 
+pub mod api;
 pub mod config;
 pub mod crypto;
+pub mod demo;
 pub mod fliplet;
 pub mod history;
+pub mod log;
 pub mod schedule;
+pub mod scheduler;
 pub mod secret;
 pub mod secrets;
 pub mod source;

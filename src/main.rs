@@ -1,4 +1,300 @@
-fn main() {
-    eprintln!("fliplet-agent: not implemented yet");
-    std::process::exit(1);
+//! `fliplet-agent`: the command line over the core. Parse, call, print, pick the exit code.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::{Parser, Subcommand};
+use fliplet_agent::api::{self, JobPreview, JobReport};
+use fliplet_agent::config::{self, LoadedJob};
+use fliplet_agent::sync::PushPreview;
+use fliplet_agent::{log, scheduler};
+use tracing::{error, info};
+
+const AFTER_HELP: &str = "\
+Examples:
+  fliplet-agent validate sample.yml         check a job file without connecting anywhere
+  fliplet-agent preview sample.yml          dry run: what would be inserted, updated, deleted
+  fliplet-agent preview sample.yml --json   the same, as JSON
+  fliplet-agent start sample.yml --test     one dry run of every operation, then exit
+  fliplet-agent start sample.yml            run on the job's schedule until Ctrl+C
+  fliplet-agent demo                        a real sync against a built-in Fliplet emulator
+
+Exit codes:
+  0  success
+  1  a run or an operation failed (database, query, Fliplet API, commit)
+  2  the job file is invalid, or the command line is wrong
+
+Environment:
+  FLIPLET_API_URL    Fliplet API base URL (overrides the token's region; a job's api_url wins)
+  FLIPLET_CA_FILE    extra CA certificate (PEM) to trust, for HTTPS-inspecting proxies
+  FLIPLET_AGENT_LOG  log file path (default ~/fliplet-agent.log; `off` to disable)
+  FLIPLET_LOG        log filter overriding log_verbosity (e.g. `debug`)";
+
+#[derive(Parser)]
+#[command(
+    name = "fliplet-agent",
+    version,
+    about = "Fliplet Data Integration Service: push database rows to Fliplet Data Sources on a schedule.",
+    after_help = AFTER_HELP
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Start the agent: run on init if `sync_on_init` is set, then on each operation's
+    /// `frequency` until stopped. With --test: one dry run of every operation, then exit.
+    Start {
+        /// Path to the job file (the original fliplet-agent YAML format).
+        config: PathBuf,
+        /// Dry run: fetch and compare, but write nothing to Fliplet.
+        #[arg(long)]
+        test: bool,
+    },
+    /// Check a job file: errors and warnings, without connecting to anything.
+    Validate { config: PathBuf },
+    /// Dry run printing the plan: counts, and the rows to insert, update and delete.
+    Preview {
+        config: PathBuf,
+        /// Print the preview as JSON (for scripts and the desktop app).
+        #[arg(long)]
+        json: bool,
+        /// Rows listed per kind (inserts, updates, deletes, skipped); 0 lists them all.
+        #[arg(long, default_value_t = 50)]
+        max_rows: usize,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    runtime.block_on(async {
+        match cli.command {
+            Command::Validate { config } => validate(&config),
+            Command::Preview {
+                config,
+                json,
+                max_rows,
+            } => preview(&config, json, max_rows).await,
+            Command::Start { config, test } => start(&config, test).await,
+        }
+    })
+}
+
+/// Load a job file, printing its warnings; exit code 2 on errors.
+fn load(path: &Path) -> Result<LoadedJob, ExitCode> {
+    match config::load_job(path) {
+        Ok(loaded) => {
+            for w in &loaded.warnings {
+                eprintln!("warning: {w}");
+            }
+            Ok(loaded)
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            Err(ExitCode::from(2))
+        }
+    }
+}
+
+fn validate(path: &Path) -> ExitCode {
+    match load(path) {
+        Ok(loaded) => {
+            let n = loaded.job.operations.len();
+            println!(
+                "{}: valid ({} operation{}, {} warning{})",
+                path.display(),
+                n,
+                if n == 1 { "" } else { "s" },
+                loaded.warnings.len(),
+                if loaded.warnings.len() == 1 { "" } else { "s" }
+            );
+            ExitCode::SUCCESS
+        }
+        Err(code) => code,
+    }
+}
+
+async fn preview(path: &Path, json: bool, max_rows: usize) -> ExitCode {
+    let loaded = match load(path) {
+        Ok(l) => l,
+        Err(code) => return code,
+    };
+    let _guard = log::init(if json {
+        config::Verbosity::Critical
+    } else {
+        config::Verbosity::Info
+    });
+    let max = (max_rows > 0).then_some(max_rows);
+    let preview = api::preview_job(&loaded.job, max).await;
+    if json {
+        match serde_json::to_string_pretty(&preview) {
+            Ok(s) => println!("{s}"),
+            Err(e) => eprintln!("error: {e}"),
+        }
+    } else {
+        print_preview(&preview);
+    }
+    if preview.succeeded() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
+}
+
+fn print_preview(p: &JobPreview) {
+    if let Some(e) = &p.error {
+        println!("Preview of {} failed: {e}", p.job);
+        return;
+    }
+    for op in &p.operations {
+        let title = op.description.as_deref().unwrap_or("push");
+        println!(
+            "\n== Operation {} ({title}) -> data source {} ==",
+            op.index + 1,
+            op.data_source_id
+        );
+        if let Some(e) = &op.error {
+            println!("FAILED: {e}");
+            continue;
+        }
+        if let Some(plan) = &op.plan {
+            print_plan(plan);
+        }
+    }
+    println!("\nDry run: nothing has been written to Fliplet.");
+}
+
+fn print_plan(p: &PushPreview) {
+    let c = &p.counts;
+    println!(
+        "{} to insert, {} to update, {} to DELETE, {} unchanged, {} skipped",
+        c.inserted, c.updated, c.deleted, c.unchanged, c.skipped
+    );
+    for w in &p.warnings {
+        println!("warning: {w}");
+    }
+    if !p.deletes.is_empty() {
+        println!("\n!! Entries that would be DELETED from Fliplet:");
+        for d in &p.deletes {
+            let why = if d.reason == "flagged" {
+                "marked deleted in the source"
+            } else {
+                "no longer returned by the query (mode: replace)"
+            };
+            println!("  - entry {} ({why}): {}", d.entry_id, d.data);
+        }
+    }
+    if !p.inserts.is_empty() {
+        println!("\nRows to insert:");
+        for r in &p.inserts {
+            println!("  + row {}: {}", r.row, r.data);
+        }
+    }
+    if !p.updates.is_empty() {
+        println!("\nRows to update:");
+        for u in &p.updates {
+            println!("  ~ row {} -> entry {}:", u.row, u.entry_id);
+            for ch in &u.changes {
+                if ch.removed {
+                    println!("      {}: {} -> (removed, merge is off)", ch.column, ch.before);
+                } else {
+                    println!("      {}: {} -> {}", ch.column, ch.before, ch.after);
+                }
+            }
+        }
+    }
+    if !p.skipped.is_empty() {
+        println!("\nRows skipped:");
+        for s in &p.skipped {
+            println!("  ! row {}: {} {}", s.row, s.reason, s.data);
+        }
+    }
+    if p.truncated {
+        println!("\n(lists cut; use --max-rows 0 to list every row)");
+    }
+}
+
+fn print_report(r: &JobReport) {
+    let t = r.totals();
+    let verb = if r.dry_run { "would be" } else { "" };
+    info!(
+        "Summary: {} inserted, {} updated, {} deleted{}, {} unchanged, {} skipped.",
+        t.inserted,
+        t.updated,
+        t.deleted,
+        if verb.is_empty() { String::new() } else { format!(" ({verb} sent)") },
+        t.unchanged,
+        t.skipped
+    );
+}
+
+async fn start(path: &Path, test: bool) -> ExitCode {
+    let loaded = match load(path) {
+        Ok(l) => l,
+        Err(code) => return code,
+    };
+    let job = Arc::new(loaded.job);
+    let _guard = log::init(job.log_verbosity);
+    let span = log::job_span(&job.name);
+    span.in_scope(|| {
+        info!("Agent started successfully. Press Ctrl+C to quit.");
+        info!("User Agent for outgoing HTTP requests has been set to {}", fliplet_agent::fliplet::USER_AGENT);
+        if test {
+            info!("Dry run enabled. No data will actually be sent to Fliplet server.");
+        }
+    });
+    if test {
+        let report = api::run_job(&job, true, None).await;
+        span.in_scope(|| {
+            print_report(&report);
+            info!("Dry run finished. Aborting process.");
+        });
+        return exit_code(&report);
+    }
+    let mut last_ok = true;
+    if job.sync_on_init {
+        let report = api::run_job(&job, false, None).await;
+        span.in_scope(|| print_report(&report));
+        last_ok = report.succeeded();
+    }
+    let with_frequency = job
+        .operations
+        .iter()
+        .filter(|o| o.frequency().is_some())
+        .count();
+    if with_frequency == 0 {
+        span.in_scope(|| info!("No operation has a frequency: nothing to schedule. Exiting."));
+        return if last_ok { ExitCode::SUCCESS } else { ExitCode::from(1) };
+    }
+    span.in_scope(|| info!("Scheduling {with_frequency} operation(s) to run with their set frequency..."));
+    let schedule = match scheduler::start(job.clone()).await {
+        Ok(s) => s,
+        Err(e) => {
+            span.in_scope(|| error!("{e}"));
+            return ExitCode::from(2);
+        }
+    };
+    span.in_scope(|| info!("Scheduling complete. Keep this process alive and you're good to go!"));
+    let _ = tokio::signal::ctrl_c().await;
+    span.in_scope(|| info!("Stopping: Ctrl+C received."));
+    schedule.shutdown().await;
+    ExitCode::SUCCESS
+}
+
+fn exit_code(r: &JobReport) -> ExitCode {
+    if r.succeeded() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
 }

@@ -1,5 +1,7 @@
 //! Push: the pure plan ([`plan`]) and its application against Fliplet ([`push`]).
 
 pub mod plan;
+pub mod push;
 
 pub use plan::{Plan, PlanError, PlanOptions, plan};
+pub use push::{Counts, PushPreview, PushRun, RunError, run_push};

@@ -1,0 +1,302 @@
+//! The use-cases shared by every shell (the `fliplet-agent` CLI and the desktop app): each
+//! returns plain data that the shell prints or serialises.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use tracing::{Instrument, error, info};
+
+use crate::config::{API_URL_ENV, Job, Operation};
+use crate::fliplet::{ApiError, Client, ClientOptions, RetryPolicy, User};
+use crate::source;
+use crate::sync::push::{self, Counts, PushPreview, PushRun, RunError};
+
+/// Environment variable naming an extra CA certificate file (PEM) to trust.
+pub const CA_FILE_ENV: &str = "FLIPLET_CA_FILE";
+
+/// The API base URL a job talks to: its `api_url`, else `$FLIPLET_API_URL`, else `None`
+/// (the token's region decides).
+pub fn base_url_override(job: &Job) -> Option<String> {
+    job.api_url.clone().or_else(|| {
+        std::env::var(API_URL_ENV)
+            .ok()
+            .filter(|v| !v.trim().is_empty())
+    })
+}
+
+/// A Fliplet client for a job.
+pub fn client_for(job: &Job) -> Result<Client, ApiError> {
+    Client::new(
+        job.auth_token.clone(),
+        ClientOptions {
+            base_url: base_url_override(job),
+            extra_ca_file: std::env::var_os(CA_FILE_ENV).map(Into::into),
+            ..Default::default()
+        },
+    )
+}
+
+/// What happened to one operation of a run.
+#[derive(Debug, Clone, Serialize)]
+pub struct OperationReport {
+    /// Position of the operation in the job (0-based).
+    pub index: usize,
+    pub description: Option<String>,
+    pub data_source_id: u64,
+    pub dry_run: bool,
+    /// Counts of the plan (what was sent, or would be in a dry run). None when the
+    /// operation failed before planning.
+    pub counts: Option<Counts>,
+    pub commits_sent: usize,
+    /// The error that stopped the operation, already worded for the user.
+    pub error: Option<String>,
+}
+
+/// What happened in one run of a job.
+#[derive(Debug, Clone, Serialize)]
+pub struct JobReport {
+    pub job: String,
+    pub dry_run: bool,
+    pub started_at: DateTime<Utc>,
+    pub finished_at: DateTime<Utc>,
+    /// An error that stopped the whole run (database unreachable, authentication failed).
+    pub error: Option<String>,
+    pub operations: Vec<OperationReport>,
+}
+
+impl JobReport {
+    /// True when the run and every operation succeeded.
+    pub fn succeeded(&self) -> bool {
+        self.error.is_none() && self.operations.iter().all(|o| o.error.is_none())
+    }
+
+    /// Sum of the operations' counts.
+    pub fn totals(&self) -> Counts {
+        let mut t = Counts::default();
+        for c in self.operations.iter().filter_map(|o| o.counts) {
+            t.inserted += c.inserted;
+            t.updated += c.updated;
+            t.deleted += c.deleted;
+            t.unchanged += c.unchanged;
+            t.skipped += c.skipped;
+        }
+        t
+    }
+}
+
+/// A connected, authenticated session for a job's run.
+struct Session {
+    client: Client,
+}
+
+/// Check the database connection and the token, in the original's order and words.
+async fn open_session(job: &Job) -> Result<Session, String> {
+    let client = client_for(job).map_err(|e| e.to_string())?;
+    if let Some(db) = &job.database {
+        info!("Initialising connection with source database...");
+        source::test_connection(db).await.map_err(|e| {
+            error!("{e}");
+            e.to_string()
+        })?;
+        info!("Connection has been established successfully.");
+    }
+    if base_url_override(job).is_some() {
+        tracing::debug!("API URL has been set to {}", client.base_url());
+    } else {
+        tracing::debug!("Regional URL has been set to {}", client.base_url());
+    }
+    info!("Authenticating with Fliplet API...");
+    match client.user().await {
+        Ok(user) => {
+            info!(
+                "Authentication has been verified successfully. You're logged in as {}.",
+                user_label(&user)
+            );
+            Ok(Session { client })
+        }
+        Err(e) => {
+            // Like the original, touch each target data source once so the failed request
+            // shows in Fliplet's logs; nothing is written.
+            let once = client_once(job);
+            for op in &job.operations {
+                let Operation::Push(p) = op;
+                if let Some(c) = &once {
+                    let _ = c.entries(p.datasource_id).await;
+                }
+            }
+            let err = RunError::Auth(auth_hint(&e));
+            error!("{err}");
+            Err(err.to_string())
+        }
+    }
+}
+
+fn client_once(job: &Job) -> Option<Client> {
+    Client::new(
+        job.auth_token.clone(),
+        ClientOptions {
+            base_url: base_url_override(job),
+            extra_ca_file: std::env::var_os(CA_FILE_ENV).map(Into::into),
+            retry: Some(RetryPolicy {
+                attempts: 1,
+                ..Default::default()
+            }),
+            ..Default::default()
+        },
+    )
+    .ok()
+}
+
+fn user_label(u: &User) -> String {
+    match (&u.full_name, &u.email) {
+        (Some(n), Some(e)) if !n.is_empty() => format!("{n} ({e})"),
+        (_, Some(e)) => e.clone(),
+        (Some(n), None) => n.clone(),
+        (None, None) => format!("user #{}", u.id),
+    }
+}
+
+/// The API error with a hint on what to check.
+fn auth_hint(e: &ApiError) -> String {
+    match e {
+        ApiError::Unauthorized { message } => format!(
+            "{message} Check that auth_token is complete and has not been revoked in Fliplet Studio (App settings > API tokens), and that its region prefix (eu--, us--, ca--) is right."
+        ),
+        ApiError::Transient { .. } => format!(
+            "{e}. Check the network connection to the Fliplet API (and any proxy or firewall)."
+        ),
+        other => other.to_string(),
+    }
+}
+
+/// Run a job's operations once, in series (`only`: a subset of operation indices).
+pub async fn run_job(job: &Job, dry_run: bool, only: Option<&[usize]>) -> JobReport {
+    let span = crate::log::job_span(&job.name);
+    run_job_inner(job, dry_run, only).instrument(span).await
+}
+
+async fn run_job_inner(job: &Job, dry_run: bool, only: Option<&[usize]>) -> JobReport {
+    let started_at = Utc::now();
+    let mut report = JobReport {
+        job: job.name.clone(),
+        dry_run,
+        started_at,
+        finished_at: started_at,
+        error: None,
+        operations: Vec::new(),
+    };
+    let session = match open_session(job).await {
+        Ok(s) => s,
+        Err(e) => {
+            report.error = Some(e);
+            report.finished_at = Utc::now();
+            return report;
+        }
+    };
+    for (index, op) in job.operations.iter().enumerate() {
+        if only.is_some_and(|o| !o.contains(&index)) {
+            continue;
+        }
+        let (outcome, ds) = run_operation(&session, job, op, dry_run).await;
+        report.operations.push(operation_report(index, op, ds, dry_run, &outcome));
+    }
+    if report.operations.len() > 1 {
+        info!("Finished to run all operations.");
+    }
+    report.finished_at = Utc::now();
+    report
+}
+
+async fn run_operation(
+    session: &Session,
+    job: &Job,
+    op: &Operation,
+    dry_run: bool,
+) -> (Result<PushRun, RunError>, u64) {
+    let Operation::Push(p) = op;
+    if let Some(d) = &p.description {
+        info!("{d}");
+    }
+    let r = push::run_push(&session.client, job.database.as_ref(), p, dry_run).await;
+    if let Err(e) = &r {
+        error!("{e}");
+    }
+    (r, p.datasource_id)
+}
+
+fn operation_report(
+    index: usize,
+    op: &Operation,
+    ds: u64,
+    dry_run: bool,
+    outcome: &Result<PushRun, RunError>,
+) -> OperationReport {
+    OperationReport {
+        index,
+        description: op.description().map(String::from),
+        data_source_id: ds,
+        dry_run,
+        counts: outcome.as_ref().ok().map(PushRun::counts),
+        commits_sent: outcome.as_ref().map(|r| r.commits_sent).unwrap_or(0),
+        error: outcome.as_ref().err().map(|e| e.to_string()),
+    }
+}
+
+/// The dry-run preview of a job: what each operation would insert, update and delete.
+#[derive(Debug, Clone, Serialize)]
+pub struct JobPreview {
+    pub job: String,
+    pub error: Option<String>,
+    pub operations: Vec<OperationPreview>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct OperationPreview {
+    pub index: usize,
+    pub description: Option<String>,
+    pub data_source_id: u64,
+    pub error: Option<String>,
+    pub plan: Option<PushPreview>,
+}
+
+impl JobPreview {
+    pub fn succeeded(&self) -> bool {
+        self.error.is_none() && self.operations.iter().all(|o| o.error.is_none())
+    }
+}
+
+/// Preview a job: a dry run that writes nothing, returning the plan row by row (at most
+/// `max_rows` rows per list and operation; counts are complete).
+pub async fn preview_job(job: &Job, max_rows: Option<usize>) -> JobPreview {
+    let span = crate::log::job_span(&job.name);
+    async {
+        let mut preview = JobPreview {
+            job: job.name.clone(),
+            error: None,
+            operations: Vec::new(),
+        };
+        let session = match open_session(job).await {
+            Ok(s) => s,
+            Err(e) => {
+                preview.error = Some(e);
+                return preview;
+            }
+        };
+        for (index, op) in job.operations.iter().enumerate() {
+            let (outcome, ds) = run_operation(&session, job, op, true).await;
+            let Operation::Push(p) = op;
+            preview.operations.push(OperationPreview {
+                index,
+                description: op.description().map(String::from),
+                data_source_id: ds,
+                error: outcome.as_ref().err().map(|e| e.to_string()),
+                plan: outcome
+                    .as_ref()
+                    .ok()
+                    .map(|r| r.preview(p.merge == Some(true), max_rows)),
+            });
+        }
+        preview
+    }
+    .instrument(span)
+    .await
+}

@@ -1,0 +1,558 @@
+//! Running one push operation: fetch the source, fetch the remote entries, plan, commit.
+//!
+//! A source that fails stops the run before anything is sent: no commit, and so no delete,
+//! ever comes from a failed source.
+
+use serde::Serialize;
+use serde::ser::SerializeMap;
+use serde_json::Value;
+use tracing::{debug, error, info, warn};
+
+use crate::config::{DatabaseConfig, Mode, PushOperation};
+use crate::fliplet::{ApiError, Client, CommitRequest, CommitRow, RemoteEntry};
+use crate::source::{self, SourceError, Table};
+use crate::sync::plan::{self, DeleteReason, Plan, PlanError, PlanOptions};
+
+/// Why a push did not complete. Messages follow the original's catalogue and say what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("Unable to authenticate with Fliplet API: {0}")]
+    Auth(String),
+    #[error("{0}")]
+    Source(#[from] SourceError),
+    #[error(
+        "You don't have access to the dataSource {data_source_id}. Please check the permissions of your Fliplet user. ({message})"
+    )]
+    NoAccess { data_source_id: u64, message: String },
+    #[error("Cannot fetch the entries of data source {data_source_id}: {source}")]
+    Fetch {
+        data_source_id: u64,
+        source: ApiError,
+    },
+    #[error("{0}")]
+    Plan(#[from] PlanError),
+    #[error(
+        "Cannot sync data to Fliplet servers: {message}{}",
+        if *.sent > 0 { format!(" ({} of {} commit requests had already been applied; the next run will send the rest)", .sent, .total) } else { String::new() }
+    )]
+    Commit {
+        message: String,
+        sent: usize,
+        total: usize,
+    },
+    #[error("{0}")]
+    Unsupported(String),
+    #[error("{0}")]
+    Config(String),
+}
+
+/// How many rows went where.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Counts {
+    pub inserted: usize,
+    pub updated: usize,
+    pub deleted: usize,
+    pub unchanged: usize,
+    pub skipped: usize,
+}
+
+impl Counts {
+    pub fn of(plan: &Plan) -> Counts {
+        Counts {
+            inserted: plan.inserts.len(),
+            updated: plan.updates.len(),
+            deleted: plan.deletes.len(),
+            unchanged: plan.unchanged.len(),
+            skipped: plan.skipped.len(),
+        }
+    }
+}
+
+/// The outcome of a push (or of its dry run).
+#[derive(Debug)]
+pub struct PushRun {
+    pub data_source_id: u64,
+    pub dry_run: bool,
+    pub table: Table,
+    pub remote: Vec<RemoteEntry>,
+    pub plan: Plan,
+    /// Commit requests sent (0 for a dry run or nothing to do).
+    pub commits_sent: usize,
+}
+
+impl PushRun {
+    pub fn counts(&self) -> Counts {
+        Counts::of(&self.plan)
+    }
+}
+
+/// Plan options of a push operation.
+pub fn plan_options(op: &PushOperation) -> PlanOptions {
+    let mut compare_ignore: Vec<String> = Vec::new();
+    for f in &op.files {
+        compare_ignore.push(f.column.clone());
+        compare_ignore.push(format!("{}MediaFileId", f.column));
+    }
+    if let Some(enc) = &op.encrypt {
+        compare_ignore.extend(enc.fields.iter().cloned());
+    }
+    PlanOptions {
+        primary_column: op.primary_column.clone(),
+        case_insensitive: op.case_insensitive_primary_column,
+        timestamp_column: op.timestamp_column.clone(),
+        delete_column: op.delete_column.clone(),
+        mode: op.mode,
+        compare_ignore,
+    }
+}
+
+/// Refuse options whose behaviour is not built yet, rather than silently ignoring them.
+pub fn check_supported(op: &PushOperation) -> Result<(), RunError> {
+    if !op.files.is_empty() {
+        return Err(RunError::Unsupported(format!(
+            "`files` is set (columns: {}), but uploading file columns is not available in this version of the agent yet. Remove the `files` section to push the column values as they are; nothing was sent.",
+            op.files.iter().map(|f| f.column.as_str()).collect::<Vec<_>>().join(", ")
+        )));
+    }
+    if let Some(enc) = &op.encrypt {
+        return Err(RunError::Unsupported(format!(
+            "`encrypt` is set (fields: {}), but field encryption is not available in this version of the agent yet. Nothing was sent: your data was not pushed unencrypted.",
+            enc.fields.join(", ")
+        )));
+    }
+    Ok(())
+}
+
+/// Run one push. With `dry_run`, everything but the commit happens: the result holds the plan
+/// that a real run would send, and nothing is written to Fliplet.
+pub async fn run_push(
+    client: &Client,
+    database: Option<&DatabaseConfig>,
+    op: &PushOperation,
+    dry_run: bool,
+) -> Result<PushRun, RunError> {
+    check_supported(op)?;
+    let ds = op.datasource_id;
+    if op.case_insensitive_primary_column {
+        info!("[✓] The primary key has been set to be case-insensitive.");
+    } else {
+        info!("[!] The primary key has been set to be case-sensitive.");
+    }
+    match op.mode {
+        Mode::Replace => info!(
+            "Remote entries not found in the local dataset will be deleted (\"mode\" is set to \"replace\")."
+        ),
+        Mode::Update => info!(
+            "Remote entries not found in the local dataset will be kept (\"mode\" is set to \"update\")."
+        ),
+    }
+    let database = database.ok_or_else(|| {
+        RunError::Config("This push runs an SQL query but the job has no database connection (database_driver and the other database_* keys).".into())
+    })?;
+
+    // The source first: if it fails, nothing else happens.
+    info!("Fetching data from the database...");
+    let table = source::fetch(database, &op.query, None).await?;
+    debug!("Successfully fetched data from the source.");
+    debug!("Fetched {} rows from the database.", table.rows.len());
+
+    info!("[PUSH] Fetching data via Fliplet API...");
+    let remote = client.entries(ds).await.map_err(|e| match e {
+        ApiError::NoAccess { message, .. } | ApiError::Unauthorized { message } => {
+            RunError::NoAccess {
+                data_source_id: ds,
+                message,
+            }
+        }
+        source => RunError::Fetch {
+            data_source_id: ds,
+            source,
+        },
+    })?;
+    debug!("Fetched {} entries from the data source.", remote.len());
+
+    if let Some(col) = &op.delete_column {
+        debug!("Delete mode is enabled for rows having \"{col}\" not null.");
+    }
+    if op.run_hooks.is_empty() {
+        debug!("No post-sync hooks have been enabled");
+    } else {
+        let hooks: Vec<&str> = op.run_hooks.iter().map(|h| h.as_str()).collect();
+        debug!("Post-sync hooks enabled: {}", hooks.join(", "));
+    }
+
+    let plan = plan::plan(&table, &remote, &plan_options(op))?;
+    log_plan(&table, &remote, &plan, op);
+
+    let mut run = PushRun {
+        data_source_id: ds,
+        dry_run,
+        table,
+        remote,
+        plan,
+        commits_sent: 0,
+    };
+    let c = run.counts();
+    if run.plan.is_empty() {
+        info!("Nothing to commit.");
+        return Ok(run);
+    }
+    if dry_run {
+        info!(
+            "Dry run mode is enabled. Here's what would be sent to the Fliplet API: {} to insert, {} to update, {} to delete ({} unchanged, {} skipped). Nothing has been written.",
+            c.inserted, c.updated, c.deleted, c.unchanged, c.skipped
+        );
+        if !run.plan.deletes.is_empty() {
+            info!(
+                "Entries to delete: {}",
+                serde_json::to_string(&run.plan.delete_ids()).unwrap_or_default()
+            );
+        }
+        return Ok(run);
+    }
+    run.commits_sent = commit(client, op, &run).await?;
+    info!(
+        "Sync finished. {} data source entries have been affected ({} inserted, {} updated, {} deleted).",
+        c.inserted + c.updated + c.deleted,
+        c.inserted,
+        c.updated,
+        c.deleted
+    );
+    Ok(run)
+}
+
+fn log_plan(table: &Table, remote: &[RemoteEntry], plan: &Plan, op: &PushOperation) {
+    for w in &plan.warnings {
+        warn!("{w}");
+    }
+    let key = |row: usize| -> String {
+        match op
+            .primary_column
+            .as_ref()
+            .and_then(|pk| table.column_index(pk))
+        {
+            Some(i) => display_key(&table.rows[row][i]),
+            None => format!("{}", row + 1),
+        }
+    };
+    for s in &plan.skipped {
+        let row = RowObject::new(table, s.row);
+        let row_json = serde_json::to_string(&row).unwrap_or_default();
+        match s.reason {
+            plan::SkipReason::MissingKey => error!(
+                "A row is missing its primary key value from the database. Skipping: {row_json}"
+            ),
+            plan::SkipReason::DuplicateKey { .. } => error!(
+                "A duplicate row has been found for the same primary key. Skipping: {row_json}"
+            ),
+            plan::SkipReason::DeletedNotOnFliplet => debug!(
+                "Row #{} is not present on Fliplet servers and it's locally marked as deleted. Skipping...",
+                key(s.row)
+            ),
+        }
+    }
+    if !tracing::enabled!(tracing::Level::DEBUG) {
+        return;
+    }
+    let no_pk = op.primary_column.is_none();
+    for &r in &plan.inserts {
+        if no_pk {
+            debug!(
+                "Row #{} has been marked for inserting since we don't have a primary key for the comparison.",
+                key(r)
+            );
+        } else {
+            debug!("Row #{} has been marked for inserting.", key(r));
+        }
+    }
+    for u in &plan.updates {
+        debug!("Row #{} has been marked for updating.", key(u.row));
+    }
+    for u in &plan.unchanged {
+        debug!(
+            "Row #{} already exists on Fliplet servers with ID {} and does not require updating.",
+            key(u.row),
+            u.entry_id
+        );
+    }
+    for d in &plan.deletes {
+        match d.reason {
+            DeleteReason::Flagged { row } => debug!(
+                "Row #{} has been marked for deletion on Fliplet servers with ID {}.",
+                key(row),
+                d.entry_id
+            ),
+            DeleteReason::NotInSource => debug!(
+                "Remote entry with ID {} has been marked for deletion as it doesn't exist in the local dataset.",
+                remote[d.remote].id
+            ),
+        }
+    }
+}
+
+fn display_key(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// Send the plan: inserts and updates in row order, `batch_size` per request; the deletes
+/// once, with the last request (so a failure part-way never deletes anything).
+async fn commit(client: &Client, op: &PushOperation, run: &PushRun) -> Result<usize, RunError> {
+    let mut writes: Vec<(usize, Option<u64>)> = run
+        .plan
+        .inserts
+        .iter()
+        .map(|&r| (r, None))
+        .chain(run.plan.updates.iter().map(|u| (u.row, Some(u.entry_id))))
+        .collect();
+    writes.sort_unstable_by_key(|(r, _)| *r);
+    let deletes = run.plan.delete_ids();
+    let batch = op.batch_size.max(1);
+    let chunks: Vec<&[(usize, Option<u64>)]> = if writes.is_empty() {
+        vec![&[]]
+    } else {
+        writes.chunks(batch).collect()
+    };
+    let total = chunks.len();
+    let hooks: Vec<&'static str> = op.run_hooks.iter().map(|h| h.as_str()).collect();
+    for (i, chunk) in chunks.iter().enumerate() {
+        let last = i + 1 == total;
+        let entries: Vec<CommitRow<RowObject>> = chunk
+            .iter()
+            .map(|&(r, id)| CommitRow {
+                id,
+                data: RowObject::new(&run.table, r),
+            })
+            .collect();
+        let request = CommitRequest {
+            append: true,
+            entries: &entries,
+            delete: (last && !deletes.is_empty()).then_some(deletes.as_slice()),
+            run_hooks: hooks.clone(),
+            extend: op.merge,
+            return_entries: false,
+        };
+        if total > 1 {
+            debug!(
+                "Sending commit {}/{} ({} entries{}).",
+                i + 1,
+                total,
+                entries.len(),
+                if request.delete.is_some() {
+                    format!(", {} deletions", deletes.len())
+                } else {
+                    String::new()
+                }
+            );
+        }
+        client
+            .commit(op.datasource_id, &request)
+            .await
+            .map_err(|e| RunError::Commit {
+                message: e.to_string(),
+                sent: i,
+                total,
+            })?;
+    }
+    Ok(total)
+}
+
+/// A row of a table serialised as a JSON object in column order.
+#[derive(Debug, Clone, Copy)]
+pub struct RowObject<'a> {
+    table: &'a Table,
+    row: usize,
+}
+
+impl<'a> RowObject<'a> {
+    pub fn new(table: &'a Table, row: usize) -> Self {
+        RowObject { table, row }
+    }
+}
+
+impl Serialize for RowObject<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let values = &self.table.rows[self.row];
+        let mut map = s.serialize_map(Some(values.len()))?;
+        for (c, v) in self.table.columns.iter().zip(values) {
+            map.serialize_entry(&c.name, v)?;
+        }
+        map.end()
+    }
+}
+
+/// A changed cell of an update, for the preview.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CellChange {
+    pub column: String,
+    pub before: Value,
+    pub after: Value,
+    /// The column exists only on Fliplet and would be removed, because `merge` is off.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub removed: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PreviewRow {
+    /// 1-based row number in the query result.
+    pub row: usize,
+    pub data: Value,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PreviewUpdate {
+    pub row: usize,
+    pub entry_id: u64,
+    pub changes: Vec<CellChange>,
+    pub data: Value,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PreviewDelete {
+    pub entry_id: u64,
+    /// `flagged` (the row's delete column is set) or `not_in_source` (replace mode).
+    pub reason: &'static str,
+    pub row: Option<usize>,
+    /// The entry's current data on Fliplet.
+    pub data: Value,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PreviewSkip {
+    pub row: usize,
+    pub reason: String,
+    pub data: Value,
+}
+
+/// What a push would do, row by row: the dry-run preview. Lists are cut at `max_rows` each
+/// (`truncated` says so); counts are always complete.
+#[derive(Debug, Clone, Serialize)]
+pub struct PushPreview {
+    pub data_source_id: u64,
+    pub counts: Counts,
+    pub columns: Vec<String>,
+    pub inserts: Vec<PreviewRow>,
+    pub updates: Vec<PreviewUpdate>,
+    pub deletes: Vec<PreviewDelete>,
+    pub skipped: Vec<PreviewSkip>,
+    pub warnings: Vec<String>,
+    pub truncated: bool,
+}
+
+impl PushRun {
+    /// The preview of this run's plan, with at most `max_rows` rows per list (`None`: all).
+    pub fn preview(&self, merge: bool, max_rows: Option<usize>) -> PushPreview {
+        let cap = max_rows.unwrap_or(usize::MAX);
+        let p = &self.plan;
+        let t = &self.table;
+        let row_value = |r: usize| serde_json::to_value(RowObject::new(t, r)).unwrap_or_default();
+        let by_id: std::collections::HashMap<u64, usize> = if p.updates.is_empty() {
+            Default::default()
+        } else {
+            self.remote.iter().enumerate().map(|(i, e)| (e.id, i)).collect()
+        };
+        let truncated = [
+            p.inserts.len(),
+            p.updates.len(),
+            p.deletes.len(),
+            p.skipped.len(),
+        ]
+        .iter()
+        .any(|&n| n > cap);
+        PushPreview {
+            data_source_id: self.data_source_id,
+            counts: self.counts(),
+            columns: t.column_names(),
+            inserts: p
+                .inserts
+                .iter()
+                .take(cap)
+                .map(|&r| PreviewRow {
+                    row: r + 1,
+                    data: row_value(r),
+                })
+                .collect(),
+            updates: p
+                .updates
+                .iter()
+                .take(cap)
+                .map(|u| {
+                    let remote = by_id
+                        .get(&u.entry_id)
+                        .map(|&i| self.remote[i].data_value())
+                        .unwrap_or(Value::Null);
+                    PreviewUpdate {
+                        row: u.row + 1,
+                        entry_id: u.entry_id,
+                        changes: cell_changes(t, u.row, &remote, merge),
+                        data: row_value(u.row),
+                    }
+                })
+                .collect(),
+            deletes: p
+                .deletes
+                .iter()
+                .take(cap)
+                .map(|d| PreviewDelete {
+                    entry_id: d.entry_id,
+                    reason: match d.reason {
+                        DeleteReason::Flagged { .. } => "flagged",
+                        DeleteReason::NotInSource => "not_in_source",
+                    },
+                    row: match d.reason {
+                        DeleteReason::Flagged { row } => Some(row + 1),
+                        DeleteReason::NotInSource => None,
+                    },
+                    data: self.remote[d.remote].data_value(),
+                })
+                .collect(),
+            skipped: p
+                .skipped
+                .iter()
+                .take(cap)
+                .map(|s| PreviewSkip {
+                    row: s.row + 1,
+                    reason: s.reason.to_string(),
+                    data: row_value(s.row),
+                })
+                .collect(),
+            warnings: p.warnings.clone(),
+            truncated,
+        }
+    }
+}
+
+/// The cells of a row that differ from the entry's data.
+fn cell_changes(t: &Table, row: usize, remote: &Value, merge: bool) -> Vec<CellChange> {
+    let empty = serde_json::Map::new();
+    let remote = remote.as_object().unwrap_or(&empty);
+    let mut out: Vec<CellChange> = t
+        .columns
+        .iter()
+        .zip(&t.rows[row])
+        .filter_map(|(c, v)| {
+            let before = remote.get(&c.name).cloned().unwrap_or(Value::Null);
+            (before != *v).then(|| CellChange {
+                column: c.name.clone(),
+                before,
+                after: v.clone(),
+                removed: false,
+            })
+        })
+        .collect();
+    if !merge {
+        for (k, v) in remote {
+            if t.column_index(k).is_none() {
+                out.push(CellChange {
+                    column: k.clone(),
+                    before: v.clone(),
+                    after: Value::Null,
+                    removed: true,
+                });
+            }
+        }
+    }
+    out
+}
