@@ -66,6 +66,16 @@ enum Command {
         #[arg(long, default_value_t = 50)]
         max_rows: usize,
     },
+    /// No account needed: sync a bundled SQLite staff table into a built-in Fliplet emulator,
+    /// edit the source, and sync again, printing each preview and result.
+    Demo {
+        /// Folder for the demo's database and job file (default: a fresh temporary folder).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        /// Keep the emulator running afterwards (until Ctrl+C) to explore with other commands.
+        #[arg(long)]
+        serve: bool,
+    },
 }
 
 fn main() -> ExitCode {
@@ -86,6 +96,7 @@ fn main() -> ExitCode {
                 max_rows,
             } => preview(&config, json, max_rows).await,
             Command::Start { config, test } => start(&config, test).await,
+            Command::Demo { dir, serve } => demo(dir, serve).await,
         }
     })
 }
@@ -297,4 +308,59 @@ fn exit_code(r: &JobReport) -> ExitCode {
     } else {
         ExitCode::from(1)
     }
+}
+
+async fn demo(dir: Option<PathBuf>, serve: bool) -> ExitCode {
+    let tmp;
+    let dir = match dir {
+        Some(d) => d,
+        None => {
+            tmp = std::env::temp_dir().join(format!("fliplet-agent-demo-{}", std::process::id()));
+            tmp.clone()
+        }
+    };
+    let _guard = log::init(config::Verbosity::Info);
+    let demo = match fliplet_agent::demo::prepare(&dir).await {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    println!("Fliplet emulator (no account needed): {}", demo.emulator.url());
+    println!("Source database: {}", demo.database.display());
+    println!("Job file:        {}", demo.job_path.display());
+    println!("\n### Step 1: preview of the first sync");
+    print_preview(&api::preview_job(&demo.job, Some(20)).await);
+    println!("\n### Step 2: the first sync");
+    let r = api::run_job(&demo.job, false, None).await;
+    print_totals(&r);
+    println!("\n### Step 3: someone edits the HR system (one change, one deletion, one new hire)");
+    if let Err(e) = fliplet_agent::demo::execute_sqlite(&demo.database, fliplet_agent::demo::DEMO_EDITS_SQL).await {
+        eprintln!("error: {e}");
+        return ExitCode::from(1);
+    }
+    print_preview(&api::preview_job(&demo.job, Some(20)).await);
+    println!("\n### Step 4: the second sync");
+    let r2 = api::run_job(&demo.job, false, None).await;
+    print_totals(&r2);
+    let n = demo.emulator.entries(demo.data_source_id).len();
+    println!("\nThe data source now holds {n} entries.");
+    if serve {
+        println!("\nThe emulator keeps running at {} (token {}). Try:\n  fliplet-agent preview {}\nPress Ctrl+C to stop.", demo.emulator.url(), fliplet_agent::demo::DEMO_TOKEN, demo.job_path.display());
+        let _ = tokio::signal::ctrl_c().await;
+    }
+    if r.succeeded() && r2.succeeded() { ExitCode::SUCCESS } else { ExitCode::from(1) }
+}
+
+fn print_totals(r: &JobReport) {
+    if let Some(e) = &r.error {
+        println!("FAILED: {e}");
+        return;
+    }
+    let t = r.totals();
+    println!(
+        "Done: {} inserted, {} updated, {} deleted, {} unchanged, {} skipped.",
+        t.inserted, t.updated, t.deleted, t.unchanged, t.skipped
+    );
 }

@@ -262,9 +262,7 @@ impl PushOperation {
 #[derive(Debug, Clone, PartialEq)]
 pub enum FileSource {
     /// `remote`: an HTTP(S) URL, with optional request headers.
-    Remote {
-        headers: Vec<(String, String)>,
-    },
+    Remote { headers: Vec<(String, String)> },
     /// `local`: an absolute path, or a path relative to `directory`.
     Local { directory: Option<PathBuf> },
     /// `sharepoint`: a SharePoint URL fetched with NTLM credentials.
