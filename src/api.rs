@@ -197,7 +197,9 @@ async fn run_job_inner(job: &Job, dry_run: bool, only: Option<&[usize]>) -> JobR
             continue;
         }
         let (outcome, ds) = run_operation(&session, job, op, dry_run).await;
-        report.operations.push(operation_report(index, op, ds, dry_run, &outcome));
+        report
+            .operations
+            .push(operation_report(index, op, ds, dry_run, &outcome));
     }
     if report.operations.len() > 1 {
         info!("Finished to run all operations.");

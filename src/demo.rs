@@ -70,9 +70,7 @@ pub async fn prepare(dir: &Path) -> Result<Demo, DemoError> {
         db = database.display(),
     );
     std::fs::write(&job_path, yaml).map_err(|e| fail(e.to_string()))?;
-    let job = load_job(&job_path)
-        .map_err(|e| fail(e.to_string()))?
-        .job;
+    let job = load_job(&job_path).map_err(|e| fail(e.to_string()))?.job;
     Ok(Demo {
         emulator,
         database,

@@ -49,8 +49,12 @@ pub struct LogGuard(#[allow(dead_code)] Option<tracing_appender::non_blocking::W
 /// Install the global logger. `FLIPLET_LOG` (an `EnvFilter` directive) overrides the
 /// verbosity. Returns a guard to keep until exit. Safe to call once per process.
 pub fn init(verbosity: Verbosity) -> LogGuard {
-    let directive = std::env::var("FLIPLET_LOG")
-        .unwrap_or_else(|_| format!("{},hyper=warn,reqwest=warn,sqlx=warn,tiberius=warn,tokio_cron_scheduler=warn", level_filter(verbosity)));
+    let directive = std::env::var("FLIPLET_LOG").unwrap_or_else(|_| {
+        format!(
+            "{},hyper=warn,reqwest=warn,sqlx=warn,tiberius=warn,tokio_cron_scheduler=warn",
+            level_filter(verbosity)
+        )
+    });
     let console = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
         .with_ansi(false)
@@ -95,7 +99,11 @@ where
         mut writer: Writer<'_>,
         event: &Event<'_>,
     ) -> fmt::Result {
-        write!(writer, "{} ", chrono::Local::now().format("%Y-%m-%d %H:%M:%S"))?;
+        write!(
+            writer,
+            "{} ",
+            chrono::Local::now().format("%Y-%m-%d %H:%M:%S")
+        )?;
         if let Some(scope) = ctx.event_scope() {
             for span in scope.from_root() {
                 if span.name() != "job" {

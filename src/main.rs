@@ -217,7 +217,10 @@ fn print_plan(p: &PushPreview) {
             println!("  ~ row {} -> entry {}:", u.row, u.entry_id);
             for ch in &u.changes {
                 if ch.removed {
-                    println!("      {}: {} -> (removed, merge is off)", ch.column, ch.before);
+                    println!(
+                        "      {}: {} -> (removed, merge is off)",
+                        ch.column, ch.before
+                    );
                 } else {
                     println!("      {}: {} -> {}", ch.column, ch.before, ch.after);
                 }
@@ -243,7 +246,11 @@ fn print_report(r: &JobReport) {
         t.inserted,
         t.updated,
         t.deleted,
-        if verb.is_empty() { String::new() } else { format!(" ({verb} sent)") },
+        if verb.is_empty() {
+            String::new()
+        } else {
+            format!(" ({verb} sent)")
+        },
         t.unchanged,
         t.skipped
     );
@@ -259,7 +266,10 @@ async fn start(path: &Path, test: bool) -> ExitCode {
     let span = log::job_span(&job.name);
     span.in_scope(|| {
         info!("Agent started successfully. Press Ctrl+C to quit.");
-        info!("User Agent for outgoing HTTP requests has been set to {}", fliplet_agent::fliplet::USER_AGENT);
+        info!(
+            "User Agent for outgoing HTTP requests has been set to {}",
+            fliplet_agent::fliplet::USER_AGENT
+        );
         if test {
             info!("Dry run enabled. No data will actually be sent to Fliplet server.");
         }
@@ -285,9 +295,15 @@ async fn start(path: &Path, test: bool) -> ExitCode {
         .count();
     if with_frequency == 0 {
         span.in_scope(|| info!("No operation has a frequency: nothing to schedule. Exiting."));
-        return if last_ok { ExitCode::SUCCESS } else { ExitCode::from(1) };
+        return if last_ok {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::from(1)
+        };
     }
-    span.in_scope(|| info!("Scheduling {with_frequency} operation(s) to run with their set frequency..."));
+    span.in_scope(|| {
+        info!("Scheduling {with_frequency} operation(s) to run with their set frequency...")
+    });
     let schedule = match scheduler::start(job.clone()).await {
         Ok(s) => s,
         Err(e) => {
@@ -327,7 +343,10 @@ async fn demo(dir: Option<PathBuf>, serve: bool) -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    println!("Fliplet emulator (no account needed): {}", demo.emulator.url());
+    println!(
+        "Fliplet emulator (no account needed): {}",
+        demo.emulator.url()
+    );
     println!("Source database: {}", demo.database.display());
     println!("Job file:        {}", demo.job_path.display());
     println!("\n### Step 1: preview of the first sync");
@@ -336,7 +355,10 @@ async fn demo(dir: Option<PathBuf>, serve: bool) -> ExitCode {
     let r = api::run_job(&demo.job, false, None).await;
     print_totals(&r);
     println!("\n### Step 3: someone edits the HR system (one change, one deletion, one new hire)");
-    if let Err(e) = fliplet_agent::demo::execute_sqlite(&demo.database, fliplet_agent::demo::DEMO_EDITS_SQL).await {
+    if let Err(e) =
+        fliplet_agent::demo::execute_sqlite(&demo.database, fliplet_agent::demo::DEMO_EDITS_SQL)
+            .await
+    {
         eprintln!("error: {e}");
         return ExitCode::from(1);
     }
@@ -347,10 +369,19 @@ async fn demo(dir: Option<PathBuf>, serve: bool) -> ExitCode {
     let n = demo.emulator.entries(demo.data_source_id).len();
     println!("\nThe data source now holds {n} entries.");
     if serve {
-        println!("\nThe emulator keeps running at {} (token {}). Try:\n  fliplet-agent preview {}\nPress Ctrl+C to stop.", demo.emulator.url(), fliplet_agent::demo::DEMO_TOKEN, demo.job_path.display());
+        println!(
+            "\nThe emulator keeps running at {} (token {}). Try:\n  fliplet-agent preview {}\nPress Ctrl+C to stop.",
+            demo.emulator.url(),
+            fliplet_agent::demo::DEMO_TOKEN,
+            demo.job_path.display()
+        );
         let _ = tokio::signal::ctrl_c().await;
     }
-    if r.succeeded() && r2.succeeded() { ExitCode::SUCCESS } else { ExitCode::from(1) }
+    if r.succeeded() && r2.succeeded() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
 }
 
 fn print_totals(r: &JobReport) {

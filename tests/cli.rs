@@ -31,7 +31,8 @@ fn run(c: &mut Command) -> (i32, String, String) {
 
 const USERS: &str = "CREATE TABLE users (id INTEGER, email TEXT, updatedAt TEXT);
 INSERT INTO users VALUES (1, 'ann@acme.test', '2024-03-01T10:00:00.000Z'), (2, 'bob@acme.test', '2024-03-01T10:00:00.000Z');";
-const KEYS: &str = "query: SELECT * FROM users ORDER BY id\nprimary_column: id\ntimestamp_column: updatedAt";
+const KEYS: &str =
+    "query: SELECT * FROM users ORDER BY id\nprimary_column: id\ntimestamp_column: updatedAt";
 
 #[test]
 fn version_and_help_with_examples() {
@@ -40,7 +41,10 @@ fn version_and_help_with_examples() {
     assert!(out.starts_with("fliplet-agent "), "{out}");
     let (code, out, _) = run(agent().arg("--help"));
     assert_eq!(code, 0);
-    assert!(out.contains("Examples:") && out.contains("start sample.yml --test"), "{out}");
+    assert!(
+        out.contains("Examples:") && out.contains("start sample.yml --test"),
+        "{out}"
+    );
     assert!(out.contains("Exit codes:"), "{out}");
 }
 
@@ -54,7 +58,11 @@ async fn validate_reports_valid_files_and_errors_with_exit_codes() {
     assert!(out.contains("valid (1 operation"), "{out}");
     assert!(env.emu.journal().is_empty(), "validate connects to nothing");
 
-    let bad = env.write_job("bad.yml", &db, &format!("{KEYS}\nmode: replac\nbatch_sise: 10"));
+    let bad = env.write_job(
+        "bad.yml",
+        &db,
+        &format!("{KEYS}\nmode: replac\nbatch_sise: 10"),
+    );
     let (code, _, err) = run(agent().arg("validate").arg(&bad));
     assert_eq!(code, 2);
     assert!(err.contains("bad.yml") && err.contains("mode"), "{err}");
@@ -71,7 +79,10 @@ async fn preview_json_is_the_plan_and_writes_nothing() {
     let env = Env::new().await;
     env.emu.insert_entries(
         env.ds(),
-        vec![json!({"id": 2, "email": "old@acme.test", "updatedAt": "2024-01-01T00:00:00.000Z"}), json!({"id": 9})],
+        vec![
+            json!({"id": 2, "email": "old@acme.test", "updatedAt": "2024-01-01T00:00:00.000Z"}),
+            json!({"id": 9}),
+        ],
     );
     let (db, _) = sqlite(&env, USERS).await;
     let job = env.write_job("p.yml", &db, &format!("{KEYS}\nmode: replace"));
@@ -79,7 +90,10 @@ async fn preview_json_is_the_plan_and_writes_nothing() {
     assert_eq!(code, 0, "{err}");
     let v: Value = serde_json::from_str(&out).expect("stdout is JSON");
     let plan = &v["operations"][0]["plan"];
-    assert_eq!(plan["counts"], json!({"inserted": 1, "updated": 1, "deleted": 1, "unchanged": 0, "skipped": 0}));
+    assert_eq!(
+        plan["counts"],
+        json!({"inserted": 1, "updated": 1, "deleted": 1, "unchanged": 0, "skipped": 0})
+    );
     assert_eq!(plan["inserts"][0]["data"]["email"], json!("ann@acme.test"));
     let change = plan["updates"][0]["changes"]
         .as_array()
@@ -95,8 +109,14 @@ async fn preview_json_is_the_plan_and_writes_nothing() {
 
     let (code, out, _) = run(agent().arg("preview").arg(&job));
     assert_eq!(code, 0);
-    assert!(out.contains("1 to insert, 1 to update, 1 to DELETE"), "{out}");
-    assert!(out.contains("email: \"old@acme.test\" -> \"bob@acme.test\""), "{out}");
+    assert!(
+        out.contains("1 to insert, 1 to update, 1 to DELETE"),
+        "{out}"
+    );
+    assert!(
+        out.contains("email: \"old@acme.test\" -> \"bob@acme.test\""),
+        "{out}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -117,15 +137,24 @@ async fn start_with_sync_on_init_and_no_frequency_runs_once_and_exits() {
     let (db, _) = sqlite(&env, USERS).await;
     let job = env.write_job("once.yml", &db, &format!("{KEYS}\nsync_on_init: true"));
     let log = env.dir.path().join("agent.log");
-    let (code, _, err) = run(agent().arg("start").arg(&job).env("FLIPLET_AGENT_LOG", &log));
+    let (code, _, err) = run(agent()
+        .arg("start")
+        .arg(&job)
+        .env("FLIPLET_AGENT_LOG", &log));
     assert_eq!(code, 0, "{err}");
     assert_eq!(env.data().len(), 2);
     let text = std::fs::read_to_string(&log).unwrap();
     assert!(text.contains("[once.yml] INFO  Sync finished."), "{text}");
     assert!(text.contains("You're logged in as Test User"), "{text}");
-    assert!(!text.contains(&env.basic.token), "the token reached the log file");
+    assert!(
+        !text.contains(&env.basic.token),
+        "the token reached the log file"
+    );
     // The file is appended to, never truncated.
-    run(agent().arg("start").arg(&job).env("FLIPLET_AGENT_LOG", &log));
+    run(agent()
+        .arg("start")
+        .arg(&job)
+        .env("FLIPLET_AGENT_LOG", &log));
     let again = std::fs::read_to_string(&log).unwrap();
     assert!(again.starts_with(&text) && again.len() > text.len());
 }
@@ -134,7 +163,11 @@ async fn start_with_sync_on_init_and_no_frequency_runs_once_and_exits() {
 async fn failures_exit_non_zero_with_the_reason() {
     let env = Env::new().await;
     let (db, _) = sqlite(&env, USERS).await;
-    let job = env.write_job("f.yml", &db, "query: SELECT nope FROM users\nprimary_column: id\nsync_on_init: true");
+    let job = env.write_job(
+        "f.yml",
+        &db,
+        "query: SELECT nope FROM users\nprimary_column: id\nsync_on_init: true",
+    );
     let (code, _, err) = run(agent().arg("start").arg(&job));
     assert_eq!(code, 1);
     assert!(err.contains("Cannot execute database query"), "{err}");
@@ -146,7 +179,11 @@ async fn the_schedule_runs_the_job_and_skips_overlapping_ticks() {
     let (db, _) = sqlite(&env, USERS).await;
     // Every second; each run is slowed to ~2.5 s by a delayed entries listing, so ticks
     // arrive while the previous run is still going and must be skipped.
-    let job = env.write_job("cron.yml", &db, &format!("{KEYS}\nfrequency: '* * * * * *'"));
+    let job = env.write_job(
+        "cron.yml",
+        &db,
+        &format!("{KEYS}\nfrequency: '* * * * * *'"),
+    );
     env.emu.inject_fault(Fault {
         method: "GET".into(),
         path: format!("/v1/data-sources/{}/data", env.ds()),
@@ -166,14 +203,21 @@ async fn the_schedule_runs_the_job_and_skips_overlapping_ticks() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("Scheduling complete."), "{err}");
     assert!(err.contains("this scheduled run is skipped"), "{err}");
-    assert_eq!(env.data().len(), 2, "the scheduled runs synced the rows once: {err}");
+    assert_eq!(
+        env.data().len(),
+        2,
+        "the scheduled runs synced the rows once: {err}"
+    );
     let listings = env
         .emu
         .journal()
         .iter()
         .filter(|j| j.method == "GET" && j.path.ends_with("/data"))
         .count();
-    assert!(listings >= 2, "the schedule kept running after the slow run: {listings}");
+    assert!(
+        listings >= 2,
+        "the schedule kept running after the slow run: {listings}"
+    );
 }
 
 /// The reference document's sample YAML, with only the connection values changed, runs.
@@ -191,10 +235,18 @@ async fn the_original_sample_yaml_runs_unchanged() {
         ),
     )
     .await;
-    let sample = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/sample.yml")).unwrap();
+    let sample =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/sample.yml"))
+            .unwrap();
     let changed = sample
-        .replace("auth_token: eu--123456789", &format!("auth_token: {}", env.basic.token))
-        .replace("datasource_id: 123", &format!("datasource_id: {}", env.ds()))
+        .replace(
+            "auth_token: eu--123456789",
+            &format!("auth_token: {}", env.basic.token),
+        )
+        .replace(
+            "datasource_id: 123",
+            &format!("datasource_id: {}", env.ds()),
+        )
         .replace("database_driver: mssql", "database_driver: mysql")
         .replace("database_host: localhost", "database_host: 127.0.0.1")
         .replace("database_username: sampleuser", "database_username: root")

@@ -40,14 +40,24 @@ async fn first_sync_then_resync_with_nothing_changed_sends_no_commit() {
     assert_eq!(commits.len(), 1);
     assert_eq!(commits[0]["append"], json!(true));
     assert_eq!(commits[0]["returnEntries"], json!(false));
-    assert!(commits[0].get("delete").is_none(), "no delete list when nothing to delete");
-    assert!(commits[0].get("extend").is_none(), "extend left out when merge is not set");
+    assert!(
+        commits[0].get("delete").is_none(),
+        "no delete list when nothing to delete"
+    );
+    assert!(
+        commits[0].get("extend").is_none(),
+        "extend left out when merge is not set"
+    );
 
     env.emu.clear_journal();
     let r = run_job(&job, false, None).await;
     assert!(r.succeeded());
     assert_eq!(r.totals().unchanged, 3);
-    assert!(env.writes().is_empty(), "a re-sync with nothing changed wrote: {:?}", env.writes());
+    assert!(
+        env.writes().is_empty(),
+        "a re-sync with nothing changed wrote: {:?}",
+        env.writes()
+    );
 }
 
 #[tokio::test]
@@ -98,7 +108,10 @@ async fn delete_column_removes_the_entry_and_skips_unknown_deleted_rows() {
 #[tokio::test]
 async fn update_mode_keeps_orphans_and_replace_mode_deletes_them() {
     let env = Env::new().await;
-    env.emu.insert_entries(env.ds(), vec![json!({"id": 99, "email": "orphan@acme.test"})]);
+    env.emu.insert_entries(
+        env.ds(),
+        vec![json!({"id": 99, "email": "orphan@acme.test"})],
+    );
     let (db, _) = sqlite(&env, USERS).await;
 
     let job = env.job(&db, KEYS);
@@ -110,7 +123,11 @@ async fn update_mode_keeps_orphans_and_replace_mode_deletes_them() {
     let r = run_job(&job, false, None).await;
     assert!(r.succeeded(), "{r:?}");
     let t = r.totals();
-    assert_eq!((t.updated, t.deleted), (3, 1), "replace updates every matched row");
+    assert_eq!(
+        (t.updated, t.deleted),
+        (3, 1),
+        "replace updates every matched row"
+    );
     assert_eq!(ids(&env.data()), vec![1, 2, 3]);
     let commits = env.commits();
     assert_eq!(commits.len(), 1);
@@ -124,16 +141,20 @@ async fn batches_split_commits_and_send_deletes_once() {
     for i in 1..=25 {
         sql.push_str(&format!("INSERT INTO t VALUES ({i}, 'v{i}');"));
     }
-    env.emu.insert_entries(
-        env.ds(),
-        vec![json!({"id": 1000}), json!({"id": 1001})],
-    );
+    env.emu
+        .insert_entries(env.ds(), vec![json!({"id": 1000}), json!({"id": 1001})]);
     let (db, _) = sqlite(&env, &sql).await;
-    let job = env.job(&db, "query: SELECT * FROM t\nprimary_column: id\nmode: replace\nbatch_size: 10");
+    let job = env.job(
+        &db,
+        "query: SELECT * FROM t\nprimary_column: id\nmode: replace\nbatch_size: 10",
+    );
     let r = run_job(&job, false, None).await;
     assert!(r.succeeded(), "{r:?}");
     let commits = env.commits();
-    let sizes: Vec<usize> = commits.iter().map(|c| c["entries"].as_array().unwrap().len()).collect();
+    let sizes: Vec<usize> = commits
+        .iter()
+        .map(|c| c["entries"].as_array().unwrap().len())
+        .collect();
     assert_eq!(sizes, vec![10, 10, 5]);
     let with_deletes: Vec<usize> = commits
         .iter()
@@ -141,7 +162,11 @@ async fn batches_split_commits_and_send_deletes_once() {
         .filter(|(_, c)| c.get("delete").is_some())
         .map(|(i, _)| i)
         .collect();
-    assert_eq!(with_deletes, vec![2], "deletes go once, with the last batch");
+    assert_eq!(
+        with_deletes,
+        vec![2],
+        "deletes go once, with the last batch"
+    );
     assert_eq!(env.data().len(), 25);
 }
 
@@ -158,14 +183,23 @@ async fn merge_keeps_columns_written_by_apps_and_no_merge_replaces_them() {
         data["Note"] = json!("added in the app");
         let client = reqwest::Client::new();
         let resp = client
-            .put(format!("{}/v1/data-sources/{}/data/{}", env.emu.url(), env.ds(), first.id))
+            .put(format!(
+                "{}/v1/data-sources/{}/data/{}",
+                env.emu.url(),
+                env.ds(),
+                first.id
+            ))
             .header("Auth-token", &env.basic.token)
             .json(&json!({"Note": "added in the app"}))
             .send()
             .await
             .unwrap();
         assert!(resp.status().is_success());
-        sqlite_exec(&path, "UPDATE users SET updatedAt = '2024-04-01T00:00:00.000Z' WHERE id = 1").await;
+        sqlite_exec(
+            &path,
+            "UPDATE users SET updatedAt = '2024-04-01T00:00:00.000Z' WHERE id = 1",
+        )
+        .await;
         env.emu.clear_journal();
         assert!(run_job(&job, false, None).await.succeeded());
         assert_eq!(env.commits()[0]["extend"], json!(expect_note));
@@ -177,17 +211,30 @@ async fn merge_keeps_columns_written_by_apps_and_no_merge_replaces_them() {
 #[tokio::test]
 async fn case_insensitive_keys_match_entries_in_another_case() {
     let env = Env::new().await;
-    env.emu.insert_entries(env.ds(), vec![json!({"email": "ANN@ACME.TEST", "n": 1})]);
-    let (db, _) = sqlite(&env, "CREATE TABLE t (email TEXT, n INTEGER); INSERT INTO t VALUES ('ann@acme.test', 2);").await;
-    let job = env.job(&db, "query: SELECT * FROM t\nprimary_column: email\ncase_insensitive_primary_column: true");
+    env.emu
+        .insert_entries(env.ds(), vec![json!({"email": "ANN@ACME.TEST", "n": 1})]);
+    let (db, _) = sqlite(
+        &env,
+        "CREATE TABLE t (email TEXT, n INTEGER); INSERT INTO t VALUES ('ann@acme.test', 2);",
+    )
+    .await;
+    let job = env.job(
+        &db,
+        "query: SELECT * FROM t\nprimary_column: email\ncase_insensitive_primary_column: true",
+    );
     let r = run_job(&job, false, None).await;
     let t = r.totals();
     assert_eq!((t.inserted, t.updated), (0, 1), "{r:?}");
     assert_eq!(env.data(), vec![json!({"email": "ann@acme.test", "n": 2})]);
 
     let env = Env::new().await;
-    env.emu.insert_entries(env.ds(), vec![json!({"email": "ANN@ACME.TEST", "n": 1})]);
-    let (db, _) = sqlite(&env, "CREATE TABLE t (email TEXT, n INTEGER); INSERT INTO t VALUES ('ann@acme.test', 2);").await;
+    env.emu
+        .insert_entries(env.ds(), vec![json!({"email": "ANN@ACME.TEST", "n": 1})]);
+    let (db, _) = sqlite(
+        &env,
+        "CREATE TABLE t (email TEXT, n INTEGER); INSERT INTO t VALUES ('ann@acme.test', 2);",
+    )
+    .await;
     let job = env.job(&db, "query: SELECT * FROM t\nprimary_column: email");
     assert_eq!(run_job(&job, false, None).await.totals().inserted, 1);
 }
@@ -216,7 +263,10 @@ async fn rows_without_a_key_and_duplicates_are_skipped_and_the_rest_is_sent() {
     assert!(r.succeeded(), "bad rows are reported, not fatal: {r:?}");
     let t = r.totals();
     assert_eq!((t.inserted, t.skipped), (2, 2));
-    assert_eq!(env.data(), vec![json!({"id": 1, "v": "a"}), json!({"id": 2, "v": "b"})]);
+    assert_eq!(
+        env.data(),
+        vec![json!({"id": 1, "v": "a"}), json!({"id": 2, "v": "b"})]
+    );
 }
 
 #[tokio::test]
@@ -224,7 +274,10 @@ async fn a_failing_query_sends_nothing_and_deletes_nothing() {
     let env = Env::new().await;
     env.emu.insert_entries(env.ds(), vec![json!({"id": 1})]);
     let (db, _) = sqlite(&env, USERS).await;
-    let job = env.job(&db, "query: SELECT * FROM no_such_table\nprimary_column: id\nmode: replace");
+    let job = env.job(
+        &db,
+        "query: SELECT * FROM no_such_table\nprimary_column: id\nmode: replace",
+    );
     let r = run_job(&job, false, None).await;
     assert!(!r.succeeded());
     let err = r.operations[0].error.clone().unwrap();
@@ -237,7 +290,13 @@ async fn a_failing_query_sends_nothing_and_deletes_nothing() {
 #[tokio::test]
 async fn dry_run_writes_nothing_at_all() {
     let env = Env::new().await;
-    env.emu.insert_entries(env.ds(), vec![json!({"id": 3, "updatedAt": "2020-01-01T00:00:00.000Z"}), json!({"id": 50})]);
+    env.emu.insert_entries(
+        env.ds(),
+        vec![
+            json!({"id": 3, "updatedAt": "2020-01-01T00:00:00.000Z"}),
+            json!({"id": 50}),
+        ],
+    );
     let (db, _) = sqlite(&env, USERS).await;
     let job = env.job(&db, &format!("{KEYS}\nmode: replace"));
     let r = run_job(&job, true, None).await;
@@ -260,12 +319,26 @@ async fn a_bad_token_stops_before_any_write_and_touches_each_data_source_once() 
     let job = load(&path);
     let r = run_job(&job, false, None).await;
     let err = r.error.clone().unwrap();
-    assert!(err.starts_with("Unable to authenticate with Fliplet API"), "{err}");
-    assert!(!err.contains("eu--revoked-token"), "the token leaked: {err}");
-    let calls: Vec<String> = env.emu.journal().iter().map(|j| format!("{} {}", j.method, j.path)).collect();
+    assert!(
+        err.starts_with("Unable to authenticate with Fliplet API"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("eu--revoked-token"),
+        "the token leaked: {err}"
+    );
+    let calls: Vec<String> = env
+        .emu
+        .journal()
+        .iter()
+        .map(|j| format!("{} {}", j.method, j.path))
+        .collect();
     assert_eq!(
         calls,
-        vec!["GET /v1/user".to_string(), format!("GET /v1/data-sources/{}/data", env.ds())]
+        vec![
+            "GET /v1/user".to_string(),
+            format!("GET /v1/data-sources/{}/data", env.ds())
+        ]
     );
 }
 
@@ -304,7 +377,10 @@ async fn transient_failures_are_retried_and_4xx_are_not() {
     });
     let r = run_job(&job, false, None).await;
     let err = r.operations[0].error.clone().unwrap();
-    assert!(err.starts_with("Cannot sync data to Fliplet servers"), "{err}");
+    assert!(
+        err.starts_with("Cannot sync data to Fliplet servers"),
+        "{err}"
+    );
     assert!(err.contains("Entries are malformed"), "{err}");
     assert_eq!(env.commits().len(), 1, "a 4xx is not retried");
 }
@@ -315,9 +391,10 @@ async fn no_access_to_the_data_source_is_reported_with_the_original_message() {
     let other = env.emu.add_data_source(env.basic.organization_id, "Secret");
     let (db, _) = sqlite(&env, USERS).await;
     let path = env.write_job("noaccess.yml", &db, KEYS);
-    let text = std::fs::read_to_string(&path)
-        .unwrap()
-        .replace(&format!("datasource_id: {}", env.ds()), &format!("datasource_id: {other}"));
+    let text = std::fs::read_to_string(&path).unwrap().replace(
+        &format!("datasource_id: {}", env.ds()),
+        &format!("datasource_id: {other}"),
+    );
     std::fs::write(&path, text).unwrap();
     let r = run_job(&load(&path), false, None).await;
     let err = r.operations[0].error.clone().unwrap();
@@ -325,7 +402,10 @@ async fn no_access_to_the_data_source_is_reported_with_the_original_message() {
         err.starts_with(&format!("You don't have access to the dataSource {other}")),
         "{err}"
     );
-    assert!(err.contains("do not allow"), "the server's reason is kept: {err}");
+    assert!(
+        err.contains("do not allow"),
+        "the server's reason is kept: {err}"
+    );
 }
 
 // ---------- PostgreSQL and MariaDB ----------
@@ -376,7 +456,9 @@ async fn mariadb_push_end_to_end() {
         ),
     )
     .await;
-    let keys = format!("query: SELECT * FROM {table} ORDER BY id\nprimary_column: id\ntimestamp_column: updatedAt");
+    let keys = format!(
+        "query: SELECT * FROM {table} ORDER BY id\nprimary_column: id\ntimestamp_column: updatedAt"
+    );
     let job = env.job(&mysql_yaml(), &keys);
     let r = run_job(&job, false, None).await;
     assert!(r.succeeded(), "{r:?}");
@@ -396,12 +478,21 @@ async fn a_wrong_database_password_stops_the_run_without_touching_fliplet() {
     let env = Env::new().await;
     let db = format!(
         "{}\ndatabase_password: s3cr3t-pw-XYZ",
-        pg_yaml().replace("database_username: postgres", "database_username: no_such_user_x")
+        pg_yaml().replace(
+            "database_username: postgres",
+            "database_username: no_such_user_x"
+        )
     );
     let job = env.job(&db, "query: SELECT 1 AS id\nprimary_column: id");
     let r = run_job(&job, false, None).await;
     let err = r.error.clone().unwrap();
-    assert!(err.starts_with("Unable to connect to the database"), "{err}");
+    assert!(
+        err.starts_with("Unable to connect to the database"),
+        "{err}"
+    );
     assert!(!err.contains("s3cr3t-pw-XYZ"), "password leaked: {err}");
-    assert!(env.emu.journal().is_empty(), "no Fliplet call after a database failure");
+    assert!(
+        env.emu.journal().is_empty(),
+        "no Fliplet call after a database failure"
+    );
 }

@@ -9,7 +9,7 @@ use fliplet_agent::config::{DatabaseConfig, Driver};
 use fliplet_agent::source::{self, SourceError};
 use serde_json::{Value, json};
 use sqlx::sqlite::SqliteConnectOptions;
-use sqlx::{ConnectOptions, Connection, Executor};
+use sqlx::{ConnectOptions, Connection};
 
 fn config(path: &Path) -> DatabaseConfig {
     DatabaseConfig {

@@ -23,7 +23,10 @@ pub enum RunError {
     #[error(
         "You don't have access to the dataSource {data_source_id}. Please check the permissions of your Fliplet user. ({message})"
     )]
-    NoAccess { data_source_id: u64, message: String },
+    NoAccess {
+        data_source_id: u64,
+        message: String,
+    },
     #[error("Cannot fetch the entries of data source {data_source_id}: {source}")]
     Fetch {
         data_source_id: u64,
@@ -111,7 +114,11 @@ pub fn check_supported(op: &PushOperation) -> Result<(), RunError> {
     if !op.files.is_empty() {
         return Err(RunError::Unsupported(format!(
             "`files` is set (columns: {}), but uploading file columns is not available in this version of the agent yet. Remove the `files` section to push the column values as they are; nothing was sent.",
-            op.files.iter().map(|f| f.column.as_str()).collect::<Vec<_>>().join(", ")
+            op.files
+                .iter()
+                .map(|f| f.column.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
         )));
     }
     if let Some(enc) = &op.encrypt {
@@ -451,7 +458,11 @@ impl PushRun {
         let by_id: std::collections::HashMap<u64, usize> = if p.updates.is_empty() {
             Default::default()
         } else {
-            self.remote.iter().enumerate().map(|(i, e)| (e.id, i)).collect()
+            self.remote
+                .iter()
+                .enumerate()
+                .map(|(i, e)| (e.id, i))
+                .collect()
         };
         let truncated = [
             p.inserts.len(),
