@@ -87,7 +87,7 @@ def bench(n, tmp):
         json.dump(state, f)
     port = free_port()
     emu = subprocess.Popen(
-        [EMULATOR, "--port", str(port), "--state", state_path, "--no-persist"],
+        [EMULATOR, "--port", str(port), "--state", state_path],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
