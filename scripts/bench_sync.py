@@ -70,7 +70,7 @@ def run_agent(job, env):
 
 def bench(n, tmp):
     table = f"bench_sync_{n}"
-    psql(f"DROP TABLE IF EXISTS {table}")
+    psql(f"SET client_min_messages = warning; DROP TABLE IF EXISTS {table}")
     psql(
         f"CREATE TABLE {table} (id int PRIMARY KEY, name text, email text, updated_at timestamptz);"
         f"INSERT INTO {table} SELECT g, 'Person ' || g, 'person' || g || '@example.com',"
