@@ -538,7 +538,7 @@ fn with_content_type_extension(name: &str, content_type: Option<&str>) -> String
         .map(|e| e.to_string_lossy().to_ascii_lowercase());
     if current
         .as_deref()
-        .is_some_and(|c| exts.iter().any(|e| *e == c))
+        .is_some_and(|c| exts.contains(&c))
     {
         return name.to_string();
     }
