@@ -678,3 +678,51 @@ async fn a_wrong_sharepoint_password_is_refused_by_the_server_and_never_shown() 
         "Debug of the job shows the password"
     );
 }
+
+// ---------------------------------------------------------------- concurrency
+
+#[derive(Clone, Default)]
+struct Slow {
+    in_flight: Arc<Mutex<(usize, usize)>>,
+}
+
+async fn slow_file(State(s): State<Slow>, uri: Uri) -> Response {
+    {
+        let mut g = s.in_flight.lock().unwrap();
+        g.0 += 1;
+        g.1 = g.1.max(g.0);
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(150)).await;
+    s.in_flight.lock().unwrap().0 -= 1;
+    uri.path().as_bytes().to_vec().into_response()
+}
+
+#[tokio::test]
+async fn concurrency_bounds_parallel_fetches() {
+    let env = Env::new().await;
+    let slow = Slow::default();
+    let app = axum::Router::new()
+        .route("/slow/{name}", axum::routing::get(slow_file))
+        .with_state(slow.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let mut sql = String::from("CREATE TABLE t (id INTEGER, f TEXT);");
+    for i in 1..=6 {
+        sql.push_str(&format!(
+            "INSERT INTO t VALUES ({i}, '{base}/slow/{i}.txt');"
+        ));
+    }
+    let (db, _) = sqlite(&env, &sql).await;
+    for (concurrency, expected) in [(2, 2), (1, 1)] {
+        *slow.in_flight.lock().unwrap() = (0, 0);
+        let job = env.job(
+            &db,
+            &format!("query: SELECT id, f FROM t\nprimary_column: id\nmode: replace\nconcurrency: {concurrency}\nfiles:\n  - column: f\n    type: remote"),
+        );
+        push(&job, false).await.unwrap();
+        let max = slow.in_flight.lock().unwrap().1;
+        assert_eq!(max, expected, "concurrency {concurrency}");
+    }
+    assert_eq!(env.emu.media_files().len(), 6);
+}

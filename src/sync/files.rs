@@ -536,10 +536,7 @@ fn with_content_type_extension(name: &str, content_type: Option<&str>) -> String
     let current = path
         .extension()
         .map(|e| e.to_string_lossy().to_ascii_lowercase());
-    if current
-        .as_deref()
-        .is_some_and(|c| exts.contains(&c))
-    {
+    if current.as_deref().is_some_and(|c| exts.contains(&c)) {
         return name.to_string();
     }
     let stem = path

@@ -242,6 +242,16 @@ pub async fn run_push(
 
     // Files of the rows being written (§5.3), then encryption (§5.2 steps 4 and 5).
     let writes = write_rows(&run.plan);
+    for f in &op.files {
+        if run.table.column_index(&f.column).is_none() {
+            let msg = format!(
+                "The file column \"{}\" is not a column of the query result: no file to upload there.",
+                f.column
+            );
+            warn!("{msg}");
+            run.plan.warnings.push(msg);
+        }
+    }
     if !op.files.is_empty() {
         let tasks = files::tasks(&run.table, &writes, &op.files, op.primary_column.as_deref());
         if !tasks.is_empty() {
@@ -283,9 +293,11 @@ pub async fn run_push(
     if let Some(k) = &key {
         let report = encryption_report(op, &run, k.source.clone());
         for f in &report.missing_fields {
-            warn!(
+            let msg = format!(
                 "The field \"{f}\" to encrypt is not a column of the query result: nothing to encrypt there."
             );
+            warn!("{msg}");
+            run.plan.warnings.push(msg);
         }
         run.encryption = Some(report);
     }
