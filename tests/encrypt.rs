@@ -196,10 +196,19 @@ async fn without_a_timestamp_column_encrypted_fields_are_compared_in_plaintext()
     assert_eq!(r.counts().unchanged, 2, "{:?}", r.plan);
     assert!(env.writes().is_empty());
 
-    sqlite_exec(&path, "UPDATE people SET note = 'changed' WHERE id = 2").await;
+    sqlite_exec(&path, "UPDATE people SET note = 'changed' WHERE id = 1").await;
+    // The preview shows the one changed cell, in plaintext on both sides.
+    let p = preview_job(&job, None).await;
+    let plan = p.operations[0].plan.as_ref().unwrap();
+    assert_eq!(plan.updates.len(), 1);
+    let changes = serde_json::to_value(&plan.updates[0].changes).unwrap();
+    assert_eq!(
+        changes,
+        json!([{"column": "note", "before": "Zoë 👋 東京", "after": "changed"}])
+    );
     let r = push(&job, false).await.unwrap();
     assert_eq!((r.counts().updated, r.counts().unchanged), (1, 1));
-    let note = env.data()[1]["note"].as_str().unwrap().to_string();
+    let note = env.data()[0]["note"].as_str().unwrap().to_string();
     assert_eq!(js_decrypt(&[(note, "my-own-key".into())]), vec!["changed"]);
 }
 

@@ -226,12 +226,8 @@ impl FilesFlow {
             "{} files found in the \"{UPLOAD_FOLDER_NAME}\" media folder.",
             existing.len()
         );
-        let http = reqwest::Client::builder()
-            .user_agent(crate::fliplet::USER_AGENT)
-            .connect_timeout(Duration::from_secs(15))
-            .timeout(Duration::from_secs(300))
-            .build()
-            .map_err(|e| FilesError::Folder(ApiError::Setup(e.to_string())))?;
+        let http = http_client(reqwest::Client::builder())
+            .map_err(|e| FilesError::Folder(ApiError::Setup(e)))?;
         Ok(FilesFlow {
             client: client.clone(),
             http,
@@ -412,6 +408,28 @@ impl FilesFlow {
                 source,
             })
     }
+}
+
+/// The HTTP client fetching files: verified TLS with the OS trust store plus the extra CA
+/// file of `FLIPLET_CA_FILE` (intranet servers behind a corporate CA), 5-minute timeout.
+fn http_client(builder: reqwest::ClientBuilder) -> Result<reqwest::Client, String> {
+    let mut builder = builder
+        .user_agent(crate::fliplet::USER_AGENT)
+        .connect_timeout(Duration::from_secs(15))
+        .timeout(Duration::from_secs(300));
+    if let Some(path) = std::env::var_os(crate::api::CA_FILE_ENV) {
+        let path = PathBuf::from(path);
+        let pem = std::fs::read(&path)
+            .map_err(|e| format!("cannot read CA file {}: {e}", path.display()))?;
+        let certs = reqwest::Certificate::from_pem_bundle(&pem)
+            .map_err(|e| format!("CA file {} is not a PEM certificate: {e}", path.display()))?;
+        for cert in certs {
+            builder = builder.add_root_certificate(cert);
+        }
+    }
+    builder
+        .build()
+        .map_err(|e| format!("cannot set up HTTP: {e}"))
 }
 
 /// A location without what may be secret: user info and query string of URLs.
@@ -680,13 +698,7 @@ pub mod ntlm {
         password: &Secret,
     ) -> Result<(Bytes, Option<String>), String> {
         // A client of its own: one connection, reused for the three requests.
-        let http = reqwest::Client::builder()
-            .user_agent(crate::fliplet::USER_AGENT)
-            .pool_max_idle_per_host(1)
-            .connect_timeout(std::time::Duration::from_secs(15))
-            .timeout(std::time::Duration::from_secs(300))
-            .build()
-            .map_err(|e| format!("cannot set up HTTP: {e}"))?;
+        let http = super::http_client(reqwest::Client::builder().pool_max_idle_per_host(1))?;
         let mut client = Client::new(username, password)?;
         let negotiate = client.step(None)?;
         let resp = http

@@ -11,7 +11,7 @@ use tracing::{debug, error, info, warn};
 use std::collections::HashMap;
 
 use crate::config::{DatabaseConfig, Mode, PushOperation};
-use crate::crypto::{encrypt_value, field_plaintext};
+use crate::crypto::{cryptojs_decrypt, encrypt_value, field_plaintext};
 use crate::fliplet::{
     ApiError, Client, CommitRequest, CommitRow, KeySource, KeystoreError, RemoteEntry, keystore_key,
 };
@@ -94,6 +94,8 @@ pub struct PushRun {
     pub files: Vec<FileReport>,
     /// Field encryption of this run (`encrypt:`), if configured.
     pub encryption: Option<EncryptionReport>,
+    /// The plan's options (with the encryption key, for the preview's cell comparison).
+    options: PlanOptions,
 }
 
 /// What field encryption did (or would do) in a run. Never holds the key.
@@ -214,11 +216,8 @@ pub async fn run_push(
         debug!("Post-sync hooks enabled: {}", hooks.join(", "));
     }
 
-    let plan = plan::plan(
-        &table,
-        &remote,
-        &plan_options(op, key.as_ref().and_then(|k| k.key.as_ref())),
-    )?;
+    let options = plan_options(op, key.as_ref().and_then(|k| k.key.as_ref()));
+    let plan = plan::plan(&table, &remote, &options)?;
     log_plan(&table, &remote, &plan, op);
 
     let mut run = PushRun {
@@ -230,6 +229,7 @@ pub async fn run_push(
         commits_sent: 0,
         files: Vec::new(),
         encryption: None,
+        options,
     };
     let c = run.counts();
     if run.plan.is_empty() {
@@ -776,7 +776,7 @@ impl PushRun {
                     PreviewUpdate {
                         row: u.row + 1,
                         entry_id: u.entry_id,
-                        changes: cell_changes(t, u.row, &remote, merge),
+                        changes: cell_changes(t, u.row, &remote, merge, &self.options),
                         data: row_value(u.row),
                     }
                 })
@@ -826,15 +826,53 @@ impl PushRun {
 }
 
 /// The cells of a row that differ from the entry's data.
-fn cell_changes(t: &Table, row: usize, remote: &Value, merge: bool) -> Vec<CellChange> {
+fn cell_changes(
+    t: &Table,
+    row: usize,
+    remote: &Value,
+    merge: bool,
+    options: &PlanOptions,
+) -> Vec<CellChange> {
     let empty = serde_json::Map::new();
     let remote = remote.as_object().unwrap_or(&empty);
+    let key = options.encryption_key.as_ref().map(Secret::expose);
+    let media_ids: Vec<String> = options
+        .file_columns
+        .iter()
+        .map(|c| format!("{c}MediaFileId"))
+        .collect();
     let mut out: Vec<CellChange> = t
         .columns
         .iter()
         .zip(&t.rows[row])
         .filter_map(|(c, v)| {
-            let before = remote.get(&c.name).cloned().unwrap_or(Value::Null);
+            let mut before = remote.get(&c.name).cloned().unwrap_or(Value::Null);
+            let set = v.as_str().is_some_and(|s| !s.trim().is_empty());
+            if set && options.file_columns.contains(&c.name) {
+                // The remote value is the Fliplet URL of the uploaded file, never the path.
+                let uploaded = remote
+                    .get(&format!("{}MediaFileId", c.name))
+                    .is_some_and(|id| !id.is_null());
+                return (!uploaded).then(|| CellChange {
+                    column: c.name.clone(),
+                    before,
+                    after: v.clone(),
+                    removed: false,
+                });
+            }
+            if options.encrypted_columns.contains(&c.name)
+                && let Some(text) = field_plaintext(v)
+            {
+                // Compare (and show) the plaintext: ciphertexts differ on every run.
+                let plain = match (key, &before) {
+                    (Some(k), Value::String(cipher)) => cryptojs_decrypt(cipher, k).ok(),
+                    _ => None,
+                };
+                if plain.as_deref() == Some(text.as_str()) {
+                    return None;
+                }
+                before = plain.map(Value::String).unwrap_or(before);
+            }
             (before != *v).then(|| CellChange {
                 column: c.name.clone(),
                 before,
@@ -845,7 +883,7 @@ fn cell_changes(t: &Table, row: usize, remote: &Value, merge: bool) -> Vec<CellC
         .collect();
     if !merge {
         for (k, v) in remote {
-            if t.column_index(k).is_none() {
+            if t.column_index(k).is_none() && !media_ids.contains(k) {
                 out.push(CellChange {
                     column: k.clone(),
                     before: v.clone(),
