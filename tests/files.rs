@@ -726,3 +726,64 @@ async fn concurrency_bounds_parallel_fetches() {
     }
     assert_eq!(env.emu.media_files().len(), 6);
 }
+
+// ---------------------------------------------------------------- the CLI
+
+fn agent(args: &[&std::ffi::OsStr]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_fliplet-agent"))
+        .args(args)
+        .env_remove("FLIPLET_API_URL")
+        .env_remove("FLIPLET_LOG")
+        .env("FLIPLET_AGENT_LOG", "off")
+        .env("FLIPLET_RETRY_BASE_MS", "10")
+        .output()
+        .expect("the binary runs")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_logs_each_unfetchable_file_with_its_row_and_never_a_secret() {
+    let fx = fixture("sync_on_init: true").await;
+    let path = fx.job.path.clone().unwrap();
+
+    let p = path.clone();
+    let out = tokio::task::spawn_blocking(move || agent(&["preview".as_ref(), p.as_os_str()]))
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("Files: 3 to upload, 1 already on Fliplet"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("row 1 photo: would upload 1-ann.png"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("CANNOT FETCH"), "{stdout}");
+    assert!(fx.env.writes().is_empty(), "{:?}", fx.env.writes());
+
+    let out = tokio::task::spawn_blocking(move || agent(&["start".as_ref(), path.as_os_str()]))
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("Cannot fetch the file of row #2 column \"photo\"")
+            && stderr.contains("404"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("Cannot fetch the file of row #2 column \"badge\"")
+            && stderr.contains("nope.txt"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("Files: 3 uploaded"), "{stderr}");
+    for text in [&stdout, &stderr] {
+        assert!(
+            !text.contains("s3cret"),
+            "a header secret was printed: {text}"
+        );
+    }
+    assert_eq!(uploads(&fx.env), 3);
+}
