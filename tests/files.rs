@@ -102,7 +102,8 @@ struct Fixture {
 
 /// Three rows: 1 has a remote photo, an absolute local CV and a folder-relative badge; 2 has a
 /// remote photo that 404s, no CV and a badge missing on disk; 3 has a remote photo with the
-/// same bytes as row 1's, under another URL.
+/// same bytes as row 1's, under another URL. `concurrency: 1` makes row 1 the one that
+/// uploads the shared file (with more, whichever fetch finishes first does).
 async fn fixture(extra: &str) -> Fixture {
     let env = Env::new().await;
     let files = Files::default();
@@ -135,7 +136,7 @@ async fn fixture(extra: &str) -> Fixture {
     let rest = format!(
         "query: SELECT id, name, photo, cv, badge FROM people ORDER BY id
 primary_column: id
-concurrency: 3
+concurrency: 1
 files:
   - column: photo
     type: remote
@@ -713,6 +714,11 @@ async fn concurrency_bounds_parallel_fetches() {
             "INSERT INTO t VALUES ({i}, '{base}/slow/{i}.txt');"
         ));
     }
+    // Two rows, two URLs, one content (the server answers the path): fetched in parallel,
+    // uploaded once.
+    sql.push_str(&format!(
+        "INSERT INTO t VALUES (7, '{base}/slow/same.txt?v=7'); INSERT INTO t VALUES (8, '{base}/slow/same.txt?v=8');"
+    ));
     let (db, _) = sqlite(&env, &sql).await;
     for (concurrency, expected) in [(2, 2), (1, 1)] {
         *slow.in_flight.lock().unwrap() = (0, 0);
@@ -724,7 +730,11 @@ async fn concurrency_bounds_parallel_fetches() {
         let max = slow.in_flight.lock().unwrap().1;
         assert_eq!(max, expected, "concurrency {concurrency}");
     }
-    assert_eq!(env.emu.media_files().len(), 6);
+    assert_eq!(env.emu.media_files().len(), 7);
+    let data = env.data();
+    let id = |k: i64| data.iter().find(|d| d["id"] == json!(k)).unwrap()["fMediaFileId"].clone();
+    assert_eq!(id(7), id(8));
+    assert!(id(7).is_u64());
 }
 
 // ---------------------------------------------------------------- the CLI

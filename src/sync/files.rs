@@ -163,7 +163,9 @@ struct Target {
     organization_id: u64,
     /// `None` in a dry run when the folder does not exist yet.
     folder_id: Option<u64>,
-    existing: Vec<MediaFile>,
+    /// Files already in the folder, by MD5 (their `checksum` and their `clientChecksum`,
+    /// lower-cased): O(1) per file, however full the folder is.
+    existing: HashMap<String, MediaFile>,
 }
 
 /// The state of one run's files flow.
@@ -226,6 +228,19 @@ impl FilesFlow {
             "{} files found in the \"{UPLOAD_FOLDER_NAME}\" media folder.",
             existing.len()
         );
+        let mut by_checksum: HashMap<String, MediaFile> = HashMap::new();
+        for f in existing {
+            let sums: Vec<String> = f
+                .metadata
+                .iter()
+                .flat_map(|m| [m.checksum.clone(), m.client_checksum.clone()])
+                .flatten()
+                .map(|c| c.to_ascii_lowercase())
+                .collect();
+            for c in sums {
+                by_checksum.entry(c).or_insert_with(|| f.clone());
+            }
+        }
         let http = http_client(reqwest::Client::builder())
             .map_err(|e| FilesError::Folder(ApiError::Setup(e)))?;
         Ok(FilesFlow {
@@ -235,7 +250,7 @@ impl FilesFlow {
             target: Target {
                 organization_id: org.id,
                 folder_id,
-                existing,
+                existing: by_checksum,
             },
             in_run: Mutex::new(HashMap::new()),
         })
@@ -314,12 +329,7 @@ impl FilesFlow {
         report.size = Some(fetched.bytes.len() as u64);
         report.checksum = Some(checksum.clone());
 
-        if let Some(f) = self
-            .target
-            .existing
-            .iter()
-            .find(|f| f.has_checksum(&checksum))
-        {
+        if let Some(f) = self.target.existing.get(&checksum) {
             tracing::debug!(
                 "File \"{name}\" (row #{}) already exists on Fliplet with ID {} (same checksum): reusing it.",
                 row_label(task.row),
