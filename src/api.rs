@@ -8,7 +8,7 @@ use tracing::{Instrument, error, info};
 use crate::config::{API_URL_ENV, Job, Operation};
 use crate::fliplet::{ApiError, Client, ClientOptions, RetryPolicy, User};
 use crate::source;
-use crate::sync::push::{self, Counts, PushPreview, PushRun, RunError};
+use crate::sync::push::{self, Counts, FileCounts, PushPreview, PushRun, RunError};
 
 /// Environment variable naming an extra CA certificate file (PEM) to trust.
 pub const CA_FILE_ENV: &str = "FLIPLET_CA_FILE";
@@ -47,6 +47,8 @@ pub struct OperationReport {
     /// operation failed before planning.
     pub counts: Option<Counts>,
     pub commits_sent: usize,
+    /// Files of the rows written (`files:`): uploaded, reused, failed (None without files).
+    pub files: Option<FileCounts>,
     /// The error that stopped the operation, already worded for the user.
     pub error: Option<String>,
 }
@@ -239,6 +241,11 @@ fn operation_report(
         dry_run,
         counts: outcome.as_ref().ok().map(PushRun::counts),
         commits_sent: outcome.as_ref().map(|r| r.commits_sent).unwrap_or(0),
+        files: outcome
+            .as_ref()
+            .ok()
+            .filter(|r| !r.files.is_empty())
+            .map(|r| FileCounts::of(&r.files)),
         error: outcome.as_ref().err().map(|e| e.to_string()),
     }
 }

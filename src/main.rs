@@ -7,7 +7,9 @@ use std::sync::Arc;
 use clap::{Parser, Subcommand};
 use fliplet_agent::api::{self, JobPreview, JobReport};
 use fliplet_agent::config::{self, LoadedJob};
+use fliplet_agent::fliplet::KeySource;
 use fliplet_agent::sync::PushPreview;
+use fliplet_agent::sync::files::FileAction;
 use fliplet_agent::{log, scheduler};
 use tracing::{error, info};
 
@@ -231,6 +233,65 @@ fn print_plan(p: &PushPreview) {
         println!("\nRows skipped:");
         for s in &p.skipped {
             println!("  ! row {}: {} {}", s.row, s.reason, s.data);
+        }
+    }
+    if !p.files.is_empty() {
+        let f = &p.file_counts;
+        println!(
+            "\nFiles: {} to upload, {} already on Fliplet (reused), {} cannot be fetched (column left out of the row):",
+            f.would_upload + f.uploaded,
+            f.reused,
+            f.failed
+        );
+        for file in &p.files {
+            let what = match file.file.action {
+                FileAction::Uploaded => "uploaded".to_string(),
+                FileAction::WouldUpload => "would upload".to_string(),
+                FileAction::Reused => match file.file.media_file_id {
+                    Some(id) => format!("reuse media file {id}"),
+                    None => "reuse (uploaded earlier in this run)".to_string(),
+                },
+                FileAction::Failed => format!(
+                    "CANNOT FETCH: {}",
+                    file.file.reason.as_deref().unwrap_or("unknown reason")
+                ),
+            };
+            let name = file.file.name.as_deref().unwrap_or("");
+            println!(
+                "  row {} {}: {} {name} <- {}",
+                file.row, file.file.column, what, file.file.source
+            );
+        }
+    }
+    if let Some(e) = &p.encryption {
+        let key = match &e.key_source {
+            KeySource::Configured => "the key set in the job".to_string(),
+            KeySource::Keystore { data_source_id } => {
+                format!("the organization keystore (data source {data_source_id})")
+            }
+            KeySource::KeystoreCreated { data_source_id, .. } => {
+                format!(
+                    "a new key stored in the organization keystore (data source {data_source_id})"
+                )
+            }
+            KeySource::WouldCreateKeystore => {
+                "the organization keystore, which a real run would create with a new key"
+                    .to_string()
+            }
+            KeySource::WouldStoreKey { data_source_id } => format!(
+                "the organization keystore (data source {data_source_id}), where a real run would store a new key"
+            ),
+        };
+        println!(
+            "\nEncryption: {} values of fields [{}] would be encrypted with {key}.",
+            e.values,
+            e.fields.join(", ")
+        );
+        if !e.missing_fields.is_empty() {
+            println!(
+                "warning: fields to encrypt not returned by the query: {}",
+                e.missing_fields.join(", ")
+            );
         }
     }
     if p.truncated {

@@ -1112,7 +1112,7 @@ fn parse_files(cx: &mut Cx, node: &Node) -> Result<Vec<FileColumn>, ConfigError>
                                 let value = cx
                                     .text(&format!("{prefix}.headers.{name}"), v, true)?
                                     .unwrap_or_default();
-                                headers.push((name, value));
+                                headers.push((name, Secret::new(value)));
                             }
                         }
                         _ => {

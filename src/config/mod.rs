@@ -261,8 +261,9 @@ impl PushOperation {
 /// How a file column's value is fetched (`files[].type`).
 #[derive(Debug, Clone, PartialEq)]
 pub enum FileSource {
-    /// `remote`: an HTTP(S) URL, with optional request headers.
-    Remote { headers: Vec<(String, String)> },
+    /// `remote`: an HTTP(S) URL, with optional request headers. Header values are secrets
+    /// (they often hold credentials, e.g. `Authorization`).
+    Remote { headers: Vec<(String, Secret)> },
     /// `local`: an absolute path, or a path relative to `directory`.
     Local { directory: Option<PathBuf> },
     /// `sharepoint`: a SharePoint URL fetched with NTLM credentials.

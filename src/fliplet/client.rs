@@ -200,6 +200,36 @@ pub struct CommitRequest<'a, D: Serialize> {
     pub return_entries: bool,
 }
 
+/// A request body.
+pub(super) enum Body {
+    Json(Vec<u8>),
+    Upload(Upload),
+}
+
+/// A file for `POST v1/media/files` (multipart: the file part `files` and the text field
+/// `checksum`, as the original sends them).
+pub(super) struct Upload {
+    pub file_name: String,
+    pub content_type: String,
+    pub bytes: bytes::Bytes,
+    pub checksum: String,
+}
+
+impl Upload {
+    fn form(&self) -> Result<reqwest::multipart::Form, ApiError> {
+        let part = reqwest::multipart::Part::stream_with_length(
+            reqwest::Body::from(self.bytes.clone()),
+            self.bytes.len() as u64,
+        )
+        .file_name(self.file_name.clone())
+        .mime_str(&self.content_type)
+        .map_err(|e| ApiError::Setup(format!("invalid content type: {e}")))?;
+        Ok(reqwest::multipart::Form::new()
+            .part("files", part)
+            .text("checksum", self.checksum.clone()))
+    }
+}
+
 /// A Fliplet REST API client for one token.
 #[derive(Clone)]
 pub struct Client {
@@ -382,6 +412,19 @@ impl Client {
         body: Option<Vec<u8>>,
         data_source_id: Option<u64>,
     ) -> Result<bytes::Bytes, ApiError> {
+        self.send_body(method, path, body.map(Body::Json), data_source_id)
+            .await
+    }
+
+    /// [`Client::send`] for any kind of body (JSON or a multipart upload, rebuilt for each
+    /// attempt).
+    pub(super) async fn send_body(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Body>,
+        data_source_id: Option<u64>,
+    ) -> Result<bytes::Bytes, ApiError> {
         let url = format!("{}/{}", self.base, path.trim_start_matches('/'));
         let mut attempt = 0;
         loop {
@@ -390,10 +433,14 @@ impl Client {
                 .http
                 .request(method.clone(), &url)
                 .header("Auth-token", self.token.expose());
-            if let Some(b) = &body {
-                req = req
-                    .header(reqwest::header::CONTENT_TYPE, "application/json")
-                    .body(b.clone());
+            match &body {
+                Some(Body::Json(b)) => {
+                    req = req
+                        .header(reqwest::header::CONTENT_TYPE, "application/json")
+                        .body(b.clone());
+                }
+                Some(Body::Upload(u)) => req = req.multipart(u.form()?),
+                None => {}
             }
             let (err, wait) = match req.send().await {
                 Ok(resp) => {
@@ -436,7 +483,7 @@ impl Client {
     }
 }
 
-fn urlencode(s: &str) -> String {
+pub(super) fn urlencode(s: &str) -> String {
     url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
 

@@ -4,8 +4,12 @@
 //! errors. See `../shared/fliplet-api.md` for the API facts this relies on.
 
 mod client;
+pub mod keystore;
+pub mod media;
 
 pub use client::{
     ApiError, Client, ClientOptions, CommitRequest, CommitRow, DataSource, Organization,
     RemoteEntry, RetryPolicy, USER_AGENT, User, base_url_for_token, region_of,
 };
+pub use keystore::{KeySource, KeystoreError, RunKey, keystore_key};
+pub use media::{MediaFile, MediaFolder, MediaListing, MediaMetadata, UPLOAD_FOLDER_NAME};

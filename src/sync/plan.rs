@@ -23,7 +23,9 @@ use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, Visitor};
 use serde_json::Value;
 
 use crate::config::Mode;
+use crate::crypto::{cryptojs_decrypt, field_plaintext};
 use crate::fliplet::RemoteEntry;
+use crate::secret::Secret;
 use crate::source::Table;
 
 /// What the plan needs from a push operation.
@@ -34,9 +36,22 @@ pub struct PlanOptions {
     pub timestamp_column: Option<String>,
     pub delete_column: Option<String>,
     pub mode: Mode,
-    /// Columns left out of the content comparison made when there is no timestamp column
-    /// (encrypted columns and file columns, whose remote form always differs).
+    /// Columns left out of the content comparison made when there is no timestamp column.
     pub compare_ignore: Vec<String>,
+    /// File columns (`files:`). Their remote value is a Fliplet URL, never the source's path
+    /// or URL, so without a timestamp column a set file column counts as unchanged once the
+    /// entry has a `<column>MediaFileId` (the file was uploaded), and as changed while it has
+    /// none (e.g. the file could not be fetched last time). A null or empty file column is
+    /// compared like any other column.
+    pub file_columns: Vec<String>,
+    /// Encrypted columns (`encrypt.fields`). Ciphertexts use a random salt, so they differ on
+    /// every run: without a timestamp column, an encrypted column is compared by decrypting
+    /// the remote value with [`PlanOptions::encryption_key`] and comparing the plaintext with
+    /// the text the local value would be encrypted from. No key (a dry run before the keystore
+    /// exists) or a value that does not decrypt counts as changed. Values that are not
+    /// encrypted (null, false, 0, "") are compared as they are.
+    pub encrypted_columns: Vec<String>,
+    pub encryption_key: Option<Secret>,
 }
 
 /// Why a row is left out of the commit.
@@ -294,11 +309,7 @@ pub fn plan(table: &Table, remote: &[RemoteEntry], opts: &PlanOptions) -> Result
 
     let mut matched = vec![false; remote.len()];
     let mut seen: HashMap<String, usize> = HashMap::with_capacity(table.rows.len());
-    let ignore: Vec<usize> = opts
-        .compare_ignore
-        .iter()
-        .filter_map(|c| table.column_index(c))
-        .collect();
+    let compare = Compare::new(table, opts);
 
     for (r, row) in table.rows.iter().enumerate() {
         let Some(key) = canonical_key(&row[pk], opts.case_insensitive) else {
@@ -348,7 +359,7 @@ pub fn plan(table: &Table, remote: &[RemoteEntry], opts: &PlanOptions) -> Result
         let changed = replace
             || match ts {
                 Some(t) => timestamps_differ(&row[t], remote_ts[e].as_ref()),
-                None => content_differs(table, row, remote[e].data.get(), &ignore),
+                None => compare.differs(row, remote[e].data.get()),
             };
         if changed {
             plan.updates.push(Update { row: r, entry_id });
@@ -377,22 +388,84 @@ pub fn plan(table: &Table, remote: &[RemoteEntry], opts: &PlanOptions) -> Result
     Ok(plan)
 }
 
-/// Whether a row's values differ from an entry's data, column by column (a missing remote
-/// column equals a local null).
-fn content_differs(table: &Table, row: &[Value], raw: &str, ignore: &[usize]) -> bool {
-    let Ok(remote) = serde_json::from_str::<serde_json::Map<String, Value>>(raw) else {
-        return true;
-    };
-    table.columns.iter().enumerate().any(|(i, c)| {
-        if ignore.contains(&i) {
-            return false;
+/// How each column is compared when there is no timestamp column.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Rule {
+    Plain,
+    Ignore,
+    /// A file column; the field is `<column>MediaFileId`.
+    File,
+    Encrypted,
+}
+
+struct Compare<'a> {
+    table: &'a Table,
+    rules: Vec<Rule>,
+    media_id_names: Vec<String>,
+    key: Option<&'a str>,
+}
+
+impl<'a> Compare<'a> {
+    fn new(table: &'a Table, opts: &'a PlanOptions) -> Self {
+        let mut rules = vec![Rule::Plain; table.columns.len()];
+        let mut media_id_names = vec![String::new(); table.columns.len()];
+        for c in &opts.encrypted_columns {
+            if let Some(i) = table.column_index(c) {
+                rules[i] = Rule::Encrypted;
+            }
         }
-        let local = &row[i];
-        match remote.get(&c.name) {
+        for c in &opts.file_columns {
+            if let Some(i) = table.column_index(c) {
+                rules[i] = Rule::File;
+                media_id_names[i] = format!("{c}MediaFileId");
+            }
+        }
+        for c in &opts.compare_ignore {
+            if let Some(i) = table.column_index(c) {
+                rules[i] = Rule::Ignore;
+            }
+        }
+        Compare {
+            table,
+            rules,
+            media_id_names,
+            key: opts.encryption_key.as_ref().map(Secret::expose),
+        }
+    }
+
+    /// Whether a row's values differ from an entry's data, column by column (a missing
+    /// remote column equals a local null).
+    fn differs(&self, row: &[Value], raw: &str) -> bool {
+        let Ok(remote) = serde_json::from_str::<serde_json::Map<String, Value>>(raw) else {
+            return true;
+        };
+        let plain = |name: &str, local: &Value| match remote.get(name) {
             Some(v) => v != local,
             None => !local.is_null(),
-        }
-    })
+        };
+        self.table.columns.iter().enumerate().any(|(i, c)| {
+            let local = &row[i];
+            match self.rules[i] {
+                Rule::Ignore => false,
+                Rule::Plain => plain(&c.name, local),
+                Rule::File => match local {
+                    Value::String(s) if !s.trim().is_empty() => remote
+                        .get(&self.media_id_names[i])
+                        .is_none_or(Value::is_null),
+                    _ => plain(&c.name, local),
+                },
+                Rule::Encrypted => match field_plaintext(local) {
+                    None => plain(&c.name, local),
+                    Some(text) => match (self.key, remote.get(&c.name)) {
+                        (Some(key), Some(Value::String(cipher))) => {
+                            cryptojs_decrypt(cipher, key).map_or(true, |t| t != text)
+                        }
+                        _ => true,
+                    },
+                },
+            }
+        })
+    }
 }
 
 /// Read only the named top-level fields of a JSON object text, skipping everything else

@@ -8,9 +8,16 @@ use serde::ser::SerializeMap;
 use serde_json::Value;
 use tracing::{debug, error, info, warn};
 
+use std::collections::HashMap;
+
 use crate::config::{DatabaseConfig, Mode, PushOperation};
-use crate::fliplet::{ApiError, Client, CommitRequest, CommitRow, RemoteEntry};
+use crate::crypto::{cryptojs_decrypt, encrypt_value, field_plaintext};
+use crate::fliplet::{
+    ApiError, Client, CommitRequest, CommitRow, KeySource, KeystoreError, RemoteEntry, keystore_key,
+};
+use crate::secret::Secret;
 use crate::source::{self, SourceError, Table};
+use crate::sync::files::{self, FileAction, FileReport, FilesError, FilesFlow};
 use crate::sync::plan::{self, DeleteReason, Plan, PlanError, PlanOptions};
 
 /// Why a push did not complete. Messages follow the original's catalogue and say what to do.
@@ -44,9 +51,11 @@ pub enum RunError {
         total: usize,
     },
     #[error("{0}")]
-    Unsupported(String),
-    #[error("{0}")]
     Config(String),
+    #[error("{0}")]
+    Files(#[from] FilesError),
+    #[error("{0}")]
+    Keystore(#[from] KeystoreError),
 }
 
 /// How many rows went where.
@@ -81,6 +90,26 @@ pub struct PushRun {
     pub plan: Plan,
     /// Commit requests sent (0 for a dry run or nothing to do).
     pub commits_sent: usize,
+    /// The file of each file column of each row inserted or updated (`files:`).
+    pub files: Vec<FileReport>,
+    /// Field encryption of this run (`encrypt:`), if configured.
+    pub encryption: Option<EncryptionReport>,
+    /// The plan's options (with the encryption key, for the preview's cell comparison).
+    options: PlanOptions,
+}
+
+/// What field encryption did (or would do) in a run. Never holds the key.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct EncryptionReport {
+    /// Configured fields found in the query result: their values are encrypted.
+    pub fields: Vec<String>,
+    /// Configured fields the query does not return (nothing to encrypt).
+    pub missing_fields: Vec<String>,
+    /// Where the key comes from.
+    pub key_source: KeySource,
+    /// How many values of the inserted and updated rows are (or would be) encrypted. Null,
+    /// false, 0 and empty values are sent as they are, like the original.
+    pub values: usize,
 }
 
 impl PushRun {
@@ -89,45 +118,26 @@ impl PushRun {
     }
 }
 
-/// Plan options of a push operation.
-pub fn plan_options(op: &PushOperation) -> PlanOptions {
-    let mut compare_ignore: Vec<String> = Vec::new();
-    for f in &op.files {
-        compare_ignore.push(f.column.clone());
-        compare_ignore.push(format!("{}MediaFileId", f.column));
-    }
-    if let Some(enc) = &op.encrypt {
-        compare_ignore.extend(enc.fields.iter().cloned());
-    }
+/// Plan options of a push operation. File and encrypted columns are compared on the source
+/// values, before upload and encryption (see [`PlanOptions::file_columns`] and
+/// [`PlanOptions::encrypted_columns`]), so a run with nothing changed sends nothing although
+/// ciphertexts are salted at random and remote file columns hold Fliplet URLs.
+pub fn plan_options(op: &PushOperation, key: Option<&Secret>) -> PlanOptions {
     PlanOptions {
         primary_column: op.primary_column.clone(),
         case_insensitive: op.case_insensitive_primary_column,
         timestamp_column: op.timestamp_column.clone(),
         delete_column: op.delete_column.clone(),
         mode: op.mode,
-        compare_ignore,
+        compare_ignore: Vec::new(),
+        file_columns: op.files.iter().map(|f| f.column.clone()).collect(),
+        encrypted_columns: op
+            .encrypt
+            .as_ref()
+            .map(|e| e.fields.clone())
+            .unwrap_or_default(),
+        encryption_key: key.cloned(),
     }
-}
-
-/// Refuse options whose behaviour is not built yet, rather than silently ignoring them.
-pub fn check_supported(op: &PushOperation) -> Result<(), RunError> {
-    if !op.files.is_empty() {
-        return Err(RunError::Unsupported(format!(
-            "`files` is set (columns: {}), but uploading file columns is not available in this version of the agent yet. Remove the `files` section to push the column values as they are; nothing was sent.",
-            op.files
-                .iter()
-                .map(|f| f.column.as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
-        )));
-    }
-    if let Some(enc) = &op.encrypt {
-        return Err(RunError::Unsupported(format!(
-            "`encrypt` is set (fields: {}), but field encryption is not available in this version of the agent yet. Nothing was sent: your data was not pushed unencrypted.",
-            enc.fields.join(", ")
-        )));
-    }
-    Ok(())
 }
 
 /// Run one push. With `dry_run`, everything but the commit happens: the result holds the plan
@@ -138,7 +148,6 @@ pub async fn run_push(
     op: &PushOperation,
     dry_run: bool,
 ) -> Result<PushRun, RunError> {
-    check_supported(op)?;
     let ds = op.datasource_id;
     if op.case_insensitive_primary_column {
         info!("[✓] The primary key has been set to be case-insensitive.");
@@ -162,6 +171,25 @@ pub async fn run_push(
     let table = source::fetch(database, &op.query, None).await?;
     debug!("Successfully fetched data from the source.");
     debug!("Fetched {} rows from the database.", table.rows.len());
+
+    // The encryption key before the remote entries (the original's order, §5.2): a wrong
+    // salt stops the run before anything is read or written.
+    let key = match &op.encrypt {
+        None => None,
+        Some(enc) => Some(match &enc.key {
+            Some(k) => {
+                debug!("Encryption is enabled with the key configured in the job.");
+                crate::fliplet::RunKey {
+                    key: Some(k.clone()),
+                    source: KeySource::Configured,
+                }
+            }
+            None => {
+                debug!("Encryption is enabled: fetching the key from the organization keystore...");
+                keystore_key(client, enc.salt.as_ref(), dry_run).await?
+            }
+        }),
+    };
 
     info!("[PUSH] Fetching data via Fliplet API...");
     let remote = client.entries(ds).await.map_err(|e| match e {
@@ -188,7 +216,8 @@ pub async fn run_push(
         debug!("Post-sync hooks enabled: {}", hooks.join(", "));
     }
 
-    let plan = plan::plan(&table, &remote, &plan_options(op))?;
+    let options = plan_options(op, key.as_ref().and_then(|k| k.key.as_ref()));
+    let plan = plan::plan(&table, &remote, &options)?;
     log_plan(&table, &remote, &plan, op);
 
     let mut run = PushRun {
@@ -198,12 +227,81 @@ pub async fn run_push(
         remote,
         plan,
         commits_sent: 0,
+        files: Vec::new(),
+        encryption: None,
+        options,
     };
     let c = run.counts();
     if run.plan.is_empty() {
         info!("Nothing to commit.");
+        if let Some(k) = key {
+            run.encryption = Some(encryption_report(op, &run, k.source));
+        }
         return Ok(run);
     }
+
+    // Files of the rows being written (§5.3), then encryption (§5.2 steps 4 and 5).
+    let writes = write_rows(&run.plan);
+    for f in &op.files {
+        if run.table.column_index(&f.column).is_none() {
+            let msg = format!(
+                "The file column \"{}\" is not a column of the query result: no file to upload there.",
+                f.column
+            );
+            warn!("{msg}");
+            run.plan.warnings.push(msg);
+        }
+    }
+    if !op.files.is_empty() {
+        let tasks = files::tasks(&run.table, &writes, &op.files, op.primary_column.as_deref());
+        if !tasks.is_empty() {
+            let flow = FilesFlow::prepare(client, dry_run).await?;
+            let table = &run.table;
+            let label = |r: usize| row_key(table, op, r);
+            run.files = flow.run(&tasks, &op.files, op.concurrency, &label).await?;
+            let uploaded = run
+                .files
+                .iter()
+                .filter(|f| f.action == FileAction::Uploaded)
+                .count();
+            let reused = run
+                .files
+                .iter()
+                .filter(|f| f.action == FileAction::Reused)
+                .count();
+            let failed = run
+                .files
+                .iter()
+                .filter(|f| f.action == FileAction::Failed)
+                .count();
+            let would = run
+                .files
+                .iter()
+                .filter(|f| f.action == FileAction::WouldUpload)
+                .count();
+            if dry_run {
+                info!(
+                    "Files: {would} would be uploaded, {reused} already on Fliplet (reused), {failed} could not be fetched."
+                );
+            } else {
+                info!(
+                    "Files: {uploaded} uploaded, {reused} already on Fliplet (reused), {failed} could not be fetched."
+                );
+            }
+        }
+    }
+    if let Some(k) = &key {
+        let report = encryption_report(op, &run, k.source.clone());
+        for f in &report.missing_fields {
+            let msg = format!(
+                "The field \"{f}\" to encrypt is not a column of the query result: nothing to encrypt there."
+            );
+            warn!("{msg}");
+            run.plan.warnings.push(msg);
+        }
+        run.encryption = Some(report);
+    }
+
     if dry_run {
         info!(
             "Dry run mode is enabled. Here's what would be sent to the Fliplet API: {} to insert, {} to update, {} to delete ({} unchanged, {} skipped). Nothing has been written.",
@@ -217,7 +315,8 @@ pub async fn run_push(
         }
         return Ok(run);
     }
-    run.commits_sent = commit(client, op, &run).await?;
+    let patches = patches(op, &run, key.as_ref().and_then(|k| k.key.as_ref()));
+    run.commits_sent = commit(client, op, &run, &patches).await?;
     info!(
         "Sync finished. {} data source entries have been affected ({} inserted, {} updated, {} deleted).",
         c.inserted + c.updated + c.deleted,
@@ -226,6 +325,120 @@ pub async fn run_push(
         c.deleted
     );
     Ok(run)
+}
+
+/// Rows inserted or updated, in row order.
+fn write_rows(plan: &Plan) -> Vec<usize> {
+    let mut rows: Vec<usize> = plan
+        .inserts
+        .iter()
+        .copied()
+        .chain(plan.updates.iter().map(|u| u.row))
+        .collect();
+    rows.sort_unstable();
+    rows
+}
+
+/// How a row is named in messages: its primary key value, else its 1-based number.
+fn row_key(table: &Table, op: &PushOperation, row: usize) -> String {
+    match op
+        .primary_column
+        .as_ref()
+        .and_then(|pk| table.column_index(pk))
+    {
+        Some(i) => display_key(&table.rows[row][i]),
+        None => format!("{}", row + 1),
+    }
+}
+
+fn encryption_report(op: &PushOperation, run: &PushRun, key_source: KeySource) -> EncryptionReport {
+    let fields = op
+        .encrypt
+        .as_ref()
+        .map(|e| e.fields.clone())
+        .unwrap_or_default();
+    let (present, missing): (Vec<String>, Vec<String>) = fields
+        .into_iter()
+        .partition(|f| run.table.column_index(f).is_some());
+    let cols: Vec<usize> = present
+        .iter()
+        .filter_map(|f| run.table.column_index(f))
+        .collect();
+    let values = write_rows(&run.plan)
+        .into_iter()
+        .map(|r| {
+            cols.iter()
+                .filter(|&&c| field_plaintext(&run.table.rows[r][c]).is_some())
+                .count()
+        })
+        .sum();
+    EncryptionReport {
+        fields: present,
+        missing_fields: missing,
+        key_source,
+        values,
+    }
+}
+
+/// Changes to a row's data on its way to the commit: file columns replaced by Fliplet URLs
+/// (or left out when the file could not be fetched), `<column>MediaFileId` added, and
+/// encrypted fields.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RowPatch {
+    /// Column index -> value sent instead of the source value.
+    pub set: HashMap<usize, Value>,
+    /// Columns left out.
+    pub omit: Vec<usize>,
+    /// Keys added after the row's columns.
+    pub extra: Vec<(String, Value)>,
+}
+
+/// The patches of the rows being written.
+fn patches(op: &PushOperation, run: &PushRun, key: Option<&Secret>) -> HashMap<usize, RowPatch> {
+    let mut out: HashMap<usize, RowPatch> = HashMap::new();
+    let t = &run.table;
+    for f in &run.files {
+        let Some(col) = t.column_index(&f.column) else {
+            continue;
+        };
+        let p = out.entry(f.row).or_default();
+        match (f.action, f.media_file_id, &f.url) {
+            (FileAction::Uploaded | FileAction::Reused, Some(id), Some(url)) => {
+                p.set.insert(col, Value::String(url.clone()));
+                let id_col = format!("{}MediaFileId", f.column);
+                match t.column_index(&id_col) {
+                    Some(i) => {
+                        p.set.insert(i, Value::from(id));
+                    }
+                    None => p.extra.push((id_col, Value::from(id))),
+                }
+            }
+            (FileAction::Failed, _, _) => p.omit.push(col),
+            _ => {}
+        }
+    }
+    if let (Some(enc), Some(key)) = (&op.encrypt, key) {
+        let cols: Vec<usize> = enc
+            .fields
+            .iter()
+            .filter_map(|f| t.column_index(f))
+            .collect();
+        if !cols.is_empty() {
+            for r in write_rows(&run.plan) {
+                for &c in &cols {
+                    let p = out.entry(r).or_default();
+                    if p.omit.contains(&c) {
+                        continue;
+                    }
+                    let current = p.set.get(&c).unwrap_or(&t.rows[r][c]);
+                    if let Some(cipher) = encrypt_value(current, key.expose()) {
+                        p.set.insert(c, cipher);
+                    }
+                }
+            }
+        }
+    }
+    out
 }
 
 fn log_plan(table: &Table, remote: &[RemoteEntry], plan: &Plan, op: &PushOperation) {
@@ -306,7 +519,12 @@ fn display_key(v: &Value) -> String {
 
 /// Send the plan: inserts and updates in row order, `batch_size` per request; the deletes
 /// once, with the last request (so a failure part-way never deletes anything).
-async fn commit(client: &Client, op: &PushOperation, run: &PushRun) -> Result<usize, RunError> {
+async fn commit(
+    client: &Client,
+    op: &PushOperation,
+    run: &PushRun,
+    patches: &HashMap<usize, RowPatch>,
+) -> Result<usize, RunError> {
     let mut writes: Vec<(usize, Option<u64>)> = run
         .plan
         .inserts
@@ -330,7 +548,7 @@ async fn commit(client: &Client, op: &PushOperation, run: &PushRun) -> Result<us
             .iter()
             .map(|&(r, id)| CommitRow {
                 id,
-                data: RowObject::new(&run.table, r),
+                data: RowObject::new(&run.table, r).with_patch(patches.get(&r)),
             })
             .collect();
         let request = CommitRequest {
@@ -366,25 +584,47 @@ async fn commit(client: &Client, op: &PushOperation, run: &PushRun) -> Result<us
     Ok(total)
 }
 
-/// A row of a table serialised as a JSON object in column order.
+/// A row of a table serialised as a JSON object in column order, with its [`RowPatch`].
 #[derive(Debug, Clone, Copy)]
 pub struct RowObject<'a> {
     table: &'a Table,
     row: usize,
+    patch: Option<&'a RowPatch>,
 }
 
 impl<'a> RowObject<'a> {
     pub fn new(table: &'a Table, row: usize) -> Self {
-        RowObject { table, row }
+        RowObject {
+            table,
+            row,
+            patch: None,
+        }
+    }
+
+    pub fn with_patch(self, patch: Option<&'a RowPatch>) -> Self {
+        RowObject { patch, ..self }
     }
 }
 
 impl Serialize for RowObject<'_> {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let values = &self.table.rows[self.row];
-        let mut map = s.serialize_map(Some(values.len()))?;
-        for (c, v) in self.table.columns.iter().zip(values) {
-            map.serialize_entry(&c.name, v)?;
+        let mut map = s.serialize_map(None)?;
+        for (i, (c, v)) in self.table.columns.iter().zip(values).enumerate() {
+            match self.patch {
+                None => map.serialize_entry(&c.name, v)?,
+                Some(p) => {
+                    if p.omit.contains(&i) {
+                        continue;
+                    }
+                    map.serialize_entry(&c.name, p.set.get(&i).unwrap_or(v))?;
+                }
+            }
+        }
+        if let Some(p) = self.patch {
+            for (k, v) in &p.extra {
+                map.serialize_entry(k, v)?;
+            }
         }
         map.end()
     }
@@ -446,6 +686,45 @@ pub struct PushPreview {
     pub skipped: Vec<PreviewSkip>,
     pub warnings: Vec<String>,
     pub truncated: bool,
+    /// File columns: what happens to each file of the rows inserted or updated (at most
+    /// `max_rows` listed; `file_counts` is complete). A dry run uploads nothing.
+    pub files: Vec<PreviewFile>,
+    pub file_counts: FileCounts,
+    /// Field encryption: which fields are encrypted and where the key comes from. A dry run
+    /// creates no keystore.
+    pub encryption: Option<EncryptionReport>,
+}
+
+/// One file of the preview (`row` is 1-based).
+#[derive(Debug, Clone, Serialize)]
+pub struct PreviewFile {
+    pub row: usize,
+    #[serde(flatten)]
+    pub file: FileReport,
+}
+
+/// How many files were (or would be) uploaded, reused, or could not be fetched.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct FileCounts {
+    pub uploaded: usize,
+    pub would_upload: usize,
+    pub reused: usize,
+    pub failed: usize,
+}
+
+impl FileCounts {
+    pub fn of(files: &[FileReport]) -> FileCounts {
+        let mut c = FileCounts::default();
+        for f in files {
+            match f.action {
+                FileAction::Uploaded => c.uploaded += 1,
+                FileAction::WouldUpload => c.would_upload += 1,
+                FileAction::Reused => c.reused += 1,
+                FileAction::Failed => c.failed += 1,
+            }
+        }
+        c
+    }
 }
 
 impl PushRun {
@@ -497,7 +776,7 @@ impl PushRun {
                     PreviewUpdate {
                         row: u.row + 1,
                         entry_id: u.entry_id,
-                        changes: cell_changes(t, u.row, &remote, merge),
+                        changes: cell_changes(t, u.row, &remote, merge, &self.options),
                         data: row_value(u.row),
                     }
                 })
@@ -530,21 +809,70 @@ impl PushRun {
                 })
                 .collect(),
             warnings: p.warnings.clone(),
-            truncated,
+            truncated: truncated || self.files.len() > cap,
+            files: self
+                .files
+                .iter()
+                .take(cap)
+                .map(|f| PreviewFile {
+                    row: f.row + 1,
+                    file: f.clone(),
+                })
+                .collect(),
+            file_counts: FileCounts::of(&self.files),
+            encryption: self.encryption.clone(),
         }
     }
 }
 
 /// The cells of a row that differ from the entry's data.
-fn cell_changes(t: &Table, row: usize, remote: &Value, merge: bool) -> Vec<CellChange> {
+fn cell_changes(
+    t: &Table,
+    row: usize,
+    remote: &Value,
+    merge: bool,
+    options: &PlanOptions,
+) -> Vec<CellChange> {
     let empty = serde_json::Map::new();
     let remote = remote.as_object().unwrap_or(&empty);
+    let key = options.encryption_key.as_ref().map(Secret::expose);
+    let media_ids: Vec<String> = options
+        .file_columns
+        .iter()
+        .map(|c| format!("{c}MediaFileId"))
+        .collect();
     let mut out: Vec<CellChange> = t
         .columns
         .iter()
         .zip(&t.rows[row])
         .filter_map(|(c, v)| {
-            let before = remote.get(&c.name).cloned().unwrap_or(Value::Null);
+            let mut before = remote.get(&c.name).cloned().unwrap_or(Value::Null);
+            let set = v.as_str().is_some_and(|s| !s.trim().is_empty());
+            if set && options.file_columns.contains(&c.name) {
+                // The remote value is the Fliplet URL of the uploaded file, never the path.
+                let uploaded = remote
+                    .get(&format!("{}MediaFileId", c.name))
+                    .is_some_and(|id| !id.is_null());
+                return (!uploaded).then(|| CellChange {
+                    column: c.name.clone(),
+                    before,
+                    after: v.clone(),
+                    removed: false,
+                });
+            }
+            if options.encrypted_columns.contains(&c.name)
+                && let Some(text) = field_plaintext(v)
+            {
+                // Compare (and show) the plaintext: ciphertexts differ on every run.
+                let plain = match (key, &before) {
+                    (Some(k), Value::String(cipher)) => cryptojs_decrypt(cipher, k).ok(),
+                    _ => None,
+                };
+                if plain.as_deref() == Some(text.as_str()) {
+                    return None;
+                }
+                before = plain.map(Value::String).unwrap_or(before);
+            }
             (before != *v).then(|| CellChange {
                 column: c.name.clone(),
                 before,
@@ -555,7 +883,7 @@ fn cell_changes(t: &Table, row: usize, remote: &Value, merge: bool) -> Vec<CellC
         .collect();
     if !merge {
         for (k, v) in remote {
-            if t.column_index(k).is_none() {
+            if t.column_index(k).is_none() && !media_ids.contains(k) {
                 out.push(CellChange {
                     column: k.clone(),
                     before: v.clone(),

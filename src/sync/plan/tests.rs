@@ -421,3 +421,81 @@ proptest! {
         prop_assert_eq!(accounted, t.rows.len());
     }
 }
+
+#[test]
+fn file_columns_are_in_sync_once_uploaded() {
+    let t = table(
+        &["id", "photo"],
+        vec![
+            vec![json!(1), json!("/srv/a.jpg")],
+            vec![json!(2), json!("/srv/b.jpg")],
+            vec![json!(3), json!(null)],
+            vec![json!(4), json!(null)],
+        ],
+    );
+    let r = [
+        // Uploaded: the remote URL differs from the path, but the media id is there.
+        entry(
+            10,
+            json!({"id": 1, "photo": "https://cdn/1-a.jpg", "photoMediaFileId": 5}),
+        ),
+        // The file could not be fetched last time: the column was left out.
+        entry(11, json!({"id": 2})),
+        entry(12, json!({"id": 3, "photo": null})),
+        // A null file column is compared as it is.
+        entry(
+            13,
+            json!({"id": 4, "photo": "https://cdn/old.jpg", "photoMediaFileId": 6}),
+        ),
+    ];
+    let mut o = opts(Some("id"), None);
+    o.file_columns = vec!["photo".into()];
+    let p = plan(&t, &r, &o).unwrap();
+    let updated: Vec<usize> = p.updates.iter().map(|u| u.row).collect();
+    let unchanged: Vec<usize> = p.unchanged.iter().map(|u| u.row).collect();
+    assert_eq!(updated, vec![1, 3]);
+    assert_eq!(unchanged, vec![0, 2]);
+}
+
+#[test]
+fn encrypted_columns_are_compared_in_plaintext() {
+    use crate::crypto::cryptojs_encrypt;
+    let key = "k3y";
+    let t = table(
+        &["id", "email", "n"],
+        vec![
+            vec![json!(1), json!("a@x.test"), json!(42)],
+            vec![json!(2), json!("b@new.test"), json!(7)],
+            vec![json!(3), json!("c@x.test"), json!(0)],
+        ],
+    );
+    let r = [
+        entry(
+            10,
+            json!({"id": 1, "email": cryptojs_encrypt("a@x.test", key), "n": cryptojs_encrypt("42", key)}),
+        ),
+        entry(
+            11,
+            json!({"id": 2, "email": cryptojs_encrypt("b@old.test", key), "n": cryptojs_encrypt("7", key)}),
+        ),
+        // 0 is not encrypted (falsy): compared as it is.
+        entry(
+            12,
+            json!({"id": 3, "email": cryptojs_encrypt("c@x.test", key), "n": 0}),
+        ),
+    ];
+    let mut o = opts(Some("id"), None);
+    o.encrypted_columns = vec!["email".into(), "n".into()];
+    o.encryption_key = Some(crate::secret::Secret::new(key));
+    let p = plan(&t, &r, &o).unwrap();
+    let updated: Vec<usize> = p.updates.iter().map(|u| u.row).collect();
+    assert_eq!(updated, vec![1]);
+    assert_eq!(p.unchanged.len(), 2);
+
+    // Without the key (a dry run before the keystore exists) nothing can be compared.
+    o.encryption_key = None;
+    assert_eq!(plan(&t, &r, &o).unwrap().updates.len(), 3);
+    // With the wrong key, neither.
+    o.encryption_key = Some(crate::secret::Secret::new("other"));
+    assert_eq!(plan(&t, &r, &o).unwrap().updates.len(), 3);
+}
