@@ -14,7 +14,6 @@
 //! - timestamps that cannot be parsed count as changed (the original treated them as equal).
 
 use std::collections::HashMap;
-use std::collections::hash_map::Entry as MapEntry;
 use std::fmt;
 
 use chrono::{DateTime, Local, NaiveDate, NaiveDateTime, TimeZone};
@@ -286,9 +285,15 @@ pub fn plan(table: &Table, remote: &[RemoteEntry], opts: &PlanOptions) -> Result
     let pk_name = opts.primary_column.as_deref().unwrap_or_default();
     let ts_name = opts.timestamp_column.as_deref();
 
-    // Remote index: canonical key -> first entry with that key. O(1) per row.
+    // One hash map for both jobs: canonical key -> (first remote entry with that key, first
+    // source row with that key). O(1) per row and per entry; a fast non-cryptographic hasher,
+    // as keys come from the user's own data.
     let wanted: Vec<&str> = std::iter::once(pk_name).chain(ts_name).collect();
-    let mut index: HashMap<String, usize> = HashMap::with_capacity(remote.len());
+    let mut index: HashMap<String, Slot, foldhash::fast::RandomState> =
+        HashMap::with_capacity_and_hasher(
+            remote.len().max(table.rows.len()),
+            foldhash::fast::RandomState::default(),
+        );
     let mut remote_ts: Vec<Option<Value>> = Vec::new();
     if ts.is_some() {
         remote_ts.reserve(remote.len());
@@ -303,12 +308,14 @@ pub fn plan(table: &Table, remote: &[RemoteEntry], opts: &PlanOptions) -> Result
             .and_then(|v| v.as_ref())
             .and_then(|v| canonical_key(v, opts.case_insensitive))
         {
-            index.entry(key).or_insert(i);
+            index.entry(key).or_insert(Slot {
+                remote: Some(i),
+                row: None,
+            });
         }
     }
 
     let mut matched = vec![false; remote.len()];
-    let mut seen: HashMap<String, usize> = HashMap::with_capacity(table.rows.len());
     let compare = Compare::new(table, opts);
 
     for (r, row) in table.rows.iter().enumerate() {
@@ -320,21 +327,19 @@ pub fn plan(table: &Table, remote: &[RemoteEntry], opts: &PlanOptions) -> Result
             continue;
         };
         let deleted = del.is_some_and(|d| is_marked_deleted(&row[d]));
-        let found = index.get(&key).copied();
-        match seen.entry(key) {
-            MapEntry::Occupied(first) => {
-                plan.skipped.push(Skip {
-                    row: r,
-                    reason: SkipReason::DuplicateKey {
-                        first_row: *first.get(),
-                    },
-                });
-                continue;
-            }
-            MapEntry::Vacant(v) => {
-                v.insert(r);
-            }
+        let slot = index.entry(key).or_insert(Slot {
+            remote: None,
+            row: None,
+        });
+        if let Some(first_row) = slot.row {
+            plan.skipped.push(Skip {
+                row: r,
+                reason: SkipReason::DuplicateKey { first_row },
+            });
+            continue;
         }
+        slot.row = Some(r);
+        let found = slot.remote;
         let Some(e) = found else {
             if deleted {
                 plan.skipped.push(Skip {
@@ -386,6 +391,14 @@ pub fn plan(table: &Table, remote: &[RemoteEntry], opts: &PlanOptions) -> Result
         }
     }
     Ok(plan)
+}
+
+/// What the plan's key index knows about one key.
+struct Slot {
+    /// The first remote entry with this key.
+    remote: Option<usize>,
+    /// The first source row with this key (later ones are duplicates).
+    row: Option<usize>,
 }
 
 /// How each column is compared when there is no timestamp column.
