@@ -168,9 +168,10 @@ fn print_preview(p: &JobPreview) {
         return;
     }
     for op in &p.operations {
-        let title = op.description.as_deref().unwrap_or("push");
+        let title = op.description.as_deref().unwrap_or(op.kind);
+        let arrow = if op.kind == "pull" { "<-" } else { "->" };
         println!(
-            "\n== Operation {} ({title}) -> data source {} ==",
+            "\n== Operation {} ({title}) {arrow} data source {} ==",
             op.index + 1,
             op.data_source_id
         );
@@ -181,8 +182,31 @@ fn print_preview(p: &JobPreview) {
         if let Some(plan) = &op.plan {
             print_plan(plan);
         }
+        if let Some(pull) = &op.pull {
+            print_pull(pull);
+        }
     }
-    println!("\nDry run: nothing has been written to Fliplet.");
+    println!("\nDry run: nothing has been written to Fliplet, to tables or to files.");
+}
+
+fn print_pull(p: &fliplet_agent::sync::pull::PullRun) {
+    println!("{} entries would be pulled into {}", p.fetched, p.target);
+    if let Some(t) = &p.table {
+        println!(
+            "{} rows to insert, {} to update, {} skipped (no key value)",
+            t.inserted, t.updated, t.skipped
+        );
+    }
+    if let Some(c) = &p.write_back_column {
+        println!("`{c}` would be written back to {} entries", p.fetched);
+    }
+    for e in &p.sample {
+        println!(
+            "  < entry {}: {}",
+            e.id,
+            serde_json::Value::Object(e.data.clone())
+        );
+    }
 }
 
 fn print_plan(p: &PushPreview) {
@@ -239,6 +263,28 @@ fn print_plan(p: &PushPreview) {
 }
 
 fn print_report(r: &JobReport) {
+    for op in &r.operations {
+        if let Some(p) = &op.pull {
+            match &p.table {
+                Some(t) => info!(
+                    "Pull {}: {} entries, {} rows inserted and {} updated in {}{}.",
+                    op.index + 1,
+                    p.fetched,
+                    t.inserted,
+                    t.updated,
+                    p.target,
+                    if r.dry_run { " (dry run: nothing written)" } else { "" }
+                ),
+                None => info!(
+                    "Pull {}: {} entries to {}{}.",
+                    op.index + 1,
+                    p.fetched,
+                    p.target,
+                    if r.dry_run { " (dry run: nothing written)" } else { "" }
+                ),
+            }
+        }
+    }
     let t = r.totals();
     let verb = if r.dry_run { "would be" } else { "" };
     info!(

@@ -153,15 +153,18 @@ pub async fn run_push(
             "Remote entries not found in the local dataset will be kept (\"mode\" is set to \"update\")."
         ),
     }
-    let database = database.ok_or_else(|| {
-        RunError::Config("This push runs an SQL query but the job has no database connection (database_driver and the other database_* keys).".into())
-    })?;
-
     // The source first: if it fails, nothing else happens.
-    info!("Fetching data from the database...");
-    let table = source::fetch(database, &op.query, None).await?;
+    let from = match &op.source {
+        crate::config::PushSource::Sql { .. } => "the database",
+        crate::config::PushSource::Http(_) => "the HTTP source",
+        crate::config::PushSource::Json(_) => "the JSON file",
+        crate::config::PushSource::Csv(_) => "the CSV file",
+        crate::config::PushSource::Rows(_) => "the inline rows",
+    };
+    info!("Fetching data from {from}...");
+    let table = source::fetch_source(database, &op.source).await?;
     debug!("Successfully fetched data from the source.");
-    debug!("Fetched {} rows from the database.", table.rows.len());
+    debug!("Fetched {} rows from {from}.", table.rows.len());
 
     info!("[PUSH] Fetching data via Fliplet API...");
     let remote = client.entries(ds).await.map_err(|e| match e {
