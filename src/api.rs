@@ -75,9 +75,10 @@ impl JobReport {
     /// True when the run and every operation succeeded.
     pub fn succeeded(&self) -> bool {
         self.error.is_none()
-            && self.operations.iter().all(|o| {
-                o.error.is_none() && o.on_sync.as_ref().is_none_or(|c| c.error.is_none())
-            })
+            && self
+                .operations
+                .iter()
+                .all(|o| o.error.is_none() && o.on_sync.as_ref().is_none_or(|c| c.error.is_none()))
     }
 
     /// Sum of the operations' counts.
@@ -260,9 +261,9 @@ async fn run_operation(session: &Session, job: &Job, op: &Operation, dry_run: bo
         info!("{d}");
     }
     let outcome = match op {
-        Operation::Push(p) => Outcome::Push(
-            push::run_push(&session.client, job.database.as_ref(), p, dry_run).await,
-        ),
+        Operation::Push(p) => {
+            Outcome::Push(push::run_push(&session.client, job.database.as_ref(), p, dry_run).await)
+        }
         Operation::Pull(p) => Outcome::Pull(pull::run_pull(&session.client, p, dry_run).await),
     };
     if let Some(e) = outcome.error() {

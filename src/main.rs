@@ -273,14 +273,22 @@ fn print_report(r: &JobReport) {
                     t.inserted,
                     t.updated,
                     p.target,
-                    if r.dry_run { " (dry run: nothing written)" } else { "" }
+                    if r.dry_run {
+                        " (dry run: nothing written)"
+                    } else {
+                        ""
+                    }
                 ),
                 None => info!(
                     "Pull {}: {} entries to {}{}.",
                     op.index + 1,
                     p.fetched,
                     p.target,
-                    if r.dry_run { " (dry run: nothing written)" } else { "" }
+                    if r.dry_run {
+                        " (dry run: nothing written)"
+                    } else {
+                        ""
+                    }
                 ),
             }
         }

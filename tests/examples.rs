@@ -35,7 +35,11 @@ fn prepare(env: &Env, name: &str, subs: &[(&str, String)]) -> fliplet_agent::con
     let mut all: Vec<(&str, String)> = vec![
         (
             "auth_token: eu--123456789",
-            format!("auth_token: {}\napi_url: {}", env.basic.token, env.emu.url()),
+            format!(
+                "auth_token: {}\napi_url: {}",
+                env.basic.token,
+                env.emu.url()
+            ),
         ),
         ("datasource_id: 123", format!("datasource_id: {}", env.ds())),
     ];
@@ -49,7 +53,8 @@ fn prepare(env: &Env, name: &str, subs: &[(&str, String)]) -> fliplet_agent::con
 
 #[test]
 fn the_readme_shows_every_example_verbatim() {
-    let readme = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
+    let readme =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
     let mut n = 0;
     for f in std::fs::read_dir(example_dir()).unwrap() {
         let p = f.unwrap().path();
@@ -67,7 +72,11 @@ fn the_readme_shows_every_example_verbatim() {
 async fn example_1_api_source() {
     let env = Env::new().await;
     let srv = http_server::start().await;
-    let job = prepare(&env, "1-api-source.yml", &[("https://jsonplaceholder.typicode.com", srv.url.clone())]);
+    let job = prepare(
+        &env,
+        "1-api-source.yml",
+        &[("https://jsonplaceholder.typicode.com", srv.url.clone())],
+    );
     let r = run_job(&job, false, None).await;
     assert!(r.succeeded(), "{r:?}");
     assert_eq!(env.data().len(), 7);
@@ -93,7 +102,8 @@ async fn example_3_json_file_with_on_sync() {
     assert!(r.succeeded(), "{r:?}");
     assert_eq!(env.data()[1]["name"], json!("Bob"));
     let summary: Value =
-        serde_json::from_slice(&std::fs::read(env.dir.path().join("last-sync.json")).unwrap()).unwrap();
+        serde_json::from_slice(&std::fs::read(env.dir.path().join("last-sync.json")).unwrap())
+            .unwrap();
     assert_eq!(summary["operation"]["counts"]["inserted"], json!(2));
 }
 
@@ -103,7 +113,10 @@ async fn example_4_csv_file() {
     let job = prepare(&env, "4-csv-file.yml", &[]);
     let r = run_job(&job, false, None).await;
     assert!(r.succeeded(), "{r:?}");
-    assert_eq!(env.data()[1], json!({"id": "2", "name": "Bob, Jr", "office": "Paris"}));
+    assert_eq!(
+        env.data()[1],
+        json!({"id": "2", "name": "Bob, Jr", "office": "Paris"})
+    );
 }
 
 #[tokio::test]
@@ -120,7 +133,11 @@ async fn example_5_sharepoint_list() {
     );
     let r = run_job(&job, false, None).await;
     assert!(r.succeeded(), "{r:?}");
-    let ids: Vec<i64> = env.data().iter().map(|d| d["ID"].as_i64().unwrap()).collect();
+    let ids: Vec<i64> = env
+        .data()
+        .iter()
+        .map(|d| d["ID"].as_i64().unwrap())
+        .collect();
     assert_eq!(ids, vec![1, 2, 3, 4, 5]);
     assert_eq!(srv.requests().len(), 3, "{:?}", srv.requests());
 }
@@ -137,25 +154,45 @@ async fn example_6_pull_into_a_table() {
     );
     let pool = pg().await;
     let table = unique("my_table");
-    pg_exec(&pool, &format!("CREATE TABLE {table} (email TEXT, first_name TEXT, last_name TEXT, company TEXT)")).await;
+    pg_exec(
+        &pool,
+        &format!(
+            "CREATE TABLE {table} (email TEXT, first_name TEXT, last_name TEXT, company TEXT)"
+        ),
+    )
+    .await;
     let job = prepare(
         &env,
         "6-pull-into-table.yml",
         &[
-            ("host: localhost", format!("host: {}", env_or("FLIPLET_TEST_PG_HOST", "127.0.0.1"))),
-            ("port: 5432", format!("port: {}", env_or("FLIPLET_TEST_PG_PORT", "5432"))),
-            ("username: sync", format!("username: {}", env_or("FLIPLET_TEST_PG_USER", "postgres"))),
+            (
+                "host: localhost",
+                format!("host: {}", env_or("FLIPLET_TEST_PG_HOST", "127.0.0.1")),
+            ),
+            (
+                "port: 5432",
+                format!("port: {}", env_or("FLIPLET_TEST_PG_PORT", "5432")),
+            ),
+            (
+                "username: sync",
+                format!("username: {}", env_or("FLIPLET_TEST_PG_USER", "postgres")),
+            ),
             ("    password: keychain:db-password\n", String::new()),
-            ("name: crm", format!("name: {}", env_or("FLIPLET_TEST_PG_DB", "test"))),
+            (
+                "name: crm",
+                format!("name: {}", env_or("FLIPLET_TEST_PG_DB", "test")),
+            ),
             ("table: my_table", format!("table: {table}")),
         ],
     );
     let r = run_job(&job, false, None).await;
     assert!(r.succeeded(), "{r:?}");
-    let rows = sqlx::query(&format!("SELECT email, company FROM {table} ORDER BY email"))
-        .fetch_all(&pool)
-        .await
-        .unwrap();
+    let rows = sqlx::query(&format!(
+        "SELECT email, company FROM {table} ORDER BY email"
+    ))
+    .fetch_all(&pool)
+    .await
+    .unwrap();
     assert_eq!(rows.len(), 2);
     assert_eq!(rows[1].get::<String, _>(1), "Initech");
     assert!(env.data().iter().all(|d| d["syncedAt"].is_i64()));

@@ -109,7 +109,11 @@ async fn http_source_errors_are_clear_and_commit_nothing() {
     let cases = [
         ("/html", None, "did not return JSON"),
         ("/object", Some("data"), "not an array"),
-        ("/object", Some("data.items"), "no array at `records: data.items`"),
+        (
+            "/object",
+            Some("data.items"),
+            "no array at `records: data.items`",
+        ),
         ("/object", None, "not an array of records"),
         ("/fail", None, "500"),
     ];
@@ -152,7 +156,10 @@ async fn json_file_source_with_a_records_path() {
     let r = run_job(&job, false, None).await;
     assert!(r.succeeded(), "{r:?}");
     let data = env.data();
-    assert_eq!(data[0], json!({"email": "ann@acme.test", "id": 1, "tags": ["a"]}));
+    assert_eq!(
+        data[0],
+        json!({"email": "ann@acme.test", "id": 1, "tags": ["a"]})
+    );
     assert_eq!(data[1]["tags"], Value::Null);
 }
 
@@ -163,7 +170,10 @@ async fn missing_json_file_is_a_clear_error() {
     let (job, _) = env.multi_job("json.yml", &text);
     let r = run_job(&job, false, None).await;
     let err = r.operations[0].error.clone().unwrap();
-    assert!(err.contains("Cannot read the JSON file") && err.contains("nope.json"), "{err}");
+    assert!(
+        err.contains("Cannot read the JSON file") && err.contains("nope.json"),
+        "{err}"
+    );
     assert!(env.commits().is_empty());
 }
 
@@ -191,7 +201,11 @@ async fn csv_source_utf8_bom_quotes_and_delimiter() {
 #[tokio::test]
 async fn csv_source_windows_1252() {
     let env = Env::new().await;
-    std::fs::write(env.dir.path().join("w.csv"), b"id,city\r\n1,Z\xfcrich\r\n2,\x80uro\r\n").unwrap();
+    std::fs::write(
+        env.dir.path().join("w.csv"),
+        b"id,city\r\n1,Z\xfcrich\r\n2,\x80uro\r\n",
+    )
+    .unwrap();
     let text = push_op(
         &env,
         "      type: csv\n      path: w.csv\n      encoding: windows-1252",
@@ -209,7 +223,11 @@ async fn csv_source_windows_1252() {
 async fn csv_row_with_the_wrong_field_count_names_its_line_and_commits_nothing() {
     let env = Env::new().await;
     env.emu.insert_entries(env.ds(), vec![json!({"id": "9"})]);
-    std::fs::write(env.dir.path().join("bad.csv"), "id,name\n1,Ann\n2,Bob,extra\n3,Cy\n").unwrap();
+    std::fs::write(
+        env.dir.path().join("bad.csv"),
+        "id,name\n1,Ann\n2,Bob,extra\n3,Cy\n",
+    )
+    .unwrap();
     let text = push_op(
         &env,
         "      type: csv\n      path: bad.csv",
@@ -219,7 +237,10 @@ async fn csv_row_with_the_wrong_field_count_names_its_line_and_commits_nothing()
     let r = run_job(&job, false, None).await;
     let err = r.operations[0].error.clone().unwrap();
     assert!(err.contains("line 3"), "{err}");
-    assert!(err.contains("3 fields") && err.contains("the header has 2"), "{err}");
+    assert!(
+        err.contains("3 fields") && err.contains("the header has 2"),
+        "{err}"
+    );
     assert!(env.commits().is_empty());
     assert_eq!(env.data(), vec![json!({"id": "9"})]);
 }
@@ -260,7 +281,11 @@ async fn several_operations_run_in_series_and_are_scheduled_on_their_own_frequen
             fliplet_emulator::Perm::Delete,
         ],
     );
-    let (_, db) = sqlite(&env, "CREATE TABLE t (id INTEGER, v TEXT); INSERT INTO t VALUES (1, 'a'), (2, 'b');").await;
+    let (_, db) = sqlite(
+        &env,
+        "CREATE TABLE t (id INTEGER, v TEXT); INSERT INTO t VALUES (1, 'a'), (2, 'b');",
+    )
+    .await;
     let text = format!(
         "{}connections:\n  local:\n    driver: sqlite\n    name: {}\noperations:\n  - type: push\n    description: from SQL\n    frequency: '*/15 * * * *'\n    source: {{type: sql, connection: local, query: SELECT * FROM t ORDER BY id}}\n    datasource_id: {}\n    primary_column: id\n  - type: push\n    description: inline\n    frequency: '0 2 * * 1'\n    source:\n      type: rows\n      rows: [{{id: 10}}]\n    datasource_id: {ds2}\n  - type: pull\n    description: never scheduled\n    datasource_id: {}\n    target: {{type: json, path: out.json}}\n",
         env.multi_header(),
@@ -276,10 +301,9 @@ async fn several_operations_run_in_series_and_are_scheduled_on_their_own_frequen
     assert_eq!(ids(&env.data(), "id"), vec![1, 2]);
     assert_eq!(env.emu.entries(ds2).len(), 1);
     // The pull ran after the first push (in series) and saw its entries.
-    let out: Value = serde_json::from_slice(
-        &std::fs::read(dir_job.parent().unwrap().join("out.json")).unwrap(),
-    )
-    .unwrap();
+    let out: Value =
+        serde_json::from_slice(&std::fs::read(dir_job.parent().unwrap().join("out.json")).unwrap())
+            .unwrap();
     assert_eq!(out.as_array().unwrap().len(), 2);
 
     // Only one operation.
@@ -288,11 +312,16 @@ async fn several_operations_run_in_series_and_are_scheduled_on_their_own_frequen
     assert_eq!(r.operations.len(), 1);
     assert_eq!(r.operations[0].index, 1);
 
-    let schedule = fliplet_agent::scheduler::start(Arc::new(job)).await.unwrap();
+    let schedule = fliplet_agent::scheduler::start(Arc::new(job))
+        .await
+        .unwrap();
     assert_eq!(schedule.scheduled, 2);
     assert_eq!(
         schedule.entries,
-        vec![(0, "0 */15 * * * *".to_string()), (1, "0 0 2 * * 1".to_string())]
+        vec![
+            (0, "0 */15 * * * *".to_string()),
+            (1, "0 0 2 * * 1".to_string())
+        ]
     );
     schedule.shutdown().await;
 }
@@ -312,9 +341,10 @@ async fn on_sync_gets_a_json_summary_on_stdin() {
     assert!(r.succeeded(), "{r:?}");
     let hook = r.operations[0].on_sync.clone().unwrap();
     assert_eq!(hook.exit_code, Some(0));
-    let summary: Value =
-        serde_json::from_slice(&std::fs::read(path.parent().unwrap().join("summary.json")).unwrap())
-            .unwrap();
+    let summary: Value = serde_json::from_slice(
+        &std::fs::read(path.parent().unwrap().join("summary.json")).unwrap(),
+    )
+    .unwrap();
     assert_eq!(summary["job"], json!("sync.yml"));
     assert_eq!(summary["succeeded"], json!(true));
     assert_eq!(summary["operation"]["kind"], json!("push"));
@@ -346,7 +376,11 @@ async fn a_failing_on_sync_command_is_reported_but_the_sync_is_kept() {
     assert!(e.contains("exit code 3") && e.contains("oops"), "{e}");
     assert_eq!(env.data().len(), 1, "the sync is kept");
 
-    let text = push_op(&env, "      type: rows\n      rows: [{id: 1}]", "    on_sync: [no-such-program-xyz]");
+    let text = push_op(
+        &env,
+        "      type: rows\n      rows: [{id: 1}]",
+        "    on_sync: [no-such-program-xyz]",
+    );
     let (job, _) = env.multi_job("nostart.yml", &text);
     let r = run_job(&job, false, None).await;
     let e = r.operations[0].on_sync.clone().unwrap().error.unwrap();
@@ -359,7 +393,11 @@ async fn a_failing_on_sync_command_is_reported_but_the_sync_is_kept() {
 async fn preview_of_an_http_push_writes_nothing() {
     let env = Env::new().await;
     let srv = http_server::start().await;
-    let text = push_op(&env, &format!("      type: http\n      url: {}/todos", srv.url), "    primary_column: id");
+    let text = push_op(
+        &env,
+        &format!("      type: http\n      url: {}/todos", srv.url),
+        "    primary_column: id",
+    );
     let (job, _) = env.multi_job("p.yml", &text);
     let p = preview_job(&job, None).await;
     assert!(p.succeeded(), "{p:?}");
@@ -378,23 +416,43 @@ fn config_errors_name_the_key_and_line() {
         std::fs::write(&p, text).unwrap();
         p
     };
-    let p = write("auth_token: x\noperations:\n  - type: push\n    datasource_id: 1\n    source:\n      type: sql\n      connection: mian\n      query: SELECT 1\nconnections:\n  main: {driver: sqlite, name: x.db}\n");
+    let p = write(
+        "auth_token: x\noperations:\n  - type: push\n    datasource_id: 1\n    source:\n      type: sql\n      connection: mian\n      query: SELECT 1\nconnections:\n  main: {driver: sqlite, name: x.db}\n",
+    );
     let e = load_job(&p).unwrap_err().to_string();
-    assert!(e.contains("operations[0].source.connection") && e.contains("did you mean `main`"), "{e}");
+    assert!(
+        e.contains("operations[0].source.connection") && e.contains("did you mean `main`"),
+        "{e}"
+    );
 
-    let p = write("auth_token: x\noperations:\n  - type: pull\n    datasource_id: 1\n    target: {type: tabel}\n");
+    let p = write(
+        "auth_token: x\noperations:\n  - type: pull\n    datasource_id: 1\n    target: {type: tabel}\n",
+    );
     let e = load_job(&p).unwrap_err();
-    assert!(matches!(e, ConfigError::Invalid { line: Some(5), .. }), "{e:?}");
+    assert!(
+        matches!(e, ConfigError::Invalid { line: Some(5), .. }),
+        "{e:?}"
+    );
     assert!(e.to_string().contains("did you mean `table`"), "{e}");
 
-    let p = write("auth_token: x\noperations:\n  - type: push\n    datasource_id: 1\n    source: {type: csv, path: a.csv, delimiter: ';;'}\n");
+    let p = write(
+        "auth_token: x\noperations:\n  - type: push\n    datasource_id: 1\n    source: {type: csv, path: a.csv, delimiter: ';;'}\n",
+    );
     let e = load_job(&p).unwrap_err().to_string();
     assert!(e.contains("delimiter") && e.contains(":5"), "{e}");
 
-    let p = write("auth_token: x\noperations:\n  - type: push\n    datasource_id: 1\n    primary_colum: id\n    source: {type: rows, rows: []}\n");
+    let p = write(
+        "auth_token: x\noperations:\n  - type: push\n    datasource_id: 1\n    primary_colum: id\n    source: {type: rows, rows: []}\n",
+    );
     let l = load_job(&p).unwrap();
-    assert!(l.warnings[0].to_string().contains("did you mean `primary_column`"));
-    let Operation::Push(op) = &l.job.operations[0] else { panic!() };
+    assert!(
+        l.warnings[0]
+            .to_string()
+            .contains("did you mean `primary_column`")
+    );
+    let Operation::Push(op) = &l.job.operations[0] else {
+        panic!()
+    };
     assert!(matches!(op.source, PushSource::Rows(_)));
 }
 
@@ -406,7 +464,9 @@ fn every_legacy_push_option_works_in_a_push_operation() {
     let l = load_job(&p).unwrap();
     assert!(l.warnings.is_empty(), "{:?}", l.warnings);
     assert!(l.job.sync_on_init);
-    let Operation::Push(op) = &l.job.operations[0] else { panic!() };
+    let Operation::Push(op) = &l.job.operations[0] else {
+        panic!()
+    };
     assert_eq!(op.primary_column.as_deref(), Some("id"));
     assert!(op.case_insensitive_primary_column);
     assert_eq!(op.timestamp_column.as_deref(), Some("ts"));

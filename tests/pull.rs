@@ -50,7 +50,10 @@ async fn pull_into_postgres_upserts_by_key() {
 
     // Change one entry and pull again: updated in place, not duplicated.
     let entries = env.emu.entries(env.ds());
-    let bob = entries.iter().find(|e| e.data["Email"] == json!("bob@acme.test")).unwrap();
+    let bob = entries
+        .iter()
+        .find(|e| e.data["Email"] == json!("bob@acme.test"))
+        .unwrap();
     let mut data = bob.data.clone();
     data["Age"] = json!(46);
     let commit = fliplet_agent::fliplet::Client::new(
@@ -61,7 +64,10 @@ async fn pull_into_postgres_upserts_by_key() {
         },
     )
     .unwrap();
-    let rows = [fliplet_agent::fliplet::CommitRow { id: Some(bob.id), data }];
+    let rows = [fliplet_agent::fliplet::CommitRow {
+        id: Some(bob.id),
+        data,
+    }];
     commit
         .commit(
             env.ds(),
@@ -92,7 +98,11 @@ async fn pull_into_postgres_upserts_by_key() {
     assert_eq!(rows[1].get::<i32, _>(2), 46);
     assert!(!rows[1].get::<bool, _>(3));
     assert_eq!(rows[1].get::<i64, _>(4), bob.id as i64);
-    assert_eq!(rows[1].get::<String, _>(5), "kept", "unmapped columns untouched");
+    assert_eq!(
+        rows[1].get::<String, _>(5),
+        "kept",
+        "unmapped columns untouched"
+    );
     assert_eq!(rows[2].get::<Option<i32>, _>(2), None);
     pg_exec(&pool, &format!("DROP TABLE {table}")).await;
 }
@@ -108,7 +118,10 @@ async fn pull_into_mariadb_upserts_by_key() {
         &format!("CREATE TABLE {table} (email VARCHAR(100), first_name VARCHAR(100), age INT, active TINYINT(1), entry_id BIGINT)"),
     )
     .await;
-    let (job, _) = env.multi_job("my.yml", &pull_job(&env, &mysql_connection_yaml(), &table, ""));
+    let (job, _) = env.multi_job(
+        "my.yml",
+        &pull_job(&env, &mysql_connection_yaml(), &table, ""),
+    );
     let r = run_job(&job, false, None).await;
     assert!(r.succeeded(), "{r:?}");
     // Unchanged data pulled again: still three rows (MySQL reports 0 changed rows for an
@@ -117,10 +130,12 @@ async fn pull_into_mariadb_upserts_by_key() {
     assert!(r.succeeded(), "{r:?}");
     let t = r.operations[0].pull.clone().unwrap().table.unwrap();
     assert_eq!((t.inserted, t.updated), (0, 3));
-    let rows = sqlx::query(&format!("SELECT email, age, active FROM {table} ORDER BY email"))
-        .fetch_all(&pool)
-        .await
-        .unwrap();
+    let rows = sqlx::query(&format!(
+        "SELECT email, age, active FROM {table} ORDER BY email"
+    ))
+    .fetch_all(&pool)
+    .await
+    .unwrap();
     assert_eq!(rows.len(), 3);
     assert_eq!(rows[0].get::<i32, _>(1), 31);
     assert_eq!(rows[1].get::<i8, _>(2), 0);
@@ -148,17 +163,31 @@ async fn pull_into_sqlite_and_a_missing_column_is_an_error_before_writing() {
     env.emu.clear_journal();
     let r = run_job(&job, false, None).await;
     let e = r.operations[0].error.clone().unwrap();
-    assert!(e.contains("leads") && e.contains("\"entry_id\"") && e.contains("$id"), "{e}");
-    assert!(env.commits().is_empty(), "no write-back after a failed write");
+    assert!(
+        e.contains("leads") && e.contains("\"entry_id\"") && e.contains("$id"),
+        "{e}"
+    );
+    assert!(
+        env.commits().is_empty(),
+        "no write-back after a failed write"
+    );
     // The next operation still runs (series), and the table is unchanged.
     assert!(r.operations[1].error.is_none());
-    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", db.display())).await.unwrap();
-    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM leads").fetch_one(&pool).await.unwrap();
+    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", db.display()))
+        .await
+        .unwrap();
+    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM leads")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
     assert_eq!(n, 1);
 
     // A missing table is named too.
     let (job, _) = env.multi_job("notable.yml", &pull_job(&env, &conn, "nope", ""));
-    let e = run_job(&job, false, None).await.operations[0].error.clone().unwrap();
+    let e = run_job(&job, false, None).await.operations[0]
+        .error
+        .clone()
+        .unwrap();
     assert!(e.contains("The table nope does not exist"), "{e}");
 
     // With the column added it works, including the old row being kept.
@@ -166,7 +195,10 @@ async fn pull_into_sqlite_and_a_missing_column_is_an_error_before_writing() {
     let (job, _) = env.multi_job("ok.yml", &pull_job(&env, &conn, "leads", ""));
     let r = run_job(&job, false, None).await;
     assert!(r.succeeded(), "{r:?}");
-    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM leads").fetch_one(&pool).await.unwrap();
+    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM leads")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
     assert_eq!(n, 4);
     let age: i64 = sqlx::query_scalar("SELECT age FROM leads WHERE email = 'bob@acme.test'")
         .fetch_one(&pool)
@@ -194,7 +226,11 @@ async fn pull_into_csv_with_where_attributes_and_write_back() {
     assert!(r.succeeded(), "{r:?}");
     assert_eq!(r.operations[0].pull.as_ref().unwrap().fetched, 2);
     assert!(!csv_path.exists());
-    assert!(env.writes().iter().all(|w| w.ends_with("/data/query")), "{:?}", env.writes());
+    assert!(
+        env.writes().iter().all(|w| w.ends_with("/data/query")),
+        "{:?}",
+        env.writes()
+    );
     let p = preview_job(&job, None).await;
     assert_eq!(p.operations[0].pull.as_ref().unwrap().sample.len(), 2);
     assert!(!csv_path.exists());
@@ -206,13 +242,19 @@ async fn pull_into_csv_with_where_attributes_and_write_back() {
     let csv = std::fs::read_to_string(&csv_path).unwrap();
     assert_eq!(
         csv,
-        format!("id,Email,First name\n{},bob@acme.test,Bob\n{},ann@acme.test,Ann\n", ids[1], ids[0])
+        format!(
+            "id,Email,First name\n{},bob@acme.test,Bob\n{},ann@acme.test,Ann\n",
+            ids[1], ids[0]
+        )
     );
     // The write-back: a ms epoch on the pulled entries only, other columns kept (extend).
     let entries = env.emu.entries(env.ds());
     for e in &entries[..2] {
         let ts = e.data["syncedAt"].as_i64().unwrap();
-        assert!(ts >= before && ts <= chrono::Utc::now().timestamp_millis(), "{ts}");
+        assert!(
+            ts >= before && ts <= chrono::Utc::now().timestamp_millis(),
+            "{ts}"
+        );
         assert!(e.data["First name"].is_string());
     }
     assert_eq!(entries[2].data["syncedAt"], json!(1));
@@ -224,7 +266,10 @@ async fn pull_into_csv_with_where_attributes_and_write_back() {
     // Already synced entries are not pulled again; the file now has only the header.
     let r = run_job(&job, false, None).await;
     assert_eq!(r.operations[0].pull.as_ref().unwrap().fetched, 0);
-    assert_eq!(std::fs::read_to_string(&csv_path).unwrap(), "id,Email,First name\n");
+    assert_eq!(
+        std::fs::read_to_string(&csv_path).unwrap(),
+        "id,Email,First name\n"
+    );
 }
 
 #[tokio::test]
@@ -239,8 +284,14 @@ async fn pull_into_json_file_and_a_missing_folder_is_an_error() {
     );
     let (job, path) = env.multi_job("json.yml", &text);
     let r = run_job(&job, false, None).await;
-    let v: Value = serde_json::from_slice(&std::fs::read(path.parent().unwrap().join("entries.json")).unwrap()).unwrap();
-    assert_eq!(v, json!([{"id": ids[0], "data": {"Active": true, "Age": 31, "Email": "ann@acme.test", "First name": "Ann", "syncedAt": ""}}]));
+    let v: Value = serde_json::from_slice(
+        &std::fs::read(path.parent().unwrap().join("entries.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        v,
+        json!([{"id": ids[0], "data": {"Active": true, "Age": 31, "Email": "ann@acme.test", "First name": "Ann", "syncedAt": ""}}])
+    );
     let e = r.operations[1].error.clone().unwrap();
     assert!(e.contains("does not exist"), "{e}");
 }
@@ -252,17 +303,29 @@ async fn pull_dry_run_into_a_table_writes_nothing() {
     let pool = pg().await;
     let table = unique("pull_dry");
     pg_exec(&pool, &format!("CREATE TABLE {table} (email TEXT, first_name TEXT, age INTEGER, active BOOLEAN, entry_id BIGINT)")).await;
-    pg_exec(&pool, &format!("INSERT INTO {table} (email) VALUES ('ann@acme.test')")).await;
+    pg_exec(
+        &pool,
+        &format!("INSERT INTO {table} (email) VALUES ('ann@acme.test')"),
+    )
+    .await;
     let (job, _) = env.multi_job(
         "dry.yml",
-        &pull_job(&env, &pg_connection_yaml(), &table, "    write_back: {column: syncedAt, value: now}"),
+        &pull_job(
+            &env,
+            &pg_connection_yaml(),
+            &table,
+            "    write_back: {column: syncedAt, value: now}",
+        ),
     );
     env.emu.clear_journal();
     let p = preview_job(&job, None).await;
     assert!(p.succeeded(), "{p:?}");
     let t = p.operations[0].pull.as_ref().unwrap().table.unwrap();
     assert_eq!((t.inserted, t.updated), (2, 1));
-    let n: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) FROM {table}")).fetch_one(&pool).await.unwrap();
+    let n: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) FROM {table}"))
+        .fetch_one(&pool)
+        .await
+        .unwrap();
     assert_eq!(n, 1);
     assert!(env.commits().is_empty());
     pg_exec(&pool, &format!("DROP TABLE {table}")).await;

@@ -59,11 +59,11 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use super::{
-    ConfigError, DatabaseConfig, Driver, EncryptConfig, FileColumn, FileSource,
-    Hook, Job, LoadedJob, Mode, Operation, PushOperation, Verbosity,
-};
 use super::yaml::{Cx, Node, Value, load_tree, suggestion, syntax_hint};
+use super::{
+    ConfigError, DatabaseConfig, Driver, EncryptConfig, FileColumn, FileSource, Hook, Job,
+    LoadedJob, Mode, Operation, PushOperation, Verbosity,
+};
 use crate::schedule;
 use crate::secret::Secret;
 
@@ -520,12 +520,11 @@ pub(super) fn parse_push_options<'n>(
 /// `api_url`: an http(s) URL, or nothing.
 pub(super) fn parse_api_url(cx: &Cx, node: &Node) -> Result<Option<String>, ConfigError> {
     Ok(match cx.name("api_url", node)? {
-
-Some(u) => {
-    match url::Url::parse(&u) {
-        Ok(parsed) if matches!(parsed.scheme(), "http" | "https") => {}
-        Ok(parsed) => {
-            return Err(cx.invalid(
+        Some(u) => {
+            match url::Url::parse(&u) {
+                Ok(parsed) if matches!(parsed.scheme(), "http" | "https") => {}
+                Ok(parsed) => {
+                    return Err(cx.invalid(
                 "api_url",
                 node.line,
                 format!(
@@ -533,21 +532,18 @@ Some(u) => {
                     parsed.scheme()
                 ),
             ));
+                }
+                Err(e) => {
+                    return Err(cx.invalid(
+                        "api_url",
+                        node.line,
+                        format!("is not a valid URL ({e}): write it like https://api.fliplet.com"),
+                    ));
+                }
+            }
+            Some(u)
         }
-        Err(e) => {
-            return Err(cx.invalid(
-                "api_url",
-                node.line,
-                format!(
-                    "is not a valid URL ({e}): write it like https://api.fliplet.com"
-                ),
-            ));
-        }
-    }
-    Some(u)
-}
-None => None,
-
+        None => None,
     })
 }
 
@@ -795,7 +791,13 @@ fn parse_encrypt(
         if let Some(k) = ENCRYPT_KEYS.iter().find(|k| **k == name.as_str()) {
             keys.insert(k, (*line, v));
         } else {
-            cx.unknown_key(&format!("{enc}."), name, *line, ENCRYPT_KEYS, " in `encrypt`");
+            cx.unknown_key(
+                &format!("{enc}."),
+                name,
+                *line,
+                ENCRYPT_KEYS,
+                " in `encrypt`",
+            );
         }
     }
     let missing_fields = |cx: &Cx, line: usize| {

@@ -351,6 +351,7 @@ pub struct PullOperation {
 
 /// Where a pull writes the entries.
 #[derive(Debug, Clone, PartialEq)]
+#[allow(clippy::large_enum_variant)] // one per operation: size does not matter
 pub enum PullTarget {
     /// `type: table`: upsert into a database table by `key`, in one transaction.
     Table {

@@ -36,7 +36,7 @@ use super::legacy::{
 };
 use super::yaml::{Cx, Node, Value, load_tree, suggestion, syntax_hint};
 use super::{
-    Command, Connection, ConfigError, CsvEncoding, CsvSource, Driver, HttpSource, Job,
+    Command, ConfigError, Connection, CsvEncoding, CsvSource, Driver, HttpSource, Job,
     JsonFileSource, LoadedJob, Operation, Pagination, PullOperation, PullTarget, PushOperation,
     PushSource, Verbosity, WriteBack, WriteBackValue,
 };
@@ -247,7 +247,13 @@ fn required_name(
         Some((_, v)) => cx.name(&format!("{prefix}{k}"), v)?,
         None => None,
     }
-    .ok_or_else(|| cx.invalid(&format!("{prefix}{k}"), line, format!("is required: {hint}")))
+    .ok_or_else(|| {
+        cx.invalid(
+            &format!("{prefix}{k}"),
+            line,
+            format!("is required: {hint}"),
+        )
+    })
 }
 
 fn optional_name(
@@ -477,14 +483,7 @@ fn parse_source(
         }
         "http" => {
             let keys = keys_of(cx, node, &p, HTTP_KEYS, " in an `http` source")?;
-            let url = required_name(
-                cx,
-                &keys,
-                &p,
-                "url",
-                line,
-                "the http(s) URL returning JSON",
-            )?;
+            let url = required_name(cx, &keys, &p, "url", line, "the http(s) URL returning JSON")?;
             let url_line = keys.get("url").map_or(line, |(l, _)| *l);
             match url::Url::parse(&url) {
                 Ok(u) if matches!(u.scheme(), "http" | "https") => {}
@@ -518,7 +517,10 @@ fn parse_source(
                     headers.push((name, value));
                 }
             }
-            let body = keys.get("body").map(|(_, v)| to_json(v)).filter(|b| !b.is_null());
+            let body = keys
+                .get("body")
+                .map(|(_, v)| to_json(v))
+                .filter(|b| !b.is_null());
             let records = optional_name(cx, &keys, &p, "records")?;
             let timeout_seconds = match keys.get("timeout_seconds") {
                 Some((_, v)) => cx.whole(&format!("{p}timeout_seconds"), v, 1)?,
@@ -753,7 +755,10 @@ fn parse_pull(
             "is required: the ID of the data source to pull entries from",
         )
     })?;
-    let where_ = keys.get("where").map(|(_, v)| to_json(v)).filter(|w| !w.is_null());
+    let where_ = keys
+        .get("where")
+        .map(|(_, v)| to_json(v))
+        .filter(|w| !w.is_null());
     if let (Some(w), Some((_, v))) = (&where_, keys.get("where"))
         && !w.is_object()
     {
@@ -804,7 +809,10 @@ fn parse_pull(
                         Value::Scalar { text, .. } => vec![text.clone(), "ASC".into()],
                         _ => return Err(bad(cx, item.line)),
                     };
-                    let dir = pair.get(1).map(|d| d.to_uppercase()).unwrap_or("ASC".into());
+                    let dir = pair
+                        .get(1)
+                        .map(|d| d.to_uppercase())
+                        .unwrap_or("ASC".into());
                     if pair.is_empty() || pair.len() > 2 || !matches!(dir.as_str(), "ASC" | "DESC")
                     {
                         return Err(bad(cx, item.line));
@@ -1024,7 +1032,9 @@ pub fn parse(text: &str, path: &Path) -> Result<LoadedJob, ConfigError> {
             file,
             key: WHOLE_FILE.into(),
             line: None,
-            message: "the top level must be `key: value` settings (`auth_token:`, `operations:`, ...)".into(),
+            message:
+                "the top level must be `key: value` settings (`auth_token:`, `operations:`, ...)"
+                    .into(),
         });
     };
     let keys = keys_of(&mut cx, &root, "", KEYS, "")?;

@@ -262,7 +262,12 @@ pub(crate) struct Cx<'a> {
 }
 
 impl Cx<'_> {
-    pub(crate) fn invalid(&self, key: &str, line: usize, message: impl Into<String>) -> ConfigError {
+    pub(crate) fn invalid(
+        &self,
+        key: &str,
+        line: usize,
+        message: impl Into<String>,
+    ) -> ConfigError {
         ConfigError::Invalid {
             file: self.file.clone(),
             key: key.to_string(),
@@ -345,7 +350,12 @@ impl Cx<'_> {
     }
 
     /// Any scalar as its text; null → None; lists and groups are refused.
-    pub(crate) fn text(&self, key: &str, node: &Node, secret: bool) -> Result<Option<String>, ConfigError> {
+    pub(crate) fn text(
+        &self,
+        key: &str,
+        node: &Node,
+        secret: bool,
+    ) -> Result<Option<String>, ConfigError> {
         if node.is_null() {
             return Ok(None);
         }
@@ -402,7 +412,12 @@ impl Cx<'_> {
     }
 
     /// A whole number ≥ `min` (quoted numbers and `1_000` accepted).
-    pub(crate) fn whole(&self, key: &str, node: &Node, min: u64) -> Result<Option<u64>, ConfigError> {
+    pub(crate) fn whole(
+        &self,
+        key: &str,
+        node: &Node,
+        min: u64,
+    ) -> Result<Option<u64>, ConfigError> {
         if node.is_null() {
             return Ok(None);
         }
@@ -485,4 +500,3 @@ impl Cx<'_> {
         self.warn(&format!("{prefix}{name}"), line, hint);
     }
 }
-

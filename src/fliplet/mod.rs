@@ -6,6 +6,6 @@
 mod client;
 
 pub use client::{
-    ApiError, Client, ClientOptions, CommitRequest, CommitRow, DataSource, Organization, PulledEntry,
-    RemoteEntry, RetryPolicy, USER_AGENT, User, base_url_for_token, region_of,
+    ApiError, Client, ClientOptions, CommitRequest, CommitRow, DataSource, Organization,
+    PulledEntry, RemoteEntry, RetryPolicy, USER_AGENT, User, base_url_for_token, region_of,
 };

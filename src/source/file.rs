@@ -46,7 +46,11 @@ fn decode(bytes: &[u8], encoding: CsvEncoding, what: &str) -> Result<String, Sou
             match std::str::from_utf8(body) {
                 Ok(s) => Ok(s.to_string()),
                 Err(e) => {
-                    let line = body[..e.valid_up_to()].iter().filter(|b| **b == b'\n').count() + 1;
+                    let line = body[..e.valid_up_to()]
+                        .iter()
+                        .filter(|b| **b == b'\n')
+                        .count()
+                        + 1;
                     Err(file_error(format!(
                         "{what} is not valid UTF-8 (line {line}); if it was saved by Excel on Windows, set `encoding: windows-1252`"
                     )))
@@ -125,12 +129,21 @@ pub fn parse_csv(text: &str, src: &CsvSource, what: &str) -> Result<Table, Sourc
                     "{what}, line {line}: the row has {} field{} but {} {n} (line {first}); check the delimiter and the quoting of that row. Nothing was pushed.",
                     record.len(),
                     if record.len() == 1 { "" } else { "s" },
-                    if src.header { "the header has" } else { "the first row has" },
+                    if src.header {
+                        "the header has"
+                    } else {
+                        "the first row has"
+                    },
                 )));
             }
             Some(_) => {}
         }
-        rows.push(record.iter().map(|v| Value::String(v.to_string())).collect());
+        rows.push(
+            record
+                .iter()
+                .map(|v| Value::String(v.to_string()))
+                .collect(),
+        );
     }
     Ok(Table { columns, rows })
 }

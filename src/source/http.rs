@@ -178,15 +178,11 @@ pub async fn fetch(src: &HttpSource) -> Result<Table, SourceError> {
                     src.method,
                     display_url(&url)
                 );
-                records.extend(
-                    records_at(doc, src.records.as_deref(), &what).map_err(http_error)?,
-                );
+                records.extend(records_at(doc, src.records.as_deref(), &what).map_err(http_error)?);
                 let Some(n) = next_url else { break };
                 let base = url::Url::parse(&url).map_err(|e| http_error(e.to_string()))?;
                 let joined = base.join(&n).map_err(|e| {
-                    http_error(format!(
-                        "The next-page link at `{next}` is not a URL ({e})"
-                    ))
+                    http_error(format!("The next-page link at `{next}` is not a URL ({e})"))
                 })?;
                 url = joined.to_string();
                 if seen.contains(&url) {
@@ -253,7 +249,11 @@ mod tests {
             "https://api.test/x?…"
         );
         assert_eq!(
-            set_params("http://h/x?a=1&offset=5", &[("offset", "10".into()), ("limit", "5".into())]).unwrap(),
+            set_params(
+                "http://h/x?a=1&offset=5",
+                &[("offset", "10".into()), ("limit", "5".into())]
+            )
+            .unwrap(),
             "http://h/x?a=1&offset=10&limit=5"
         );
     }

@@ -165,7 +165,10 @@ pub async fn fetch_source(
         PushSource::Json(j) => file::fetch_json(j),
         PushSource::Csv(c) => file::fetch_csv(c),
         PushSource::Rows(rows) => records::table_from_records(
-            rows.iter().cloned().map(serde_json::Value::Object).collect(),
+            rows.iter()
+                .cloned()
+                .map(serde_json::Value::Object)
+                .collect(),
             "the inline `rows`",
         )
         .map_err(|message| SourceError::Config { message }),

@@ -117,9 +117,21 @@ mod tests {
         let t = table_from_records(recs, "doc").unwrap();
         assert_eq!(t.column_names(), vec!["ID", "a", "b"]);
         assert_eq!(t.rows[1], vec![json!(2), Value::Null, json!(true)]);
-        assert!(records_at(doc.clone(), Some("d.nope"), "doc").unwrap_err().contains("no array"));
-        assert!(records_at(doc, None, "doc").unwrap_err().contains("not an array"));
-        assert!(table_from_records(vec![json!(1)], "x").unwrap_err().contains("record 1"));
+        assert!(
+            records_at(doc.clone(), Some("d.nope"), "doc")
+                .unwrap_err()
+                .contains("no array")
+        );
+        assert!(
+            records_at(doc, None, "doc")
+                .unwrap_err()
+                .contains("not an array")
+        );
+        assert!(
+            table_from_records(vec![json!(1)], "x")
+                .unwrap_err()
+                .contains("record 1")
+        );
         assert_eq!(at_path(&json!([[1, 2]]), "0.1"), Some(&json!(2)));
     }
 }

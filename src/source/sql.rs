@@ -132,13 +132,17 @@ async fn connect_sqlite(db: &DatabaseConfig) -> Result<SqliteConnection, SourceE
 }
 
 /// A writable connection to an existing SQLite file (pull into a table).
-pub(crate) async fn connect_sqlite_rw(db: &DatabaseConfig) -> Result<SqliteConnection, SourceError> {
+pub(crate) async fn connect_sqlite_rw(
+    db: &DatabaseConfig,
+) -> Result<SqliteConnection, SourceError> {
     let path = sqlite_path(db)?;
     if !Path::new(path).is_file() {
         return Err(SourceError::Connect {
             target: db.describe(),
             message: format!("no SQLite database file at {path}"),
-            hint: Some("Check the `name` of the connection: the path of the SQLite file.".to_string()),
+            hint: Some(
+                "Check the `name` of the connection: the path of the SQLite file.".to_string(),
+            ),
         });
     }
     let opts = SqliteConnectOptions::new()

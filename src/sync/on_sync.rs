@@ -43,7 +43,11 @@ fn tail(bytes: &[u8]) -> String {
 }
 
 /// Run `command` with `summary` (JSON) on its standard input, in `dir`.
-pub async fn run(command: &Command, summary: &serde_json::Value, dir: Option<&Path>) -> OnSyncReport {
+pub async fn run(
+    command: &Command,
+    summary: &serde_json::Value,
+    dir: Option<&Path>,
+) -> OnSyncReport {
     let shown = command.display();
     let mut cmd = match command {
         Command::Argv(argv) => {
@@ -84,7 +88,9 @@ pub async fn run(command: &Command, summary: &serde_json::Value, dir: Option<&Pa
         Err(e) => {
             return fail(
                 None,
-                format!("The on_sync command `{shown}` could not be started: {e}. Check the program name and that it is installed (the command runs in the job file's folder)."),
+                format!(
+                    "The on_sync command `{shown}` could not be started: {e}. Check the program name and that it is installed (the command runs in the job file's folder)."
+                ),
             );
         }
     };

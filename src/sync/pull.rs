@@ -39,7 +39,9 @@ pub enum PullError {
     },
     #[error("{0}")]
     Table(#[from] TableError),
-    #[error("Cannot write the file {path}: {message}. Nothing was written (the previous file, if any, is unchanged).")]
+    #[error(
+        "Cannot write the file {path}: {message}. Nothing was written (the previous file, if any, is unchanged)."
+    )]
     File { path: String, message: String },
     #[error(
         "The entries were written to {target}, but writing back `{column}` to the data source failed: {message} ({done} of {total} entries were marked). The next run will pull the unmarked entries again."

@@ -23,15 +23,21 @@ use crate::source::{SourceError, sql};
 pub enum TableError {
     #[error("{0}")]
     Connect(#[from] SourceError),
-    #[error("The table {table} does not exist in {target}. Create it first, or check `target.table`. Nothing was written.")]
+    #[error(
+        "The table {table} does not exist in {target}. Create it first, or check `target.table`. Nothing was written."
+    )]
     NoTable { table: String, target: String },
-    #[error("The table {table} has no column {column:?} (mapped from the data source column {from:?} in `target.columns`). Add the column or fix the mapping. Nothing was written.")]
+    #[error(
+        "The table {table} has no column {column:?} (mapped from the data source column {from:?} in `target.columns`). Add the column or fix the mapping. Nothing was written."
+    )]
     MissingColumn {
         table: String,
         column: String,
         from: String,
     },
-    #[error("Cannot write to the table {table}: {message}. The transaction was rolled back: nothing was written.")]
+    #[error(
+        "Cannot write to the table {table}: {message}. The transaction was rolled back: nothing was written."
+    )]
     Write { table: String, message: String },
 }
 
@@ -161,14 +167,15 @@ pub async fn upsert(
                     .map(|(_, t)| t.clone())
                     .unwrap_or_else(|| "text".into())
             };
-            let mut existing: HashSet<String> =
-                sqlx::query(&format!("SELECT {qk}::text FROM {qt} WHERE {qk} IS NOT NULL"))
-                    .fetch_all(&mut conn)
-                    .await
-                    .map_err(|e| write_err(table, db, e))?
-                    .iter()
-                    .map(|r| r.get::<String, _>(0))
-                    .collect();
+            let mut existing: HashSet<String> = sqlx::query(&format!(
+                "SELECT {qk}::text FROM {qt} WHERE {qk} IS NOT NULL"
+            ))
+            .fetch_all(&mut conn)
+            .await
+            .map_err(|e| write_err(table, db, e))?
+            .iter()
+            .map(|r| r.get::<String, _>(0))
+            .collect();
             let steps = plan(&mut existing, &mut counts);
             if dry_run {
                 return Ok(counts);
@@ -176,8 +183,17 @@ pub async fn upsert(
             let cast = |i: usize, c: &str| format!("CAST(${} AS {})", i, ty(c));
             let insert = format!(
                 "INSERT INTO {qt} ({}) VALUES ({})",
-                columns.iter().map(|c| quote(db.driver, c)).collect::<Vec<_>>().join(", "),
-                columns.iter().enumerate().map(|(i, c)| cast(i + 1, c)).collect::<Vec<_>>().join(", ")
+                columns
+                    .iter()
+                    .map(|c| quote(db.driver, c))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                columns
+                    .iter()
+                    .enumerate()
+                    .map(|(i, c)| cast(i + 1, c))
+                    .collect::<Vec<_>>()
+                    .join(", ")
             );
             let update = format!(
                 "UPDATE {qt} SET {} WHERE {qk} = {}",
@@ -199,7 +215,9 @@ pub async fn upsert(
                 if is_update {
                     q = q.bind(row[key_idx].clone());
                 }
-                q.execute(&mut *tx).await.map_err(|e| write_err(table, db, e))?;
+                q.execute(&mut *tx)
+                    .await
+                    .map_err(|e| write_err(table, db, e))?;
             }
             tx.commit().await.map_err(|e| write_err(table, db, e))?;
         }
@@ -239,7 +257,9 @@ pub async fn upsert(
                 if is_update {
                     q = q.bind(row[key_idx].clone());
                 }
-                q.execute(&mut *tx).await.map_err(|e| write_err(table, db, e))?;
+                q.execute(&mut *tx)
+                    .await
+                    .map_err(|e| write_err(table, db, e))?;
             }
             tx.commit().await.map_err(|e| write_err(table, db, e))?;
         }
@@ -255,7 +275,9 @@ pub async fn upsert(
                 .map_err(|e| write_err(table, db, e))?;
             check(&have)?;
             let keys: Vec<Option<String>> = conn
-                .query(format!("SELECT CAST({qk} AS CHAR) FROM {qt} WHERE {qk} IS NOT NULL"))
+                .query(format!(
+                    "SELECT CAST({qk} AS CHAR) FROM {qt} WHERE {qk} IS NOT NULL"
+                ))
                 .await
                 .map_err(|e| write_err(table, db, e))?;
             let mut existing: HashSet<String> = keys.into_iter().flatten().collect();
@@ -304,7 +326,11 @@ pub async fn upsert(
 fn plain_statements(driver: Driver, qt: &str, qk: &str, columns: &[String]) -> (String, String) {
     let insert = format!(
         "INSERT INTO {qt} ({}) VALUES ({})",
-        columns.iter().map(|c| quote(driver, c)).collect::<Vec<_>>().join(", "),
+        columns
+            .iter()
+            .map(|c| quote(driver, c))
+            .collect::<Vec<_>>()
+            .join(", "),
         vec!["?"; columns.len()].join(", ")
     );
     let update = format!(
@@ -327,8 +353,14 @@ mod tests {
         assert_eq!(quote(Driver::Postgres, "s.t\"x"), "\"s\".\"t\"\"x\"");
         assert_eq!(quote(Driver::Mysql, "a`b"), "`a``b`");
         assert_eq!(quote(Driver::Sqlite, "a.b"), "\"a.b\"");
-        assert_eq!(cell(&serde_json::json!(true), Driver::Mysql).as_deref(), Some("1"));
-        assert_eq!(cell(&serde_json::json!({"a": 1}), Driver::Postgres).as_deref(), Some("{\"a\":1}"));
+        assert_eq!(
+            cell(&serde_json::json!(true), Driver::Mysql).as_deref(),
+            Some("1")
+        );
+        assert_eq!(
+            cell(&serde_json::json!({"a": 1}), Driver::Postgres).as_deref(),
+            Some("{\"a\":1}")
+        );
         assert_eq!(cell(&Value::Null, Driver::Sqlite), None);
     }
 }

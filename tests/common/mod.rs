@@ -291,7 +291,10 @@ pub mod http_server {
         }
         let all = todos();
         let offset: usize = q.get("offset").and_then(|v| v.parse().ok()).unwrap_or(0);
-        let limit: usize = q.get("limit").and_then(|v| v.parse().ok()).unwrap_or(all.len());
+        let limit: usize = q
+            .get("limit")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(all.len());
         let page: Vec<Value> = all.into_iter().skip(offset).take(limit).collect();
         axum::Json(json!({"data": {"items": page}})).into_response()
     }
@@ -305,7 +308,11 @@ pub mod http_server {
         record(&seen, &uri);
         let all = todos();
         let page: Vec<Value> = all.into_iter().skip((n - 1) * 3).take(3).collect();
-        let next = if n < 3 { json!(format!("/pages/{}", n + 1)) } else { Value::Null };
+        let next = if n < 3 {
+            json!(format!("/pages/{}", n + 1))
+        } else {
+            Value::Null
+        };
         axum::Json(json!({"results": page, "links": {"next": next}})).into_response()
     }
 
@@ -326,7 +333,10 @@ pub mod http_server {
         let page: Vec<Value> = items.into_iter().skip(skip).take(2).collect();
         let mut d = json!({"results": page});
         if skip + 2 < 5 {
-            d["__next"] = json!(format!("/sites/demo/_api/web/lists/getbytitle('Staff')/items?skip={}", skip + 2));
+            d["__next"] = json!(format!(
+                "/sites/demo/_api/web/lists/getbytitle('Staff')/items?skip={}",
+                skip + 2
+            ));
         }
         axum::Json(json!({"d": d})).into_response()
     }
@@ -356,7 +366,10 @@ pub mod http_server {
             .route("/todos", get(plain_todos))
             .route("/api/todos", get(todos_route))
             .route("/pages/{n}", get(pages))
-            .route("/sites/demo/_api/web/lists/getbytitle('Staff')/items", get(sharepoint))
+            .route(
+                "/sites/demo/_api/web/lists/getbytitle('Staff')/items",
+                get(sharepoint),
+            )
             .route("/html", get(html))
             .route("/object", get(object))
             .route("/fail", get(fail))
