@@ -201,3 +201,104 @@ async fn example_6_pull_into_a_table() {
     assert_eq!(r.operations[0].pull.as_ref().unwrap().fetched, 0);
     pg_exec(&pool, &format!("DROP TABLE {table}")).await;
 }
+
+#[tokio::test]
+async fn the_multi_operation_overview_example_runs() {
+    let env = Env::new().await;
+    let srv = http_server::start().await;
+    let all = [
+        fliplet_emulator::Perm::Select,
+        fliplet_emulator::Perm::Insert,
+        fliplet_emulator::Perm::Update,
+        fliplet_emulator::Perm::Delete,
+    ];
+    let ds2 = env.emu.add_data_source(env.basic.organization_id, "todos");
+    env.emu.grant(&env.basic.token, ds2, &all);
+    let ds3 = env.emu.add_data_source(env.basic.organization_id, "leads");
+    env.emu.grant(&env.basic.token, ds3, &all);
+    env.emu.insert_entries(
+        ds3,
+        vec![
+            json!({"Email": "ann@acme.test", "Name": "Ann", "syncedAt": ""}),
+            json!({"Email": "old@acme.test", "Name": "Old", "syncedAt": 5}),
+        ],
+    );
+    let pool = pg().await;
+    let users = unique("users");
+    let leads = unique("leads");
+    pg_exec(
+        &pool,
+        &format!(
+            "CREATE TABLE {users} (id INTEGER, email TEXT, \"updatedAt\" TEXT);
+             INSERT INTO {users} VALUES (1, 'a@x.test', '2024-01-01T00:00:00.000Z'), (2, 'b@x.test', '2024-01-01T00:00:00.000Z');
+             CREATE TABLE {leads} (email TEXT, full_name TEXT, fliplet_id BIGINT);"
+        ),
+    )
+    .await;
+    let readme =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
+    let mut text = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/multi/multi.yml"),
+    )
+    .unwrap();
+    assert!(readme.contains(text.trim()));
+    let subs: Vec<(&str, String)> = vec![
+        (
+            "auth_token: keychain:fliplet-token      # or the token itself",
+            format!(
+                "auth_token: {}\napi_url: {}",
+                env.basic.token,
+                env.emu.url()
+            ),
+        ),
+        (
+            "host: db.local",
+            format!("host: {}", env_or("FLIPLET_TEST_PG_HOST", "127.0.0.1")),
+        ),
+        (
+            "username: sync",
+            format!(
+                "username: {}\n    port: {}",
+                env_or("FLIPLET_TEST_PG_USER", "postgres"),
+                env_or("FLIPLET_TEST_PG_PORT", "5432")
+            ),
+        ),
+        ("    password: keychain:db-password\n", String::new()),
+        (
+            "name: sales",
+            format!("name: {}", env_or("FLIPLET_TEST_PG_DB", "test")),
+        ),
+        ("FROM users", format!("FROM {users} ORDER BY id")),
+        (
+            "https://api.example.com/todos",
+            format!("{}/api/todos", srv.url),
+        ),
+        ("keychain:todo-api-key", "k-123".into()),
+        (
+            "[python3, notify.py]",
+            "[sh, -c, 'cat > notified.json']".into(),
+        ),
+        ("datasource_id: 123", format!("datasource_id: {}", env.ds())),
+        ("datasource_id: 124", format!("datasource_id: {ds2}")),
+        ("datasource_id: 456", format!("datasource_id: {ds3}")),
+        ("table: leads", format!("table: {leads}")),
+    ];
+    for (from, to) in subs {
+        assert!(text.contains(from), "no {from:?}");
+        text = text.replace(from, &to);
+    }
+    let (job, _) = env.multi_job("multi.yml", &text);
+    let r = run_job(&job, false, None).await;
+    assert!(r.succeeded(), "{r:?}");
+    assert_eq!(env.data().len(), 2);
+    assert_eq!(env.emu.entries(ds2).len(), 7);
+    assert!(env.dir.path().join("notified.json").exists());
+    let rows = sqlx::query(&format!("SELECT email, full_name, fliplet_id FROM {leads}"))
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].get::<String, _>(1), "Ann");
+    assert!(env.emu.entries(ds3)[0].data["syncedAt"].is_i64());
+    pg_exec(&pool, &format!("DROP TABLE {users}; DROP TABLE {leads}")).await;
+}

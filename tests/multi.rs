@@ -475,3 +475,35 @@ fn every_legacy_push_option_works_in_a_push_operation() {
     assert_eq!(op.delete_column.as_deref(), Some("del"));
     assert_eq!(op.merge, Some(true));
 }
+
+#[tokio::test]
+async fn keychain_references_in_headers_and_connections_are_resolved() {
+    use fliplet_agent::secret::Secret;
+    use fliplet_agent::secrets::{SecretStore, job_secrets, resolve_job};
+    let env = Env::new().await;
+    let srv = http_server::start().await;
+    let store = SecretStore::sealed_file(&env.dir.path().join("app"));
+    store.set("todo-key", &Secret::new("k-123")).unwrap();
+    store.set("db-pw", &Secret::new("s3cret-pw")).unwrap();
+    let text = format!(
+        "{}connections:\n  main:\n    driver: postgres\n    password: keychain:db-pw\noperations:\n  - source: {{type: http, url: '{}/api/todos', headers: {{X-Api-Key: 'keychain:todo-key'}}, records: data.items}}\n    datasource_id: {}\n    primary_column: id\n  - type: pull\n    datasource_id: {}\n    target: {{type: table, connection: main, table: t, key: id, columns: {{id: id}}}}\n",
+        env.multi_header(),
+        srv.url,
+        env.ds(),
+        env.ds()
+    );
+    let (mut job, _) = env.multi_job("refs.yml", &text);
+    resolve_job(&mut job, &store).unwrap();
+    let secrets: Vec<String> = job_secrets(&job)
+        .iter()
+        .map(|s| s.expose().to_string())
+        .collect();
+    assert!(secrets.contains(&"k-123".to_string()), "{}", secrets.len());
+    assert!(secrets.contains(&"s3cret-pw".to_string()));
+    // The resolved header is what the HTTP source sends.
+    let r = run_job(&job, false, Some(&[0])).await;
+    assert!(r.succeeded(), "{r:?}");
+    assert_eq!(env.data().len(), 7);
+    // Secrets never show in the job's debug output.
+    assert!(!format!("{job:?}").contains("s3cret-pw"));
+}

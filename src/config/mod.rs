@@ -239,6 +239,17 @@ impl PushSource {
             PushSource::Rows(_) => "rows",
         }
     }
+
+    /// Where rows come from, for log lines ("Fetching data from the database...").
+    pub fn label(&self) -> &'static str {
+        match self {
+            PushSource::Sql { .. } => "the database",
+            PushSource::Http(_) => "the HTTP source",
+            PushSource::Json(_) => "the JSON file",
+            PushSource::Csv(_) => "the CSV file",
+            PushSource::Rows(_) => "the inline rows",
+        }
+    }
 }
 
 /// `source: {type: http, ...}`.

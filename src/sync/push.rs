@@ -154,13 +154,7 @@ pub async fn run_push(
         ),
     }
     // The source first: if it fails, nothing else happens.
-    let from = match &op.source {
-        crate::config::PushSource::Sql { .. } => "the database",
-        crate::config::PushSource::Http(_) => "the HTTP source",
-        crate::config::PushSource::Json(_) => "the JSON file",
-        crate::config::PushSource::Csv(_) => "the CSV file",
-        crate::config::PushSource::Rows(_) => "the inline rows",
-    };
+    let from = op.source.label();
     info!("Fetching data from {from}...");
     let table = source::fetch_source(database, &op.source).await?;
     debug!("Successfully fetched data from the source.");
