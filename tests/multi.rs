@@ -507,3 +507,32 @@ async fn keychain_references_in_headers_and_connections_are_resolved() {
     // Secrets never show in the job's debug output.
     assert!(!format!("{job:?}").contains("s3cret-pw"));
 }
+
+#[test]
+fn pull_config_checks() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("p.yml");
+    std::fs::write(&p, "auth_token: x\nconnections:\n  db: {driver: sqlite, name: x.db}\noperations:\n  - type: pull\n    datasource_id: 1\n    attributes: [Email]\n    target: {type: table, table: t, key: email, columns: {Email: email, Name: name}}\n").unwrap();
+    let l = load_job(&p).unwrap();
+    assert_eq!(l.warnings.len(), 1);
+    assert!(
+        l.warnings[0].to_string().contains("`Name`"),
+        "{}",
+        l.warnings[0]
+    );
+
+    std::fs::write(&p, "auth_token: x\nconnections:\n  db: {driver: sqlite, name: x.db}\noperations:\n  - type: pull\n    datasource_id: 1\n    target: {type: table, table: t, key: id, columns: {Email: email}}\n").unwrap();
+    let e = load_job(&p).unwrap_err().to_string();
+    assert!(
+        e.contains("the key column `id` must be one of the table columns"),
+        "{e}"
+    );
+
+    std::fs::write(&p, "auth_token: x\nconnections:\n  db: {driver: mssql, host: h}\noperations:\n  - type: pull\n    datasource_id: 1\n    target: {type: table, table: t, key: id, columns: {id: id}}\n").unwrap();
+    let e = load_job(&p).unwrap_err().to_string();
+    assert!(e.contains("SQL Server table is not supported yet"), "{e}");
+
+    std::fs::write(&p, "auth_token: x\noperations:\n  - source: {type: http, url: 'http://h/x', headers: {'Bad Header': v}}\n    datasource_id: 1\n").unwrap();
+    let e = load_job(&p).unwrap_err().to_string();
+    assert!(e.contains("not a valid HTTP header name"), "{e}");
+}

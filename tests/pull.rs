@@ -14,7 +14,7 @@ fn seed(env: &Env) -> Vec<u64> {
     env.emu.insert_entries(
         env.ds(),
         vec![
-            json!({"Email": "ann@acme.test", "First name": "Ann", "Age": 31, "Active": true, "syncedAt": ""}),
+            json!({"Email": "ann@acme.test", "First name": "Ann", "Age": 31, "Active": true, "Joined": "2024-03-01T10:00:00.000Z", "syncedAt": ""}),
             json!({"Email": "bob@acme.test", "First name": "Bob", "Age": 45, "Active": false, "syncedAt": ""}),
             json!({"Email": "cy@acme.test", "First name": "Cy", "Age": null, "Active": true, "syncedAt": 1}),
         ],
@@ -23,7 +23,7 @@ fn seed(env: &Env) -> Vec<u64> {
 
 fn pull_job(env: &Env, connection: &str, table: &str, extra: &str) -> String {
     format!(
-        "{}connections:\n  main:\n    {connection}\noperations:\n  - type: pull\n    description: Pull leads\n    datasource_id: {}\n    order: [[data.Email, ASC]]\n    target:\n      type: table\n      connection: main\n      table: {table}\n      key: email\n      columns:\n        Email: email\n        First name: first_name\n        Age: age\n        Active: active\n        $id: entry_id\n{extra}",
+        "{}connections:\n  main:\n    {connection}\noperations:\n  - type: pull\n    description: Pull leads\n    datasource_id: {}\n    order: [[data.Email, ASC]]\n    target:\n      type: table\n      connection: main\n      table: {table}\n      key: email\n      columns:\n        Email: email\n        First name: first_name\n        Age: age\n        Active: active\n        Joined: joined\n        $id: entry_id\n{extra}",
         env.multi_header(),
         env.ds()
     )
@@ -37,7 +37,7 @@ async fn pull_into_postgres_upserts_by_key() {
     let table = unique("pull_pg");
     pg_exec(
         &pool,
-        &format!("CREATE TABLE {table} (email TEXT, first_name TEXT, age INTEGER, active BOOLEAN, entry_id BIGINT, note TEXT DEFAULT 'kept')"),
+        &format!("CREATE TABLE {table} (email TEXT, first_name TEXT, age INTEGER, active BOOLEAN, joined TIMESTAMPTZ, entry_id BIGINT, note TEXT DEFAULT 'kept')"),
     )
     .await;
     let (job, _) = env.multi_job("pg.yml", &pull_job(&env, &pg_connection_yaml(), &table, ""));
@@ -88,7 +88,7 @@ async fn pull_into_postgres_upserts_by_key() {
     let t = r.operations[0].pull.clone().unwrap().table.unwrap();
     assert_eq!((t.inserted, t.updated), (0, 3));
     let rows = sqlx::query(&format!(
-        "SELECT email, first_name, age, active, entry_id, note FROM {table} ORDER BY email"
+        "SELECT email, first_name, age, active, entry_id, note, joined FROM {table} ORDER BY email"
     ))
     .fetch_all(&pool)
     .await
@@ -104,6 +104,12 @@ async fn pull_into_postgres_upserts_by_key() {
         "unmapped columns untouched"
     );
     assert_eq!(rows[2].get::<Option<i32>, _>(2), None);
+    assert_eq!(
+        rows[0]
+            .get::<chrono::DateTime<chrono::Utc>, _>(6)
+            .to_rfc3339(),
+        "2024-03-01T10:00:00+00:00"
+    );
     pg_exec(&pool, &format!("DROP TABLE {table}")).await;
 }
 
@@ -115,7 +121,7 @@ async fn pull_into_mariadb_upserts_by_key() {
     let table = unique("pull_my");
     mysql_exec(
         &pool,
-        &format!("CREATE TABLE {table} (email VARCHAR(100), first_name VARCHAR(100), age INT, active TINYINT(1), entry_id BIGINT)"),
+        &format!("CREATE TABLE {table} (email VARCHAR(100), first_name VARCHAR(100), age INT, active TINYINT(1), joined DATETIME(3), entry_id BIGINT)"),
     )
     .await;
     let (job, _) = env.multi_job(
@@ -131,7 +137,7 @@ async fn pull_into_mariadb_upserts_by_key() {
     let t = r.operations[0].pull.clone().unwrap().table.unwrap();
     assert_eq!((t.inserted, t.updated), (0, 3));
     let rows = sqlx::query(&format!(
-        "SELECT email, age, active FROM {table} ORDER BY email"
+        "SELECT email, age, active, CAST(joined AS CHAR) FROM {table} ORDER BY email"
     ))
     .fetch_all(&pool)
     .await
@@ -139,6 +145,8 @@ async fn pull_into_mariadb_upserts_by_key() {
     assert_eq!(rows.len(), 3);
     assert_eq!(rows[0].get::<i32, _>(1), 31);
     assert_eq!(rows[1].get::<i8, _>(2), 0);
+    assert_eq!(rows[0].get::<String, _>(3), "2024-03-01 10:00:00.000");
+    assert_eq!(rows[1].get::<Option<String>, _>(3), None);
     mysql_exec(&pool, &format!("DROP TABLE {table}")).await;
 }
 
@@ -148,7 +156,7 @@ async fn pull_into_sqlite_and_a_missing_column_is_an_error_before_writing() {
     seed(&env);
     let (_, db) = sqlite(
         &env,
-        "CREATE TABLE leads (email TEXT, first_name TEXT, age INTEGER, active INTEGER); INSERT INTO leads VALUES ('old@acme.test', 'Old', 1, 1);",
+        "CREATE TABLE leads (email TEXT, first_name TEXT, age INTEGER, active INTEGER, joined TEXT); INSERT INTO leads VALUES ('old@acme.test', 'Old', 1, 1, NULL);",
     )
     .await;
     let conn = format!("driver: sqlite\n    name: {}", db.display());
@@ -290,7 +298,7 @@ async fn pull_into_json_file_and_a_missing_folder_is_an_error() {
     .unwrap();
     assert_eq!(
         v,
-        json!([{"id": ids[0], "data": {"Active": true, "Age": 31, "Email": "ann@acme.test", "First name": "Ann", "syncedAt": ""}}])
+        json!([{"id": ids[0], "data": {"Active": true, "Age": 31, "Email": "ann@acme.test", "First name": "Ann", "Joined": "2024-03-01T10:00:00.000Z", "syncedAt": ""}}])
     );
     let e = r.operations[1].error.clone().unwrap();
     assert!(e.contains("does not exist"), "{e}");
@@ -302,7 +310,7 @@ async fn pull_dry_run_into_a_table_writes_nothing() {
     seed(&env);
     let pool = pg().await;
     let table = unique("pull_dry");
-    pg_exec(&pool, &format!("CREATE TABLE {table} (email TEXT, first_name TEXT, age INTEGER, active BOOLEAN, entry_id BIGINT)")).await;
+    pg_exec(&pool, &format!("CREATE TABLE {table} (email TEXT, first_name TEXT, age INTEGER, active BOOLEAN, joined TIMESTAMPTZ, entry_id BIGINT)")).await;
     pg_exec(
         &pool,
         &format!("INSERT INTO {table} (email) VALUES ('ann@acme.test')"),

@@ -510,7 +510,14 @@ fn parse_source(
                 && !h.is_null()
             {
                 expect_map(cx, &format!("{p}headers"), h, "`Name: value` lines")?;
-                for (name, _, v) in cx.entries(h, &format!("{p}headers."))? {
+                for (name, line, v) in cx.entries(h, &format!("{p}headers."))? {
+                    if reqwest::header::HeaderName::from_bytes(name.as_bytes()).is_err() {
+                        return Err(cx.invalid(
+                            &format!("{p}headers.{name}"),
+                            line,
+                            "is not a valid HTTP header name (letters, digits and `-`)",
+                        ));
+                    }
                     let value = cx
                         .secret(&format!("{p}headers.{name}"), v)?
                         .unwrap_or_else(|| Secret::new(""));
@@ -837,6 +844,25 @@ fn parse_pull(
             ));
         }
     };
+    if let PullTarget::Table { columns, .. } = &target
+        && !attributes.is_empty()
+        && let Some((line, _)) = keys.get("attributes")
+    {
+        for (from, _) in columns {
+            let fetched = attributes
+                .iter()
+                .any(|a| a == from || a.strip_prefix("data.") == Some(from.as_str()));
+            if from != "$id" && !fetched {
+                cx.warn(
+                    &k("attributes"),
+                    *line,
+                    format!(
+                        "does not include `{from}`, which `target.columns` maps: that table column will be set to NULL; add it to `attributes`"
+                    ),
+                );
+            }
+        }
+    }
     let write_back = match keys.get("write_back") {
         Some((_, v)) if !v.is_null() => {
             let p = k("write_back.");

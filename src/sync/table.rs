@@ -274,6 +274,39 @@ pub async fn upsert(
                 .await
                 .map_err(|e| write_err(table, db, e))?;
             check(&have)?;
+            // MySQL/MariaDB refuse ISO-8601 text with a `T` and a zone (`...T10:00:00.000Z`)
+            // in DATETIME/TIMESTAMP/DATE columns: send those as UTC `YYYY-MM-DD HH:MM:SS.fff`
+            // (the session time zone is UTC).
+            let date_kinds: Vec<Option<bool>> = columns
+                .iter()
+                .map(|c| {
+                    let t = have
+                        .iter()
+                        .find(|(n, _)| n == c)
+                        .map(|(_, t)| t.to_ascii_lowercase())
+                        .unwrap_or_default();
+                    if t.starts_with("datetime") || t.starts_with("timestamp") {
+                        Some(true)
+                    } else if t == "date" {
+                        Some(false)
+                    } else {
+                        None
+                    }
+                })
+                .collect();
+            let rows: Vec<Vec<Option<String>>> = rows
+                .iter()
+                .map(|r| {
+                    r.iter()
+                        .zip(&date_kinds)
+                        .map(|(v, kind)| match (v, kind) {
+                            (Some(s), Some(with_time)) => Some(mysql_datetime(s, *with_time)),
+                            (v, _) => v.clone(),
+                        })
+                        .collect()
+                })
+                .collect();
+            let rows = &rows;
             let keys: Vec<Option<String>> = conn
                 .query(format!(
                     "SELECT CAST({qk} AS CHAR) FROM {qt} WHERE {qk} IS NOT NULL"
@@ -323,6 +356,22 @@ pub async fn upsert(
     Ok(counts)
 }
 
+/// An ISO-8601 instant as MySQL's UTC `YYYY-MM-DD HH:MM:SS.fff` (or `YYYY-MM-DD`); other
+/// text is kept as it is.
+fn mysql_datetime(s: &str, with_time: bool) -> String {
+    match chrono::DateTime::parse_from_rfc3339(s.trim()) {
+        Ok(d) => {
+            let d = d.with_timezone(&chrono::Utc);
+            if with_time {
+                d.format("%Y-%m-%d %H:%M:%S%.3f").to_string()
+            } else {
+                d.format("%Y-%m-%d").to_string()
+            }
+        }
+        Err(_) => s.to_string(),
+    }
+}
+
 fn plain_statements(driver: Driver, qt: &str, qk: &str, columns: &[String]) -> (String, String) {
     let insert = format!(
         "INSERT INTO {qt} ({}) VALUES ({})",
@@ -362,5 +411,11 @@ mod tests {
             Some("{\"a\":1}")
         );
         assert_eq!(cell(&Value::Null, Driver::Sqlite), None);
+        assert_eq!(
+            mysql_datetime("2024-03-01T12:00:00.5+02:00", true),
+            "2024-03-01 10:00:00.500"
+        );
+        assert_eq!(mysql_datetime("2024-03-01T00:30:00Z", false), "2024-03-01");
+        assert_eq!(mysql_datetime("soon", true), "soon");
     }
 }
