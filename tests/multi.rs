@@ -115,7 +115,7 @@ async fn http_source_errors_are_clear_and_commit_nothing() {
             "no array at `records: data.items`",
         ),
         ("/object", None, "not an array of records"),
-        ("/fail", None, "500"),
+        ("/fail?api_key=SECRET-KEY", None, "500"),
     ];
     for (path, records, expected) in cases {
         let records = records
@@ -130,6 +130,10 @@ async fn http_source_errors_are_clear_and_commit_nothing() {
         let r = run_job(&job, false, None).await;
         let err = r.operations[0].error.clone().unwrap_or_default();
         assert!(err.contains(expected), "{path}: {err}");
+        assert!(
+            !err.contains("SECRET-KEY"),
+            "a URL's query string may hold a key: {err}"
+        );
         assert!(!r.succeeded());
     }
     assert!(env.commits().is_empty());
@@ -361,10 +365,15 @@ async fn on_sync_gets_a_json_summary_on_stdin() {
 #[tokio::test]
 async fn a_failing_on_sync_command_is_reported_but_the_sync_is_kept() {
     let env = Env::new().await;
+    // A relative program path starts at the job file's folder.
+    let script = env.dir.path().join("fail.sh");
+    std::fs::write(&script, "#!/bin/sh\necho oops >&2\nexit 3\n").unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
     let text = push_op(
         &env,
         "      type: rows\n      rows: [{id: 1}]",
-        "    on_sync: [sh, -c, 'echo oops >&2; exit 3']",
+        "    on_sync: [./fail.sh]",
     );
     let (job, _) = env.multi_job("fail.yml", &text);
     let r = run_job(&job, false, None).await;

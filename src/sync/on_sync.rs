@@ -51,7 +51,18 @@ pub async fn run(
     let shown = command.display();
     let mut cmd = match command {
         Command::Argv(argv) => {
-            let mut c = tokio::process::Command::new(&argv[0]);
+            // `./notify.sh` means the one next to the job file, whatever the agent's folder.
+            let program = std::path::PathBuf::from(&argv[0]);
+            let program = match dir {
+                Some(d)
+                    if program.is_relative()
+                        && (argv[0].contains('/') || argv[0].contains('\\')) =>
+                {
+                    d.join(program)
+                }
+                _ => program,
+            };
+            let mut c = tokio::process::Command::new(program);
             c.args(&argv[1..]);
             c
         }
