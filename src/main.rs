@@ -19,6 +19,7 @@ Examples:
   fliplet-agent start sample.yml --test     one dry run of every operation, then exit
   fliplet-agent start sample.yml            run on the job's schedule until Ctrl+C
   fliplet-agent demo                        a real sync against a built-in Fliplet emulator
+  fliplet-agent convert sample.yml          print the job in the multi-operation format
 
 Exit codes:
   0  success
@@ -48,7 +49,8 @@ enum Command {
     /// Start the agent: run on init if `sync_on_init` is set, then on each operation's
     /// `frequency` until stopped. With --test: one dry run of every operation, then exit.
     Start {
-        /// Path to the job file (the original fliplet-agent YAML format).
+        /// Path to the job file (the original fliplet-agent YAML format, or the
+        /// multi-operation format).
         config: PathBuf,
         /// Dry run: fetch and compare, but write nothing to Fliplet.
         #[arg(long)]
@@ -66,6 +68,9 @@ enum Command {
         #[arg(long, default_value_t = 50)]
         max_rows: usize,
     },
+    /// Print a job file in the multi-operation format (`operations:`), e.g. to add
+    /// operations to a single-operation file. Secrets are printed as written in the file.
+    Convert { config: PathBuf },
     /// No account needed: sync a bundled SQLite staff table into a built-in Fliplet emulator,
     /// edit the source, and sync again, printing each preview and result.
     Demo {
@@ -97,6 +102,13 @@ fn main() -> ExitCode {
             } => preview(&config, json, max_rows).await,
             Command::Start { config, test } => start(&config, test).await,
             Command::Demo { dir, serve } => demo(dir, serve).await,
+            Command::Convert { config } => match load(&config) {
+                Ok(loaded) => {
+                    print!("{}", config::emit::to_multi_yaml(&loaded.job));
+                    ExitCode::SUCCESS
+                }
+                Err(code) => code,
+            },
         }
     })
 }

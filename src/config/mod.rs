@@ -8,6 +8,7 @@
 //! job plus warnings (unknown keys with a did-you-mean, deprecated options), or a
 //! [`ConfigError`] naming the file, the key and the line.
 
+pub mod emit;
 pub mod legacy;
 pub mod multi;
 mod yaml;
