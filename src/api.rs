@@ -8,6 +8,8 @@ use tracing::{Instrument, error, info};
 use crate::config::{API_URL_ENV, Job, Operation};
 use crate::fliplet::{ApiError, Client, ClientOptions, RetryPolicy, User};
 use crate::source;
+use crate::sync::on_sync::{self, OnSyncReport};
+use crate::sync::pull::{self, PullRun};
 use crate::sync::push::{self, Counts, FileCounts, PushPreview, PushRun, RunError};
 
 /// Environment variable naming an extra CA certificate file (PEM) to trust.
@@ -41,16 +43,22 @@ pub struct OperationReport {
     /// Position of the operation in the job (0-based).
     pub index: usize,
     pub description: Option<String>,
+    /// `push` or `pull`.
+    pub kind: &'static str,
     pub data_source_id: u64,
     pub dry_run: bool,
     /// Counts of the plan (what was sent, or would be in a dry run). None when the
-    /// operation failed before planning.
+    /// operation failed before planning, and for pulls.
     pub counts: Option<Counts>,
     pub commits_sent: usize,
     /// Files of the rows written (`files:`): uploaded, reused, failed (None without files).
     pub files: Option<FileCounts>,
+    /// What a pull fetched and wrote (None for pushes and failed pulls).
+    pub pull: Option<PullRun>,
     /// The error that stopped the operation, already worded for the user.
     pub error: Option<String>,
+    /// The `on_sync` command's outcome, if the operation has one (not run in a dry run).
+    pub on_sync: Option<OnSyncReport>,
 }
 
 /// What happened in one run of a job.
@@ -68,7 +76,11 @@ pub struct JobReport {
 impl JobReport {
     /// True when the run and every operation succeeded.
     pub fn succeeded(&self) -> bool {
-        self.error.is_none() && self.operations.iter().all(|o| o.error.is_none())
+        self.error.is_none()
+            && self
+                .operations
+                .iter()
+                .all(|o| o.error.is_none() && o.on_sync.as_ref().is_none_or(|c| c.error.is_none()))
     }
 
     /// Sum of the operations' counts.
@@ -120,9 +132,8 @@ async fn open_session(job: &Job) -> Result<Session, String> {
             // shows in Fliplet's logs; nothing is written.
             let once = client_once(job);
             for op in &job.operations {
-                let Operation::Push(p) = op;
                 if let Some(c) = &once {
-                    let _ = c.entries(p.datasource_id).await;
+                    let _ = c.entries(op.datasource_id()).await;
                 }
             }
             let err = RunError::Auth(auth_hint(&e));
@@ -198,10 +209,32 @@ async fn run_job_inner(job: &Job, dry_run: bool, only: Option<&[usize]>) -> JobR
         if only.is_some_and(|o| !o.contains(&index)) {
             continue;
         }
-        let (outcome, ds) = run_operation(&session, job, op, dry_run).await;
-        report
-            .operations
-            .push(operation_report(index, op, ds, dry_run, &outcome));
+        let op_started = Utc::now();
+        let outcome = run_operation(&session, job, op, dry_run).await;
+        let mut op_report = operation_report(index, op, dry_run, &outcome);
+        if let Some(cmd) = op.on_sync() {
+            if dry_run {
+                info!(
+                    "Dry run: the on_sync command would run now: {}",
+                    cmd.display()
+                );
+            } else {
+                let summary = serde_json::json!({
+                    "job": job.name,
+                    "started_at": op_started,
+                    "finished_at": Utc::now(),
+                    "succeeded": op_report.error.is_none(),
+                    "operation": op_report,
+                });
+                let dir = job
+                    .path
+                    .as_deref()
+                    .and_then(|p| std::path::absolute(p).ok())
+                    .and_then(|p| p.parent().map(std::path::Path::to_path_buf));
+                op_report.on_sync = Some(on_sync::run(cmd, &summary, dir.as_deref()).await);
+            }
+        }
+        report.operations.push(op_report);
     }
     if report.operations.len() > 1 {
         info!("Finished to run all operations.");
@@ -210,43 +243,67 @@ async fn run_job_inner(job: &Job, dry_run: bool, only: Option<&[usize]>) -> JobR
     report
 }
 
-async fn run_operation(
-    session: &Session,
-    job: &Job,
-    op: &Operation,
-    dry_run: bool,
-) -> (Result<PushRun, RunError>, u64) {
-    let Operation::Push(p) = op;
-    if let Some(d) = &p.description {
+/// The result of one operation of either kind.
+enum Outcome {
+    Push(Result<PushRun, RunError>),
+    Pull(Result<PullRun, pull::PullError>),
+}
+
+impl Outcome {
+    fn error(&self) -> Option<String> {
+        match self {
+            Outcome::Push(r) => r.as_ref().err().map(|e| e.to_string()),
+            Outcome::Pull(r) => r.as_ref().err().map(|e| e.to_string()),
+        }
+    }
+}
+
+async fn run_operation(session: &Session, job: &Job, op: &Operation, dry_run: bool) -> Outcome {
+    if let Some(d) = op.description() {
         info!("{d}");
     }
-    let r = push::run_push(&session.client, job.database.as_ref(), p, dry_run).await;
-    if let Err(e) = &r {
+    let outcome = match op {
+        Operation::Push(p) => {
+            Outcome::Push(push::run_push(&session.client, job.database.as_ref(), p, dry_run).await)
+        }
+        Operation::Pull(p) => Outcome::Pull(pull::run_pull(&session.client, p, dry_run).await),
+    };
+    if let Some(e) = outcome.error() {
         error!("{e}");
     }
-    (r, p.datasource_id)
+    outcome
 }
 
 fn operation_report(
     index: usize,
     op: &Operation,
-    ds: u64,
     dry_run: bool,
-    outcome: &Result<PushRun, RunError>,
+    outcome: &Outcome,
 ) -> OperationReport {
+    let (counts, commits_sent, files, pull) = match outcome {
+        Outcome::Push(r) => (
+            r.as_ref().ok().map(PushRun::counts),
+            r.as_ref().map(|r| r.commits_sent).unwrap_or(0),
+            r.as_ref()
+                .ok()
+                .filter(|r| !r.files.is_empty())
+                .map(|r| FileCounts::of(&r.files)),
+            None,
+        ),
+        Outcome::Pull(r) => (None, 0, None, r.as_ref().ok().cloned()),
+    };
     OperationReport {
         index,
         description: op.description().map(String::from),
-        data_source_id: ds,
+        kind: op.kind(),
+        data_source_id: op.datasource_id(),
         dry_run,
-        counts: outcome.as_ref().ok().map(PushRun::counts),
-        commits_sent: outcome.as_ref().map(|r| r.commits_sent).unwrap_or(0),
-        files: outcome
-            .as_ref()
-            .ok()
-            .filter(|r| !r.files.is_empty())
-            .map(|r| FileCounts::of(&r.files)),
-        error: outcome.as_ref().err().map(|e| e.to_string()),
+        counts,
+        commits_sent,
+        files,
+        pull,
+        error: outcome.error(),
+        on_sync: None,
     }
 }
 
@@ -262,9 +319,14 @@ pub struct JobPreview {
 pub struct OperationPreview {
     pub index: usize,
     pub description: Option<String>,
+    /// `push` or `pull`.
+    pub kind: &'static str,
     pub data_source_id: u64,
     pub error: Option<String>,
+    /// A push's plan.
     pub plan: Option<PushPreview>,
+    /// What a pull would fetch and write (nothing is written in a preview).
+    pub pull: Option<PullRun>,
 }
 
 impl JobPreview {
@@ -291,17 +353,22 @@ pub async fn preview_job(job: &Job, max_rows: Option<usize>) -> JobPreview {
             }
         };
         for (index, op) in job.operations.iter().enumerate() {
-            let (outcome, ds) = run_operation(&session, job, op, true).await;
-            let Operation::Push(p) = op;
+            let outcome = run_operation(&session, job, op, true).await;
+            let (plan, pull) = match (&outcome, op) {
+                (Outcome::Push(Ok(r)), Operation::Push(p)) => {
+                    (Some(r.preview(p.merge == Some(true), max_rows)), None)
+                }
+                (Outcome::Pull(Ok(r)), _) => (None, Some(r.clone())),
+                _ => (None, None),
+            };
             preview.operations.push(OperationPreview {
                 index,
                 description: op.description().map(String::from),
-                data_source_id: ds,
-                error: outcome.as_ref().err().map(|e| e.to_string()),
-                plan: outcome
-                    .as_ref()
-                    .ok()
-                    .map(|r| r.preview(p.merge == Some(true), max_rows)),
+                kind: op.kind(),
+                data_source_id: op.datasource_id(),
+                error: outcome.error(),
+                plan,
+                pull,
             });
         }
         preview

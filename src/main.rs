@@ -21,6 +21,7 @@ Examples:
   fliplet-agent start sample.yml --test     one dry run of every operation, then exit
   fliplet-agent start sample.yml            run on the job's schedule until Ctrl+C
   fliplet-agent demo                        a real sync against a built-in Fliplet emulator
+  fliplet-agent convert sample.yml          print the job in the multi-operation format
 
 Exit codes:
   0  success
@@ -50,7 +51,8 @@ enum Command {
     /// Start the agent: run on init if `sync_on_init` is set, then on each operation's
     /// `frequency` until stopped. With --test: one dry run of every operation, then exit.
     Start {
-        /// Path to the job file (the original fliplet-agent YAML format).
+        /// Path to the job file (the original fliplet-agent YAML format, or the
+        /// multi-operation format).
         config: PathBuf,
         /// Dry run: fetch and compare, but write nothing to Fliplet.
         #[arg(long)]
@@ -68,6 +70,9 @@ enum Command {
         #[arg(long, default_value_t = 50)]
         max_rows: usize,
     },
+    /// Print a job file in the multi-operation format (`operations:`), e.g. to add
+    /// operations to a single-operation file. Secrets are printed as written in the file.
+    Convert { config: PathBuf },
     /// No account needed: sync a bundled SQLite staff table into a built-in Fliplet emulator,
     /// edit the source, and sync again, printing each preview and result.
     Demo {
@@ -99,6 +104,13 @@ fn main() -> ExitCode {
             } => preview(&config, json, max_rows).await,
             Command::Start { config, test } => start(&config, test).await,
             Command::Demo { dir, serve } => demo(dir, serve).await,
+            Command::Convert { config } => match load(&config) {
+                Ok(loaded) => {
+                    print!("{}", config::emit::to_multi_yaml(&loaded.job));
+                    ExitCode::SUCCESS
+                }
+                Err(code) => code,
+            },
         }
     })
 }
@@ -170,9 +182,10 @@ fn print_preview(p: &JobPreview) {
         return;
     }
     for op in &p.operations {
-        let title = op.description.as_deref().unwrap_or("push");
+        let title = op.description.as_deref().unwrap_or(op.kind);
+        let arrow = if op.kind == "pull" { "<-" } else { "->" };
         println!(
-            "\n== Operation {} ({title}) -> data source {} ==",
+            "\n== Operation {} ({title}) {arrow} data source {} ==",
             op.index + 1,
             op.data_source_id
         );
@@ -183,8 +196,31 @@ fn print_preview(p: &JobPreview) {
         if let Some(plan) = &op.plan {
             print_plan(plan);
         }
+        if let Some(pull) = &op.pull {
+            print_pull(pull);
+        }
     }
-    println!("\nDry run: nothing has been written to Fliplet.");
+    println!("\nDry run: nothing has been written to Fliplet, to tables or to files.");
+}
+
+fn print_pull(p: &fliplet_agent::sync::pull::PullRun) {
+    println!("{} entries would be pulled into {}", p.fetched, p.target);
+    if let Some(t) = &p.table {
+        println!(
+            "{} rows to insert, {} to update, {} skipped (no key value)",
+            t.inserted, t.updated, t.skipped
+        );
+    }
+    if let Some(c) = &p.write_back_column {
+        println!("`{c}` would be written back to {} entries", p.fetched);
+    }
+    for e in &p.sample {
+        println!(
+            "  < entry {}: {}",
+            e.id,
+            serde_json::Value::Object(e.data.clone())
+        );
+    }
 }
 
 fn print_plan(p: &PushPreview) {
@@ -300,6 +336,36 @@ fn print_plan(p: &PushPreview) {
 }
 
 fn print_report(r: &JobReport) {
+    for op in &r.operations {
+        if let Some(p) = &op.pull {
+            match &p.table {
+                Some(t) => info!(
+                    "Pull {}: {} entries, {} rows inserted and {} updated in {}{}.",
+                    op.index + 1,
+                    p.fetched,
+                    t.inserted,
+                    t.updated,
+                    p.target,
+                    if r.dry_run {
+                        " (dry run: nothing written)"
+                    } else {
+                        ""
+                    }
+                ),
+                None => info!(
+                    "Pull {}: {} entries to {}{}.",
+                    op.index + 1,
+                    p.fetched,
+                    p.target,
+                    if r.dry_run {
+                        " (dry run: nothing written)"
+                    } else {
+                        ""
+                    }
+                ),
+            }
+        }
+    }
     let t = r.totals();
     let verb = if r.dry_run { "would be" } else { "" };
     info!(

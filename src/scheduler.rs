@@ -30,6 +30,9 @@ pub struct Schedule {
     scheduler: JobScheduler,
     /// Number of operations scheduled.
     pub scheduled: usize,
+    /// Each scheduled operation: its index in the job and the 6-field cron expression it
+    /// runs on.
+    pub entries: Vec<(usize, String)>,
 }
 
 impl Schedule {
@@ -45,6 +48,7 @@ pub async fn start(job: Arc<Job>) -> Result<Schedule, SchedulerError> {
         .await
         .map_err(|e| SchedulerError::Start(e.to_string()))?;
     let mut scheduled = 0;
+    let mut entries = Vec::new();
     for (index, op) in job.operations.iter().enumerate() {
         let Some(expr) = op.frequency() else { continue };
         let six = schedule::to_six_field(expr).map_err(|e| SchedulerError::Frequency {
@@ -52,6 +56,7 @@ pub async fn start(job: Arc<Job>) -> Result<Schedule, SchedulerError> {
             expression: expr.to_string(),
             message: e.to_string(),
         })?;
+        entries.push((index, six.clone()));
         let running = Arc::new(AtomicBool::new(false));
         let job = job.clone();
         let cron = CronJob::new_async_tz(six.as_str(), chrono::Local, move |_id, _sched| {
@@ -96,5 +101,6 @@ pub async fn start(job: Arc<Job>) -> Result<Schedule, SchedulerError> {
     Ok(Schedule {
         scheduler,
         scheduled,
+        entries,
     })
 }

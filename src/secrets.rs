@@ -507,7 +507,33 @@ fn job_secrets_mut(job: &mut Job) -> Vec<(String, &mut Secret)> {
         } else {
             String::new()
         };
-        let Operation::Push(push) = op;
+        let push = match op {
+            Operation::Push(push) => push,
+            Operation::Pull(pull) => {
+                if let crate::config::PullTarget::Table { connection, .. } = &mut pull.target
+                    && let Some(p) = connection.config.password.as_mut()
+                {
+                    out.push((format!("connections.{}.password", connection.name), p));
+                }
+                continue;
+            }
+        };
+        match &mut push.source {
+            crate::config::PushSource::Sql {
+                connection: Some(c),
+                ..
+            } => {
+                if let Some(p) = c.config.password.as_mut() {
+                    out.push((format!("connections.{}.password", c.name), p));
+                }
+            }
+            crate::config::PushSource::Http(http) => {
+                for (name, value) in http.headers.iter_mut() {
+                    out.push((format!("{prefix}source.headers.{name}"), value));
+                }
+            }
+            _ => {}
+        }
         for (j, file) in push.files.iter_mut().enumerate() {
             if let FileSource::Sharepoint { password, .. } = &mut file.source {
                 out.push((format!("{prefix}files[{j}].password"), password));

@@ -39,7 +39,9 @@ fn err(text: &str) -> ConfigError {
 
 fn push(loaded: &LoadedJob) -> &PushOperation {
     assert_eq!(loaded.job.operations.len(), 1);
-    let Operation::Push(op) = &loaded.job.operations[0];
+    let Operation::Push(op) = &loaded.job.operations[0] else {
+        panic!("expected a push")
+    };
     op
 }
 
@@ -105,7 +107,7 @@ fn the_reference_sample_loads_with_every_field() {
     );
     assert_eq!(op.frequency.as_deref(), Some("*/15 * * * *"));
     assert_eq!(
-        op.query,
+        op.query().unwrap(),
         "SELECT id, email as 'Email', fullName as 'Full Name', updatedAt FROM users;"
     );
     assert_eq!(op.primary_column.as_deref(), Some("id"));
@@ -202,7 +204,7 @@ fn numbers_are_accepted_as_text_and_quoted_numbers_as_numbers() {
     let op = push(&loaded);
     assert_eq!(op.datasource_id, 123);
     assert_eq!(op.description.as_deref(), Some("1.5"));
-    assert_eq!(op.query, "12");
+    assert_eq!(op.query(), Some("12"));
     assert_eq!(op.primary_column.as_deref(), Some("1"));
     assert_eq!(op.batch_size, 500);
     assert_eq!(op.concurrency, 10);
@@ -640,7 +642,7 @@ fn bom_and_crlf_line_endings_are_fine() {
     assert_eq!(loaded.job.auth_token.expose(), "eu--abc");
     let op = push(&loaded);
     assert_eq!(op.mode, Mode::Replace);
-    assert_eq!(op.query, "SELECT 1");
+    assert_eq!(op.query(), Some("SELECT 1"));
     assert_eq!(op.frequency.as_deref(), Some("0 8 * * *"));
     let e = err(&format!(
         "\u{feff}{}",

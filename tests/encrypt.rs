@@ -18,7 +18,9 @@ use fliplet_agent::sync::{PushRun, RunError, run_push};
 use serde_json::{Value, json};
 
 fn op(job: &Job) -> &PushOperation {
-    let Operation::Push(p) = &job.operations[0];
+    let Operation::Push(p) = &job.operations[0] else {
+        panic!("the job is one push")
+    };
     p
 }
 

@@ -26,7 +26,9 @@ use serde_json::{Value, json};
 const HEADER_SECRET: &str = "Bearer s3cret-header-value";
 
 fn op(job: &Job) -> &PushOperation {
-    let Operation::Push(p) = &job.operations[0];
+    let Operation::Push(p) = &job.operations[0] else {
+        panic!("the job is one push")
+    };
     p
 }
 

@@ -76,7 +76,9 @@ fn assert_resolved(job: &Job) {
     assert_eq!(job.auth_token.expose(), TOKEN);
     let db = job.database.as_ref().unwrap();
     assert_eq!(db.password.as_ref().unwrap().expose(), DB_PASSWORD);
-    let Operation::Push(push) = &job.operations[0];
+    let Operation::Push(push) = &job.operations[0] else {
+        panic!("a push")
+    };
     let FileSource::Sharepoint { password, .. } = &push.files[1].source else {
         panic!("files[1] is sharepoint")
     };

@@ -57,13 +57,12 @@
 //! values) ever appears in an error or warning.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use saphyr_parser::{Event, Parser, ScalarStyle};
-
+use super::yaml::{Cx, Node, Value, load_tree, suggestion, syntax_hint};
 use super::{
-    ConfigError, ConfigWarning, DatabaseConfig, Driver, EncryptConfig, FileColumn, FileSource,
-    Hook, Job, LoadedJob, Mode, Operation, PushOperation, Verbosity,
+    ConfigError, DatabaseConfig, Driver, EncryptConfig, FileColumn, FileSource, Hook, Job,
+    LoadedJob, Mode, Operation, PushOperation, Verbosity,
 };
 use crate::schedule;
 use crate::secret::Secret;
@@ -112,490 +111,14 @@ const FILE_KEYS: &[&str] = &[
     "fileType",
 ];
 const ENCRYPT_KEYS: &[&str] = &["fields", "key", "salt"];
-const WHOLE_FILE: &str = "(whole file)";
-
-// ---------------------------------------------------------------------------------------
-// A small YAML tree with a line for every node, built from saphyr-parser events.
-// ---------------------------------------------------------------------------------------
-
-#[derive(Debug, Clone)]
-struct Node {
-    /// 1-based line where the node starts.
-    line: usize,
-    value: Value,
-}
-
-#[derive(Debug, Clone)]
-enum Value {
-    /// `plain`: unquoted and untagged, so subject to the core schema (null, bool, numbers).
-    Scalar {
-        text: String,
-        plain: bool,
-    },
-    Seq(Vec<Node>),
-    Map(Vec<(Node, Node)>),
-}
-
-impl Node {
-    fn is_null(&self) -> bool {
-        matches!(&self.value, Value::Scalar { text, plain: true } if matches!(text.as_str(), "" | "~" | "null" | "Null" | "NULL"))
-    }
-
-    /// What was found, for messages. Never echoes a secret's value.
-    fn found(&self, secret: bool) -> String {
-        match &self.value {
-            _ if self.is_null() => "nothing".into(),
-            Value::Scalar { .. } if secret => "a value of the wrong type".into(),
-            Value::Scalar { text, .. } => {
-                let mut shown: String = text.chars().take(60).collect();
-                if text.chars().count() > 60 {
-                    shown.push('…');
-                }
-                format!("{shown:?}")
-            }
-            Value::Seq(_) => "a list".into(),
-            Value::Map(_) => "a group of `key: value` settings".into(),
-        }
-    }
-}
-
-#[derive(Debug)]
-struct SyntaxError {
-    line: Option<usize>,
-    message: String,
-}
-
-enum Frame {
-    Seq {
-        line: usize,
-        anchor: usize,
-        items: Vec<Node>,
-    },
-    Map {
-        line: usize,
-        anchor: usize,
-        entries: Vec<(Node, Node)>,
-        key: Option<Node>,
-    },
-}
-
-/// Parse the text into the first document's root node (`None` for an empty stream).
-fn load_tree(text: &str) -> Result<Option<Node>, SyntaxError> {
-    let mut anchors: HashMap<usize, Node> = HashMap::new();
-    let mut stack: Vec<Frame> = Vec::new();
-    let mut root: Option<Node> = None;
-    let mut documents = 0;
-    for event in Parser::new_from_str(text) {
-        let (event, span) = event.map_err(|e| SyntaxError {
-            line: Some(e.marker().line()),
-            message: e.info().to_string(),
-        })?;
-        let line = span.start.line();
-        let done = match event {
-            Event::DocumentStart(_) => {
-                documents += 1;
-                if documents > 1 {
-                    return Err(SyntaxError {
-                        line: Some(line),
-                        message: "the file holds more than one YAML document (a second `---`); a job file holds one".into(),
-                    });
-                }
-                None
-            }
-            Event::Scalar(value, style, anchor, tag) => {
-                let tagged_str = tag
-                    .as_ref()
-                    .is_some_and(|t| t.suffix == "str" || t.suffix.ends_with(":str"));
-                let plain = style == ScalarStyle::Plain && !tagged_str;
-                Some((
-                    Node {
-                        line,
-                        value: Value::Scalar {
-                            text: value.into_owned(),
-                            plain,
-                        },
-                    },
-                    anchor,
-                ))
-            }
-            Event::Alias(id) => match anchors.get(&id) {
-                Some(node) => Some((
-                    Node {
-                        line,
-                        value: node.value.clone(),
-                    },
-                    0,
-                )),
-                None => {
-                    return Err(SyntaxError {
-                        line: Some(line),
-                        message: "unknown alias (`*name` without a matching `&name`)".into(),
-                    });
-                }
-            },
-            Event::SequenceStart(anchor, _) => {
-                stack.push(Frame::Seq {
-                    line,
-                    anchor,
-                    items: Vec::new(),
-                });
-                None
-            }
-            Event::MappingStart(anchor, _) => {
-                stack.push(Frame::Map {
-                    line,
-                    anchor,
-                    entries: Vec::new(),
-                    key: None,
-                });
-                None
-            }
-            Event::SequenceEnd | Event::MappingEnd => match stack.pop() {
-                Some(Frame::Seq {
-                    line,
-                    anchor,
-                    items,
-                }) => Some((
-                    Node {
-                        line,
-                        value: Value::Seq(items),
-                    },
-                    anchor,
-                )),
-                Some(Frame::Map {
-                    line,
-                    anchor,
-                    entries,
-                    ..
-                }) => Some((
-                    Node {
-                        line,
-                        value: Value::Map(entries),
-                    },
-                    anchor,
-                )),
-                None => None,
-            },
-            _ => None,
-        };
-        if let Some((node, anchor)) = done {
-            if anchor > 0 {
-                anchors.insert(anchor, node.clone());
-            }
-            match stack.last_mut() {
-                Some(Frame::Seq { items, .. }) => items.push(node),
-                Some(Frame::Map { entries, key, .. }) => match key.take() {
-                    Some(k) => {
-                        // A block list or group under a key is reported at the key's line.
-                        let mut node = node;
-                        if !matches!(node.value, Value::Scalar { .. }) {
-                            node.line = k.line;
-                        }
-                        entries.push((k, node))
-                    }
-                    None => *key = Some(node),
-                },
-                None => {
-                    if root.is_none() {
-                        root = Some(node);
-                    }
-                }
-            }
-        }
-    }
-    Ok(root)
-}
-
-/// A hint for the most common syntax slip: an unquoted cron expression starting with `*`.
-fn syntax_hint(text: &str, line: Option<usize>) -> &'static str {
-    let Some(line) = line else { return "" };
-    let lines: Vec<&str> = text.lines().collect();
-    let candidates = [line.checked_sub(1), line.checked_sub(2), Some(line)];
-    for idx in candidates.into_iter().flatten() {
-        if let Some(l) = lines.get(idx) {
-            let t = l.trim_start();
-            if let Some(rest) = t.strip_prefix("frequency:")
-                && rest.trim_start().starts_with('*')
-            {
-                return " (put the cron expression in quotes, e.g. frequency: '*/15 * * * *')";
-            }
-        }
-    }
-    ""
-}
-
-// ---------------------------------------------------------------------------------------
-// Reading values.
-// ---------------------------------------------------------------------------------------
-
-/// The closest candidate to `input`, if it is close enough to be a likely typo.
-fn did_you_mean<'a>(input: &str, candidates: &[&'a str]) -> Option<&'a str> {
-    let lower = input.to_lowercase();
-    candidates
-        .iter()
-        .map(|c| (*c, strsim::jaro_winkler(&lower, &c.to_lowercase())))
-        .filter(|(_, score)| *score >= 0.8)
-        .max_by(|a, b| a.1.total_cmp(&b.1))
-        .map(|(c, _)| c)
-}
-
-fn suggestion(input: &str, candidates: &[&str]) -> String {
-    match did_you_mean(input, candidates) {
-        Some(c) => format!(" (did you mean `{c}`?)"),
-        None => String::new(),
-    }
-}
-
-/// Is this an absolute path on any platform (`/x`, `C:\x`, `C:/x`, `\\server\share`)?
-fn is_absolute_anywhere(p: &str) -> bool {
-    let b = p.as_bytes();
-    p.starts_with('/')
-        || p.starts_with('\\')
-        || (b.len() >= 3
-            && b[0].is_ascii_alphabetic()
-            && b[1] == b':'
-            && (b[2] == b'\\' || b[2] == b'/'))
-        || Path::new(p).is_absolute()
-}
-
-struct Cx<'a> {
-    file: String,
-    base_dir: PathBuf,
-    text: &'a str,
-    warnings: Vec<ConfigWarning>,
-}
-
-impl Cx<'_> {
-    fn invalid(&self, key: &str, line: usize, message: impl Into<String>) -> ConfigError {
-        ConfigError::Invalid {
-            file: self.file.clone(),
-            key: key.to_string(),
-            line: Some(line),
-            message: message.into(),
-        }
-    }
-
-    fn missing(&self, key: &str, hint: &str) -> ConfigError {
-        ConfigError::Missing {
-            file: self.file.clone(),
-            key: key.to_string(),
-            hint: hint.to_string(),
-        }
-    }
-
-    fn warn(&mut self, key: &str, line: usize, message: impl Into<String>) {
-        self.warnings.push(ConfigWarning {
-            file: self.file.clone(),
-            key: Some(key.to_string()),
-            line: Some(line),
-            message: message.into(),
-        });
-    }
-
-    /// The `key: value` entries of a mapping node, with `<<` merge keys expanded (explicit
-    /// keys win) and duplicate keys refused. `prefix` names nested keys (`files[0].`).
-    fn entries<'n>(
-        &self,
-        node: &'n Node,
-        prefix: &str,
-    ) -> Result<Vec<(String, usize, &'n Node)>, ConfigError> {
-        let Value::Map(pairs) = &node.value else {
-            unreachable!("entries() is only called on mappings")
-        };
-        let mut out: Vec<(String, usize, &'n Node)> = Vec::new();
-        let mut merged: Vec<(String, usize, &'n Node)> = Vec::new();
-        for (k, v) in pairs {
-            let name = match &k.value {
-                Value::Scalar { text, .. } => text.clone(),
-                _ => {
-                    return Err(self.invalid(
-                        &format!("{prefix}?"),
-                        k.line,
-                        "a key must be a plain name, not a list or a group",
-                    ));
-                }
-            };
-            if name == "<<" && matches!(&k.value, Value::Scalar { plain: true, .. }) {
-                let sources: Vec<&Node> = match &v.value {
-                    Value::Map(_) => vec![v],
-                    Value::Seq(items) => items.iter().collect(),
-                    _ => vec![],
-                };
-                for src in sources {
-                    if matches!(src.value, Value::Map(_)) {
-                        merged.extend(self.entries(src, prefix)?);
-                    }
-                }
-                continue;
-            }
-            if let Some((_, first, _)) = out.iter().find(|(n, _, _)| *n == name) {
-                return Err(self.invalid(
-                    &format!("{prefix}{name}"),
-                    k.line,
-                    format!(
-                        "is defined twice, on line {first} and on line {}: keep only one",
-                        k.line
-                    ),
-                ));
-            }
-            out.push((name, k.line, v));
-        }
-        for m in merged {
-            if !out.iter().any(|(n, _, _)| *n == m.0) {
-                out.push(m);
-            }
-        }
-        Ok(out)
-    }
-
-    /// Any scalar as its text; null → None; lists and groups are refused.
-    fn text(&self, key: &str, node: &Node, secret: bool) -> Result<Option<String>, ConfigError> {
-        if node.is_null() {
-            return Ok(None);
-        }
-        match &node.value {
-            Value::Scalar { text, .. } => Ok(Some(text.clone())),
-            _ => Err(self.invalid(
-                key,
-                node.line,
-                format!("expected text, found {}", node.found(secret)),
-            )),
-        }
-    }
-
-    /// Text where an empty value means "not set" (column names, descriptions).
-    fn name(&self, key: &str, node: &Node) -> Result<Option<String>, ConfigError> {
-        Ok(self
-            .text(key, node, false)?
-            .map(|s| s.trim().to_string())
-            .filter(|s| !s.is_empty()))
-    }
-
-    fn secret(&self, key: &str, node: &Node) -> Result<Option<Secret>, ConfigError> {
-        Ok(self.text(key, node, true)?.map(Secret::new))
-    }
-
-    fn boolean(&mut self, key: &str, node: &Node) -> Result<Option<bool>, ConfigError> {
-        if node.is_null() {
-            return Ok(None);
-        }
-        let wrong = |cx: &Self| {
-            cx.invalid(
-                key,
-                node.line,
-                format!("expected true or false, found {}", node.found(false)),
-            )
-        };
-        let Value::Scalar { text, .. } = &node.value else {
-            return Err(wrong(self));
-        };
-        match text.trim().to_ascii_lowercase().as_str() {
-            "true" => Ok(Some(true)),
-            "false" => Ok(Some(false)),
-            v @ ("yes" | "on" | "no" | "off") => {
-                let b = matches!(v, "yes" | "on");
-                self.warn(
-                    key,
-                    node.line,
-                    format!("`{text}` is read as {b}; write `{b}` (in YAML 1.2 `{text}` is text)"),
-                );
-                Ok(Some(b))
-            }
-            _ => Err(wrong(self)),
-        }
-    }
-
-    /// A whole number ≥ `min` (quoted numbers and `1_000` accepted).
-    fn whole(&self, key: &str, node: &Node, min: u64) -> Result<Option<u64>, ConfigError> {
-        if node.is_null() {
-            return Ok(None);
-        }
-        let wrong = || {
-            self.invalid(
-                key,
-                node.line,
-                format!(
-                    "expected a whole number ≥ {min}, found {}",
-                    node.found(false)
-                ),
-            )
-        };
-        let Value::Scalar { text, .. } = &node.value else {
-            return Err(wrong());
-        };
-        let t = text.trim().replace('_', "");
-        let t = t.strip_prefix('+').unwrap_or(&t);
-        let n = match t.parse::<u64>() {
-            Ok(n) => n,
-            Err(_) => match t.parse::<f64>() {
-                Ok(f) if f.fract() == 0.0 && (0.0..1e19).contains(&f) => f as u64,
-                _ => return Err(wrong()),
-            },
-        };
-        if n < min {
-            return Err(wrong());
-        }
-        Ok(Some(n))
-    }
-
-    /// One of `options` (case-insensitive), with a did-you-mean when it is not.
-    fn choice<T: Copy>(
-        &self,
-        key: &str,
-        node: &Node,
-        options: &[(&str, T)],
-        expected: &str,
-    ) -> Result<Option<T>, ConfigError> {
-        let Some(text) = self.text(key, node, false)? else {
-            return Ok(None);
-        };
-        let wanted = text.trim().to_lowercase();
-        if let Some((_, v)) = options.iter().find(|(name, _)| *name == wanted) {
-            return Ok(Some(*v));
-        }
-        let names: Vec<&str> = options.iter().map(|(n, _)| *n).collect();
-        Err(self.invalid(
-            key,
-            node.line,
-            format!(
-                "must be {expected}, found {}{}",
-                node.found(false),
-                suggestion(&wanted, &names)
-            ),
-        ))
-    }
-
-    fn absolute(&self, p: &str) -> PathBuf {
-        if is_absolute_anywhere(p) || p == ":memory:" {
-            PathBuf::from(p)
-        } else {
-            self.base_dir.join(p)
-        }
-    }
-
-    /// Warn about an unknown key: `prefix` + `name` is shown, `name` is compared to `known`.
-    fn unknown_key(
-        &mut self,
-        prefix: &str,
-        name: &str,
-        line: usize,
-        known: &[&str],
-        context: &str,
-    ) {
-        let hint = match did_you_mean(name, known) {
-            Some(c) => format!("unknown key{context}, ignored: did you mean `{c}`?"),
-            None => format!("unknown key{context}, ignored"),
-        };
-        self.warn(&format!("{prefix}{name}"), line, hint);
-    }
-}
+pub(super) const WHOLE_FILE: &str = "(whole file)";
 
 // ---------------------------------------------------------------------------------------
 // The format.
 // ---------------------------------------------------------------------------------------
 
-const HINT_AUTH: &str = "add `auth_token: <your token>` with an API token created in Fliplet Studio (https://developers.fliplet.com/REST-API/authenticate.html#how-to-create-an-authentication-token)";
-const HINT_DS: &str = "add `datasource_id: <ID>` with the ID of the target data source (Fliplet Studio, \"Manage app data\", settings tab)";
+pub(super) const HINT_AUTH: &str = "add `auth_token: <your token>` with an API token created in Fliplet Studio (https://developers.fliplet.com/REST-API/authenticate.html#how-to-create-an-authentication-token)";
+pub(super) const HINT_DS: &str = "add `datasource_id: <ID>` with the ID of the target data source (Fliplet Studio, \"Manage app data\", settings tab)";
 const HINT_DRIVER: &str = "add `database_driver:` with one of mssql, postgres, mysql, sqlite, and the database_* connection settings";
 const HINT_QUERY: &str =
     "add `query: SELECT ... FROM ...` with the SQL query returning the rows to push";
@@ -664,7 +187,7 @@ pub fn parse(text: &str, path: &Path) -> Result<LoadedJob, ConfigError> {
                 return Err(cx.invalid(
                     "type",
                     node.line,
-                    "pull operations need the multi-operation job format, which is not available yet; this file format only pushes rows to Fliplet",
+                    "this file format only pushes rows to Fliplet; pull operations need the multi-operation job format (a YAML file with a top-level `operations:` list, see the README section \"Multi-operation job files\" and examples/multi/)",
                 ));
             }
             other => {
@@ -724,223 +247,19 @@ pub fn parse(text: &str, path: &Path) -> Result<LoadedJob, ConfigError> {
     .filter(|q| !q.is_empty())
     .ok_or_else(|| cx.missing("query", HINT_QUERY))?;
 
-    // api_url
     let api_url = match get("api_url") {
-        Some((_, node)) => match cx.name("api_url", node)? {
-            Some(u) => {
-                match url::Url::parse(&u) {
-                    Ok(parsed) if matches!(parsed.scheme(), "http" | "https") => {}
-                    Ok(parsed) => {
-                        return Err(cx.invalid(
-                            "api_url",
-                            node.line,
-                            format!(
-                                "must be an http:// or https:// URL (e.g. https://api.fliplet.com), found a `{}:` URL",
-                                parsed.scheme()
-                            ),
-                        ));
-                    }
-                    Err(e) => {
-                        return Err(cx.invalid(
-                            "api_url",
-                            node.line,
-                            format!(
-                                "is not a valid URL ({e}): write it like https://api.fliplet.com"
-                            ),
-                        ));
-                    }
-                }
-                Some(u)
-            }
-            None => None,
-        },
+        Some((_, node)) => parse_api_url(&cx, node)?,
         None => None,
     };
 
     // Database.
-    let text_key = |cx: &Cx, k: &str| -> Result<Option<String>, ConfigError> {
-        match get(k) {
-            Some((_, node)) => cx.name(k, node),
-            None => Ok(None),
-        }
-    };
-    let host = text_key(&cx, "database_host")?;
-    let username = text_key(&cx, "database_username")?;
-    let name = text_key(&cx, "database_name")?;
-    let domain = text_key(&cx, "database_domain")?;
-    let instance = text_key(&cx, "database_instance")?;
-    let password = match get("database_password") {
-        Some((_, node)) => cx.secret("database_password", node)?,
-        None => None,
-    };
-    let port = match get("database_port") {
-        Some((_, node)) => match cx.whole("database_port", node, 1)? {
-            Some(p) if p <= 65535 => Some(p as u16),
-            Some(_) => {
-                return Err(cx.invalid(
-                    "database_port",
-                    node.line,
-                    format!(
-                        "expected a port number between 1 and 65535, found {}",
-                        node.found(false)
-                    ),
-                ));
-            }
-            None => None,
-        },
-        None => None,
-    };
-    let encrypt = match get("database_encrypt") {
-        Some((_, node)) => cx.boolean("database_encrypt", node)?,
-        None => None,
-    };
-    let native_odbc = match get("database_native_odbc") {
-        Some((line, node)) => {
-            let v = cx.boolean("database_native_odbc", node)?.unwrap_or(false);
-            cx.warn(
-                "database_native_odbc",
-                line,
-                "not needed: this agent connects natively (the setting is ignored)",
-            );
-            v
-        }
-        None => false,
-    };
-    if driver != Driver::Mssql {
-        for k in ["database_domain", "database_instance", "database_encrypt"] {
-            if let Some((line, node)) = get(k)
-                && !node.is_null()
-            {
-                cx.warn(
-                    k,
-                    line,
-                    format!(
-                        "only used with SQL Server (`database_driver: mssql`); ignored for {}",
-                        driver.label()
-                    ),
-                );
-            }
-        }
-    }
-    let database = if driver == Driver::Sqlite {
-        let path = name.clone().or_else(|| host.clone()).ok_or_else(|| {
-            cx.missing(
-                "database_name",
-                "with `database_driver: sqlite`, set `database_name:` to the path of the database file (relative to the job file's folder, or absolute)",
-            )
-        })?;
-        for k in ["database_port", "database_username", "database_password"] {
-            if let Some((line, node)) = get(k)
-                && !node.is_null()
-            {
-                cx.warn(k, line, "not used with SQLite; ignored");
-            }
-        }
-        if name.is_some()
-            && let Some((line, node)) = get("database_host")
-            && !node.is_null()
-        {
-            cx.warn(
-                "database_host",
-                line,
-                "not used with SQLite when `database_name` is set (the database file); ignored",
-            );
-        }
-        DatabaseConfig {
-            driver,
-            host: None,
-            port: None,
-            username: None,
-            password: None,
-            database: Some(cx.absolute(&path).display().to_string()),
-            domain: None,
-            instance: None,
-            encrypt: None,
-            native_odbc,
-        }
-    } else {
-        DatabaseConfig {
-            driver,
-            host,
-            port,
-            username,
-            password,
-            database: name,
-            domain,
-            instance,
-            encrypt,
-            native_odbc,
-        }
-    };
+    let database = parse_database(&mut cx, driver, &|f| get(&format!("database_{f}")), &|f| {
+        format!("database_{f}")
+    })?;
 
     // Operation.
     let mut op = PushOperation::new(datasource_id, query);
-    op.description = text_key(&cx, "description")?;
-    if let Some((_, node)) = get("frequency")
-        && let Some(expr) = cx.name("frequency", node)?
-    {
-        schedule::to_six_field(&expr).map_err(|e| {
-            cx.invalid(
-                "frequency",
-                node.line,
-                format!("{e} (crontab syntax, see https://crontab.guru/examples.html)"),
-            )
-        })?;
-        if let Some(note) = schedule::crontab_difference(&expr) {
-            cx.warn("frequency", node.line, note);
-        }
-        op.frequency = Some(expr);
-    }
-    op.primary_column = text_key(&cx, "primary_column")?;
-    if let Some((_, node)) = get("case_insensitive_primary_column") {
-        op.case_insensitive_primary_column = cx
-            .boolean("case_insensitive_primary_column", node)?
-            .unwrap_or(false);
-    }
-    op.timestamp_column = text_key(&cx, "timestamp_column")?;
-    if let (Some(ts), Some(pk)) = (&op.timestamp_column, &op.primary_column)
-        && ts == pk
-        && let Some((line, _)) = get("timestamp_column")
-    {
-        cx.warn(
-            "timestamp_column",
-            line,
-            "is the same column as `primary_column`: changes to other columns will never be detected; use a last-updated column",
-        );
-    }
-    if let Some((_, node)) = get("mode")
-        && let Some(mode) = cx.choice(
-            "mode",
-            node,
-            &[("update", Mode::Update), ("replace", Mode::Replace)],
-            "`update` or `replace`",
-        )?
-    {
-        op.mode = mode;
-    }
-    if let Some((_, node)) = get("batch_size")
-        && let Some(n) = cx.whole("batch_size", node, 1)?
-    {
-        op.batch_size = usize::try_from(n).unwrap_or(usize::MAX);
-    }
-    if let Some((_, node)) = get("concurrency")
-        && let Some(n) = cx.whole("concurrency", node, 1)?
-    {
-        op.concurrency = usize::try_from(n).unwrap_or(usize::MAX);
-    }
-    op.delete_column = text_key(&cx, "delete_column")?;
-    if let Some((_, node)) = get("run_hooks") {
-        op.run_hooks = parse_hooks(&cx, node)?;
-    }
-    if let Some((_, node)) = get("merge") {
-        op.merge = cx.boolean("merge", node)?;
-    }
-    if let Some((_, node)) = get("files") {
-        op.files = parse_files(&mut cx, node)?;
-    }
-    if let Some((_, node)) = get("encrypt") {
-        op.encrypt = parse_encrypt(&mut cx, node, &op)?;
-    }
+    parse_push_options(&mut cx, &mut op, &get, &|k| k.to_string())?;
 
     let sync_on_init = match get("sync_on_init") {
         Some((_, node)) => cx.boolean("sync_on_init", node)?.unwrap_or(false),
@@ -980,7 +299,255 @@ pub fn parse(text: &str, path: &Path) -> Result<LoadedJob, ConfigError> {
     Ok(LoadedJob { job, warnings })
 }
 
-fn parse_hooks(cx: &Cx, node: &Node) -> Result<Vec<Hook>, ConfigError> {
+/// The connection settings other than the driver, read through `get` (short field names:
+/// `host`, `port`, `username`, `password`, `name`, `domain`, `instance`, `encrypt`,
+/// `native_odbc`) and named in messages by `key` (`database_host`, or
+/// `connections.main.host` in the multi-operation format).
+pub(super) fn parse_database<'n>(
+    cx: &mut Cx,
+    driver: Driver,
+    get: &dyn Fn(&str) -> Option<(usize, &'n Node)>,
+    key: &dyn Fn(&str) -> String,
+) -> Result<DatabaseConfig, ConfigError> {
+    let text_key = |cx: &Cx, f: &str| -> Result<Option<String>, ConfigError> {
+        match get(f) {
+            Some((_, node)) => cx.name(&key(f), node),
+            None => Ok(None),
+        }
+    };
+    let host = text_key(cx, "host")?;
+    let username = text_key(cx, "username")?;
+    let name = text_key(cx, "name")?;
+    let domain = text_key(cx, "domain")?;
+    let instance = text_key(cx, "instance")?;
+    let password = match get("password") {
+        Some((_, node)) => cx.secret(&key("password"), node)?,
+        None => None,
+    };
+    let port = match get("port") {
+        Some((_, node)) => match cx.whole(&key("port"), node, 1)? {
+            Some(p) if p <= 65535 => Some(p as u16),
+            Some(_) => {
+                return Err(cx.invalid(
+                    &key("port"),
+                    node.line,
+                    format!(
+                        "expected a port number between 1 and 65535, found {}",
+                        node.found(false)
+                    ),
+                ));
+            }
+            None => None,
+        },
+        None => None,
+    };
+    let encrypt = match get("encrypt") {
+        Some((_, node)) => cx.boolean(&key("encrypt"), node)?,
+        None => None,
+    };
+    let native_odbc = match get("native_odbc") {
+        Some((line, node)) => {
+            let v = cx.boolean(&key("native_odbc"), node)?.unwrap_or(false);
+            cx.warn(
+                &key("native_odbc"),
+                line,
+                "not needed: this agent connects natively (the setting is ignored)",
+            );
+            v
+        }
+        None => false,
+    };
+    if driver != Driver::Mssql {
+        for f in ["domain", "instance", "encrypt"] {
+            if let Some((line, node)) = get(f)
+                && !node.is_null()
+            {
+                cx.warn(
+                    &key(f),
+                    line,
+                    format!(
+                        "only used with SQL Server (`{}: mssql`); ignored for {}",
+                        key("driver"),
+                        driver.label()
+                    ),
+                );
+            }
+        }
+    }
+    Ok(if driver == Driver::Sqlite {
+        let path = name.clone().or_else(|| host.clone()).ok_or_else(|| {
+            cx.missing(
+                &key("name"),
+                &format!(
+                    "with `{}: sqlite`, set `{}:` to the path of the database file (relative to the job file's folder, or absolute)",
+                    key("driver"),
+                    key("name")
+                ),
+            )
+        })?;
+        for f in ["port", "username", "password"] {
+            if let Some((line, node)) = get(f)
+                && !node.is_null()
+            {
+                cx.warn(&key(f), line, "not used with SQLite; ignored");
+            }
+        }
+        if name.is_some()
+            && let Some((line, node)) = get("host")
+            && !node.is_null()
+        {
+            cx.warn(
+                &key("host"),
+                line,
+                format!(
+                    "not used with SQLite when `{}` is set (the database file); ignored",
+                    key("name")
+                ),
+            );
+        }
+        DatabaseConfig {
+            driver,
+            host: None,
+            port: None,
+            username: None,
+            password: None,
+            database: Some(cx.absolute(&path).display().to_string()),
+            domain: None,
+            instance: None,
+            encrypt: None,
+            native_odbc,
+        }
+    } else {
+        DatabaseConfig {
+            driver,
+            host,
+            port,
+            username,
+            password,
+            database: name,
+            domain,
+            instance,
+            encrypt,
+            native_odbc,
+        }
+    })
+}
+
+/// The options every push has (`description`, `frequency`, `primary_column`, ... `encrypt`),
+/// read through `get` and named in messages by `key`.
+pub(super) fn parse_push_options<'n>(
+    cx: &mut Cx,
+    op: &mut PushOperation,
+    get: &dyn Fn(&str) -> Option<(usize, &'n Node)>,
+    key: &dyn Fn(&str) -> String,
+) -> Result<(), ConfigError> {
+    let text_key = |cx: &Cx, f: &str| -> Result<Option<String>, ConfigError> {
+        match get(f) {
+            Some((_, node)) => cx.name(&key(f), node),
+            None => Ok(None),
+        }
+    };
+    op.description = text_key(cx, "description")?;
+    if let Some((_, node)) = get("frequency")
+        && let Some(expr) = cx.name(&key("frequency"), node)?
+    {
+        schedule::to_six_field(&expr).map_err(|e| {
+            cx.invalid(
+                &key("frequency"),
+                node.line,
+                format!("{e} (crontab syntax, see https://crontab.guru/examples.html)"),
+            )
+        })?;
+        if let Some(note) = schedule::crontab_difference(&expr) {
+            cx.warn(&key("frequency"), node.line, note);
+        }
+        op.frequency = Some(expr);
+    }
+    op.primary_column = text_key(cx, "primary_column")?;
+    if let Some((_, node)) = get("case_insensitive_primary_column") {
+        op.case_insensitive_primary_column = cx
+            .boolean(&key("case_insensitive_primary_column"), node)?
+            .unwrap_or(false);
+    }
+    op.timestamp_column = text_key(cx, "timestamp_column")?;
+    if let (Some(ts), Some(pk)) = (&op.timestamp_column, &op.primary_column)
+        && ts == pk
+        && let Some((line, _)) = get("timestamp_column")
+    {
+        cx.warn(
+            &key("timestamp_column"),
+            line,
+            "is the same column as `primary_column`: changes to other columns will never be detected; use a last-updated column",
+        );
+    }
+    if let Some((_, node)) = get("mode")
+        && let Some(mode) = cx.choice(
+            &key("mode"),
+            node,
+            &[("update", Mode::Update), ("replace", Mode::Replace)],
+            "`update` or `replace`",
+        )?
+    {
+        op.mode = mode;
+    }
+    if let Some((_, node)) = get("batch_size")
+        && let Some(n) = cx.whole(&key("batch_size"), node, 1)?
+    {
+        op.batch_size = usize::try_from(n).unwrap_or(usize::MAX);
+    }
+    if let Some((_, node)) = get("concurrency")
+        && let Some(n) = cx.whole(&key("concurrency"), node, 1)?
+    {
+        op.concurrency = usize::try_from(n).unwrap_or(usize::MAX);
+    }
+    op.delete_column = text_key(cx, "delete_column")?;
+    if let Some((_, node)) = get("run_hooks") {
+        op.run_hooks = parse_hooks(cx, node, &key("run_hooks"))?;
+    }
+    if let Some((_, node)) = get("merge") {
+        op.merge = cx.boolean(&key("merge"), node)?;
+    }
+    if let Some((_, node)) = get("files") {
+        op.files = parse_files(cx, node, &key("files"))?;
+    }
+    if let Some((_, node)) = get("encrypt") {
+        op.encrypt = parse_encrypt(cx, node, op, &key("encrypt"))?;
+    }
+
+    Ok(())
+}
+
+/// `api_url`: an http(s) URL, or nothing.
+pub(super) fn parse_api_url(cx: &Cx, node: &Node) -> Result<Option<String>, ConfigError> {
+    Ok(match cx.name("api_url", node)? {
+        Some(u) => {
+            match url::Url::parse(&u) {
+                Ok(parsed) if matches!(parsed.scheme(), "http" | "https") => {}
+                Ok(parsed) => {
+                    return Err(cx.invalid(
+                "api_url",
+                node.line,
+                format!(
+                    "must be an http:// or https:// URL (e.g. https://api.fliplet.com), found a `{}:` URL",
+                    parsed.scheme()
+                ),
+            ));
+                }
+                Err(e) => {
+                    return Err(cx.invalid(
+                        "api_url",
+                        node.line,
+                        format!("is not a valid URL ({e}): write it like https://api.fliplet.com"),
+                    ));
+                }
+            }
+            Some(u)
+        }
+        None => None,
+    })
+}
+
+fn parse_hooks(cx: &Cx, node: &Node, key: &str) -> Result<Vec<Hook>, ConfigError> {
     let options = [("insert", Hook::Insert), ("update", Hook::Update)];
     let expected = "`insert` or `update`";
     let items: Vec<&Node> = match &node.value {
@@ -989,7 +556,7 @@ fn parse_hooks(cx: &Cx, node: &Node) -> Result<Vec<Hook>, ConfigError> {
         Value::Scalar { .. } => vec![node],
         Value::Map(_) => {
             return Err(cx.invalid(
-                "run_hooks",
+                key,
                 node.line,
                 format!(
                     "expected a list of hook types (`- insert`, `- update`), found {}",
@@ -1000,7 +567,7 @@ fn parse_hooks(cx: &Cx, node: &Node) -> Result<Vec<Hook>, ConfigError> {
     };
     let mut hooks = Vec::new();
     for item in items {
-        if let Some(h) = cx.choice("run_hooks", item, &options, expected)?
+        if let Some(h) = cx.choice(key, item, &options, expected)?
             && !hooks.contains(&h)
         {
             hooks.push(h);
@@ -1009,13 +576,13 @@ fn parse_hooks(cx: &Cx, node: &Node) -> Result<Vec<Hook>, ConfigError> {
     Ok(hooks)
 }
 
-fn parse_files(cx: &mut Cx, node: &Node) -> Result<Vec<FileColumn>, ConfigError> {
+fn parse_files(cx: &mut Cx, node: &Node, files_key: &str) -> Result<Vec<FileColumn>, ConfigError> {
     let items = match &node.value {
         _ if node.is_null() => return Ok(Vec::new()),
         Value::Seq(items) => items,
         _ => {
             return Err(cx.invalid(
-                "files",
+                files_key,
                 node.line,
                 format!(
                     "expected a list of file columns (`- column: thumbnail` / `type: remote`), found {}",
@@ -1027,7 +594,7 @@ fn parse_files(cx: &mut Cx, node: &Node) -> Result<Vec<FileColumn>, ConfigError>
     let types = ["remote", "local", "sharepoint"];
     let mut out = Vec::new();
     for (i, item) in items.iter().enumerate() {
-        let prefix = format!("files[{i}]");
+        let prefix = format!("{files_key}[{i}]");
         if item.is_null() {
             continue;
         }
@@ -1203,13 +770,14 @@ fn parse_encrypt(
     cx: &mut Cx,
     node: &Node,
     op: &PushOperation,
+    enc: &str,
 ) -> Result<Option<EncryptConfig>, ConfigError> {
     if node.is_null() {
         return Ok(None);
     }
     if !matches!(node.value, Value::Map(_)) {
         return Err(cx.invalid(
-            "encrypt",
+            enc,
             node.line,
             format!(
                 "expected `fields:` (the list of columns to encrypt) and optionally `key:` / `salt:`, found {}",
@@ -1217,18 +785,24 @@ fn parse_encrypt(
             ),
         ));
     }
-    let entries = cx.entries(node, "encrypt.")?;
+    let entries = cx.entries(node, &format!("{enc}."))?;
     let mut keys: HashMap<&str, (usize, &Node)> = HashMap::new();
     for (name, line, v) in &entries {
         if let Some(k) = ENCRYPT_KEYS.iter().find(|k| **k == name.as_str()) {
             keys.insert(k, (*line, v));
         } else {
-            cx.unknown_key("encrypt.", name, *line, ENCRYPT_KEYS, " in `encrypt`");
+            cx.unknown_key(
+                &format!("{enc}."),
+                name,
+                *line,
+                ENCRYPT_KEYS,
+                " in `encrypt`",
+            );
         }
     }
     let missing_fields = |cx: &Cx, line: usize| {
         cx.invalid(
-            "encrypt.fields",
+            &format!("{enc}.fields"),
             line,
             "is required: list at least one column to encrypt (`fields:` then `- Column name` lines)",
         )
@@ -1242,7 +816,7 @@ fn parse_encrypt(
         Value::Scalar { .. } => vec![fields_node],
         Value::Map(_) => {
             return Err(cx.invalid(
-                "encrypt.fields",
+                &format!("{enc}.fields"),
                 fields_node.line,
                 "expected a list of column names (`- Column name` lines)",
             ));
@@ -1250,7 +824,7 @@ fn parse_encrypt(
     };
     let mut fields = Vec::new();
     for item in items {
-        if let Some(f) = cx.name("encrypt.fields", item)? {
+        if let Some(f) = cx.name(&format!("{enc}.fields"), item)? {
             if let Some(pk) = &op.primary_column {
                 let same = if op.case_insensitive_primary_column {
                     f.to_lowercase() == pk.to_lowercase()
@@ -1259,7 +833,7 @@ fn parse_encrypt(
                 };
                 if same {
                     return Err(cx.invalid(
-                        "encrypt.fields",
+                        &format!("{enc}.fields"),
                         item.line,
                         format!(
                             "cannot encrypt the primary key: `{f}` is the `primary_column`, which must stay readable to match rows to entries"
@@ -1276,12 +850,12 @@ fn parse_encrypt(
         return Err(missing_fields(cx, fields_node.line));
     }
     let key = match keys.get("key") {
-        Some((_, v)) => cx.secret("encrypt.key", v)?,
+        Some((_, v)) => cx.secret(&format!("{enc}.key"), v)?,
         None => None,
     }
     .filter(|s| !s.is_empty());
     let salt = match keys.get("salt") {
-        Some((_, v)) => cx.secret("encrypt.salt", v)?,
+        Some((_, v)) => cx.secret(&format!("{enc}.salt"), v)?,
         None => None,
     }
     .filter(|s| !s.is_empty());
@@ -1290,7 +864,7 @@ fn parse_encrypt(
         && let Some((line, _)) = keys.get("salt")
     {
         cx.warn(
-            "encrypt.salt",
+            &format!("{enc}.salt"),
             *line,
             "should not be used when using the `key` parameter: the salt only protects the keystore key, and is ignored",
         );
@@ -1301,6 +875,7 @@ fn parse_encrypt(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::yaml::{did_you_mean, is_absolute_anywhere};
 
     fn load(text: &str) -> Result<LoadedJob, ConfigError> {
         parse(text, Path::new("/jobs/test.yml"))
@@ -1318,7 +893,9 @@ mod tests {
         assert_eq!(job.auth_token.expose(), "eu--abc");
         assert!(!job.sync_on_init);
         assert_eq!(job.log_verbosity, Verbosity::Debug);
-        let Operation::Push(op) = &job.operations[0];
+        let Operation::Push(op) = &job.operations[0] else {
+            panic!("a push")
+        };
         assert_eq!(*op, PushOperation::new(7, "SELECT 1"));
     }
 
@@ -1372,7 +949,9 @@ mod tests {
     fn merge_keys_are_expanded() {
         let text = format!("defaults: &d\n  batch_size: 50\n<<: *d\n{MIN}");
         let loaded = load(&text).unwrap();
-        let Operation::Push(op) = &loaded.job.operations[0];
+        let Operation::Push(op) = &loaded.job.operations[0] else {
+            panic!("a push")
+        };
         assert_eq!(op.batch_size, 50);
     }
 }

@@ -8,7 +8,10 @@
 //! job plus warnings (unknown keys with a did-you-mean, deprecated options), or a
 //! [`ConfigError`] naming the file, the key and the line.
 
+pub mod emit;
 pub mod legacy;
+pub mod multi;
+mod yaml;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -155,20 +158,247 @@ impl DatabaseConfig {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Operation {
     Push(PushOperation),
+    Pull(PullOperation),
 }
 
 impl Operation {
     pub fn description(&self) -> Option<&str> {
         match self {
             Operation::Push(p) => p.description.as_deref(),
+            Operation::Pull(p) => p.description.as_deref(),
         }
     }
 
     pub fn frequency(&self) -> Option<&str> {
         match self {
             Operation::Push(p) => p.frequency.as_deref(),
+            Operation::Pull(p) => p.frequency.as_deref(),
         }
     }
+
+    /// The Fliplet data source the operation writes to (push) or reads from (pull).
+    pub fn datasource_id(&self) -> u64 {
+        match self {
+            Operation::Push(p) => p.datasource_id,
+            Operation::Pull(p) => p.datasource_id,
+        }
+    }
+
+    /// `push` or `pull`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Operation::Push(_) => "push",
+            Operation::Pull(_) => "pull",
+        }
+    }
+
+    /// The `on_sync` command, if any.
+    pub fn on_sync(&self) -> Option<&Command> {
+        match self {
+            Operation::Push(p) => p.on_sync.as_ref(),
+            Operation::Pull(p) => p.on_sync.as_ref(),
+        }
+    }
+}
+
+/// A named database connection of the multi-operation format (`connections:`), as used by
+/// one source or target. The loader copies the settings into every operation that names it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Connection {
+    /// The name under `connections:`.
+    pub name: String,
+    pub config: DatabaseConfig,
+}
+
+/// Where a push reads its rows.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PushSource {
+    /// `type: sql`: a query on a database. `connection: None` means the job's own database
+    /// (`database_*` keys of the single-operation format).
+    Sql {
+        connection: Option<Connection>,
+        query: String,
+    },
+    /// `type: http`: a JSON HTTP API.
+    Http(HttpSource),
+    /// `type: json`: a local JSON file.
+    Json(JsonFileSource),
+    /// `type: csv`: a local CSV file.
+    Csv(CsvSource),
+    /// `type: rows`: rows written in the job file (each a JSON object).
+    Rows(Vec<serde_json::Map<String, serde_json::Value>>),
+}
+
+impl PushSource {
+    /// `sql`, `http`, `json`, `csv` or `rows`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            PushSource::Sql { .. } => "sql",
+            PushSource::Http(_) => "http",
+            PushSource::Json(_) => "json",
+            PushSource::Csv(_) => "csv",
+            PushSource::Rows(_) => "rows",
+        }
+    }
+
+    /// Where rows come from, for log lines ("Fetching data from the database...").
+    pub fn label(&self) -> &'static str {
+        match self {
+            PushSource::Sql { .. } => "the database",
+            PushSource::Http(_) => "the HTTP source",
+            PushSource::Json(_) => "the JSON file",
+            PushSource::Csv(_) => "the CSV file",
+            PushSource::Rows(_) => "the inline rows",
+        }
+    }
+}
+
+/// `source: {type: http, ...}`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HttpSource {
+    /// `method`: GET (default), POST, PUT, ...
+    pub method: String,
+    /// `url`: http(s) URL of the first page.
+    pub url: String,
+    /// `headers`: request headers; values are secrets (may be `keychain:<name>` references).
+    pub headers: Vec<(String, Secret)>,
+    /// `body`: JSON request body (sent with `Content-Type: application/json`).
+    pub body: Option<serde_json::Value>,
+    /// `records`: dotted path to the array of records in the JSON response (`d.results`,
+    /// `data.items`, `0` for an index); `None`: the response itself is the array.
+    pub records: Option<String>,
+    /// `pagination`: how to fetch the next pages. `None`: one request.
+    pub pagination: Option<Pagination>,
+    /// `timeout_seconds`: per request. Default 60.
+    pub timeout_seconds: u64,
+}
+
+/// Pagination of an HTTP source.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Pagination {
+    /// `type: next_link`: the dotted path `next` in each response holds the URL of the next
+    /// page (absolute or relative to the current one); a missing, null or empty value ends.
+    NextLink { next: String, max_pages: u64 },
+    /// `type: offset`: query parameters `offset_param` (default `offset`) and `limit_param`
+    /// (default `limit`) are added; pages are fetched until one has fewer than `limit`
+    /// records.
+    Offset {
+        offset_param: String,
+        limit_param: String,
+        limit: u64,
+        max_pages: u64,
+    },
+}
+
+/// `source: {type: json, ...}`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JsonFileSource {
+    /// Absolute path (relative paths are resolved against the job file's folder).
+    pub path: std::path::PathBuf,
+    /// `records`: dotted path to the array inside the file; `None`: the file is the array.
+    pub records: Option<String>,
+}
+
+/// Text encodings of a CSV file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum CsvEncoding {
+    /// `utf-8` (default), with or without a byte-order mark.
+    #[default]
+    Utf8,
+    /// `windows-1252` (also `cp1252`, `latin1`: Western European Excel exports).
+    Windows1252,
+}
+
+/// `source: {type: csv, ...}`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CsvSource {
+    pub path: std::path::PathBuf,
+    /// `delimiter`: one character. Default `,`.
+    pub delimiter: u8,
+    /// `quote`: one character. Default `"`.
+    pub quote: u8,
+    /// `header`: the first row holds the column names (default true); `false` names the
+    /// columns `column1`, `column2`, ...
+    pub header: bool,
+    pub encoding: CsvEncoding,
+}
+
+/// A command run after an operation (`on_sync`).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Command {
+    /// A list: program and arguments, run without a shell.
+    Argv(Vec<String>),
+    /// A string: run by the system shell (`sh -c` / `cmd /C`).
+    Shell(String),
+}
+
+impl Command {
+    /// For logs.
+    pub fn display(&self) -> String {
+        match self {
+            Command::Argv(v) => v.join(" "),
+            Command::Shell(s) => s.clone(),
+        }
+    }
+}
+
+/// A pull: entries of a Fliplet data source written to a table or a file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PullOperation {
+    pub description: Option<String>,
+    pub frequency: Option<String>,
+    pub datasource_id: u64,
+    /// `where`: the data/query filter, passed through as written (JSON).
+    pub where_: Option<serde_json::Value>,
+    /// `attributes`: columns to fetch (empty: all).
+    pub attributes: Vec<String>,
+    /// `order`: `[column, ASC|DESC]` pairs, e.g. `[data.Name, ASC]` or `[id, DESC]`.
+    pub order: Vec<(String, String)>,
+    /// `limit`: at most this many entries.
+    pub limit: Option<u64>,
+    pub target: PullTarget,
+    pub write_back: Option<WriteBack>,
+    pub on_sync: Option<Command>,
+}
+
+/// Where a pull writes the entries.
+#[derive(Debug, Clone, PartialEq)]
+#[allow(clippy::large_enum_variant)] // one per operation: size does not matter
+pub enum PullTarget {
+    /// `type: table`: upsert into a database table by `key`, in one transaction.
+    Table {
+        connection: Connection,
+        table: String,
+        /// Table column matched to decide between update and insert.
+        key: String,
+        /// `columns`: data-source column (or `$id`, the entry ID) → table column, in order.
+        columns: Vec<(String, String)>,
+    },
+    /// `type: csv`: a CSV file with a header row (`id` then the data columns), written
+    /// atomically.
+    Csv {
+        path: std::path::PathBuf,
+        delimiter: u8,
+    },
+    /// `type: json`: a JSON array of `{id, data}`-flattened objects, written atomically.
+    Json { path: std::path::PathBuf },
+}
+
+/// `write_back`: a column set on every pulled entry after a successful write.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WriteBack {
+    pub column: String,
+    pub value: WriteBackValue,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum WriteBackValue {
+    /// `now`: milliseconds since the epoch (JavaScript's `Date.now()`).
+    Now,
+    /// `now_iso`: ISO-8601 UTC time with milliseconds.
+    NowIso,
+    /// Any other value, written as given.
+    Fixed(serde_json::Value),
 }
 
 /// `mode`: what happens to remote entries that the source no longer returns.
@@ -205,8 +435,8 @@ pub struct PushOperation {
     /// `frequency`: cron expression (5 fields, or 6 with leading seconds). `None`: never
     /// scheduled (only `sync_on_init` / manual runs).
     pub frequency: Option<String>,
-    /// `query`: the SQL query returning the rows to push.
-    pub query: String,
+    /// Where the rows come from (`query` of the single-operation format is `PushSource::Sql`).
+    pub source: PushSource,
     /// `datasource_id`: target Fliplet data source.
     pub datasource_id: u64,
     /// `primary_column`: column matching rows to entries. `None`: rows are always appended.
@@ -233,6 +463,8 @@ pub struct PushOperation {
     pub files: Vec<FileColumn>,
     /// `encrypt`: columns to encrypt.
     pub encrypt: Option<EncryptConfig>,
+    /// `on_sync`: command run after the operation (multi-operation format).
+    pub on_sync: Option<Command>,
 }
 
 impl PushOperation {
@@ -241,7 +473,10 @@ impl PushOperation {
         PushOperation {
             description: None,
             frequency: None,
-            query: query.into(),
+            source: PushSource::Sql {
+                connection: None,
+                query: query.into(),
+            },
             datasource_id,
             primary_column: None,
             case_insensitive_primary_column: false,
@@ -254,6 +489,23 @@ impl PushOperation {
             merge: None,
             files: Vec::new(),
             encrypt: None,
+            on_sync: None,
+        }
+    }
+
+    /// A push with the original's defaults reading from `source`.
+    pub fn with_source(datasource_id: u64, source: PushSource) -> Self {
+        PushOperation {
+            source,
+            ..PushOperation::new(datasource_id, "")
+        }
+    }
+
+    /// The SQL query, when the source is SQL.
+    pub fn query(&self) -> Option<&str> {
+        match &self.source {
+            PushSource::Sql { query, .. } => Some(query),
+            _ => None,
         }
     }
 }
@@ -360,12 +612,22 @@ pub fn load_job(path: &Path) -> Result<LoadedJob, ConfigError> {
     {
         return Err(ConfigError::JavaScript {
             file,
-            hint: "JavaScript configs are replaced by the declarative YAML job format; see the README section \"From JavaScript configs\"".into(),
+            hint: "JavaScript configs are replaced by the declarative multi-operation YAML job format (a YAML file with `operations:`: SQL, HTTP, JSON, CSV and inline sources, pulls, on_sync commands); the README section \"From JavaScript configs\" shows the YAML equivalent of each JavaScript example, and examples/js-equivalents/ holds them as files".into(),
         });
     }
     let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Read {
         file: file.clone(),
         message: e.to_string(),
     })?;
-    legacy::parse(&text, path)
+    parse_job(&text, path)
+}
+
+/// Parse the text of a job file of either format: a top-level `operations:` key selects the
+/// multi-operation format ([`multi`]), anything else is the original's format ([`legacy`]).
+pub fn parse_job(text: &str, path: &Path) -> Result<LoadedJob, ConfigError> {
+    if multi::looks_like(text) {
+        multi::parse(text, path)
+    } else {
+        legacy::parse(text, path)
+    }
 }

@@ -177,6 +177,14 @@ impl RemoteEntry {
     }
 }
 
+/// An entry returned by a data/query (pull).
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+pub struct PulledEntry {
+    pub id: u64,
+    #[serde(default)]
+    pub data: serde_json::Map<String, Value>,
+}
+
 /// One element of a commit's `entries`: `{data}` inserts, `{id, data}` updates.
 #[derive(Debug, Clone, Serialize)]
 pub struct CommitRow<D: Serialize> {
@@ -368,6 +376,25 @@ impl Client {
             context: format!("GET {path}"),
             message: e.to_string(),
         })?;
+        Ok(r.entries)
+    }
+
+    /// `POST v1/data-sources/:id/data/query`: the entries matching `body` (`where`,
+    /// `attributes`, `order`, `limit`, `offset`, passed as given). Returns each entry's id and
+    /// data object.
+    pub async fn query(
+        &self,
+        data_source_id: u64,
+        body: &Value,
+    ) -> Result<Vec<PulledEntry>, ApiError> {
+        #[derive(Deserialize)]
+        struct R {
+            entries: Vec<PulledEntry>,
+        }
+        let path = format!("v1/data-sources/{data_source_id}/data/query");
+        let r: R = self
+            .json(Method::POST, &path, Some(body), Some(data_source_id))
+            .await?;
         Ok(r.entries)
     }
 

@@ -9,7 +9,7 @@ pub mod media;
 
 pub use client::{
     ApiError, Client, ClientOptions, CommitRequest, CommitRow, DataSource, Organization,
-    RemoteEntry, RetryPolicy, USER_AGENT, User, base_url_for_token, region_of,
+    PulledEntry, RemoteEntry, RetryPolicy, USER_AGENT, User, base_url_for_token, region_of,
 };
 pub use keystore::{KeySource, KeystoreError, RunKey, keystore_key};
 pub use media::{MediaFile, MediaFolder, MediaListing, MediaMetadata, UPLOAD_FOLDER_NAME};

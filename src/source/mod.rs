@@ -34,7 +34,10 @@ impl Table {
 }
 
 pub mod convert;
+pub mod file;
+pub mod http;
 pub mod mssql;
+pub mod records;
 pub mod sql;
 
 use std::time::Duration;
@@ -63,6 +66,12 @@ pub enum SourceError {
     /// The configuration cannot work (e.g. SQLite without a file path).
     #[error("{message}")]
     Config { message: String },
+    /// An HTTP source failed: unreachable, an error status, not JSON, no array of records.
+    #[error("{message}")]
+    Http { message: String },
+    /// A JSON or CSV file source cannot be read or parsed (CSV errors name the line).
+    #[error("{message}")]
+    File { message: String },
 }
 
 fn connect_message(target: &str, message: &str, hint: Option<&str>) -> String {
@@ -133,6 +142,36 @@ pub async fn fetch(
     match db.driver {
         Driver::Mssql => mssql::fetch(db, query, limit).await,
         Driver::Postgres | Driver::Mysql | Driver::Sqlite => sql::fetch(db, query, limit).await,
+    }
+}
+
+/// Fetch the rows of a push source. `database` is the job's own connection, used by an SQL
+/// source without a named connection (the single-operation format).
+pub async fn fetch_source(
+    database: Option<&DatabaseConfig>,
+    source: &crate::config::PushSource,
+) -> Result<Table, SourceError> {
+    use crate::config::PushSource;
+    match source {
+        PushSource::Sql { connection, query } => {
+            let db = connection.as_ref().map(|c| &c.config).or(database).ok_or_else(|| {
+                SourceError::Config {
+                    message: "This push runs an SQL query but the job has no database connection (database_driver and the other database_* keys, or a named connection).".into(),
+                }
+            })?;
+            fetch(db, query, None).await
+        }
+        PushSource::Http(h) => http::fetch(h).await,
+        PushSource::Json(j) => file::fetch_json(j),
+        PushSource::Csv(c) => file::fetch_csv(c),
+        PushSource::Rows(rows) => records::table_from_records(
+            rows.iter()
+                .cloned()
+                .map(serde_json::Value::Object)
+                .collect(),
+            "the inline `rows`",
+        )
+        .map_err(|message| SourceError::Config { message }),
     }
 }
 

@@ -85,7 +85,7 @@ fn port(db: &DatabaseConfig) -> u16 {
     db.port.or(db.driver.default_port()).unwrap_or_default()
 }
 
-async fn connect_pg(db: &DatabaseConfig) -> Result<PgConnection, SourceError> {
+pub(crate) async fn connect_pg(db: &DatabaseConfig) -> Result<PgConnection, SourceError> {
     let mut opts = PgConnectOptions::new_without_pgpass()
         .host(host(db))
         .port(port(db))
@@ -127,6 +127,27 @@ async fn connect_sqlite(db: &DatabaseConfig) -> Result<SqliteConnection, SourceE
     let opts = SqliteConnectOptions::new()
         .filename(path)
         .read_only(true)
+        .create_if_missing(false);
+    with_timeout(db, opts.connect()).await
+}
+
+/// A writable connection to an existing SQLite file (pull into a table).
+pub(crate) async fn connect_sqlite_rw(
+    db: &DatabaseConfig,
+) -> Result<SqliteConnection, SourceError> {
+    let path = sqlite_path(db)?;
+    if !Path::new(path).is_file() {
+        return Err(SourceError::Connect {
+            target: db.describe(),
+            message: format!("no SQLite database file at {path}"),
+            hint: Some(
+                "Check the `name` of the connection: the path of the SQLite file.".to_string(),
+            ),
+        });
+    }
+    let opts = SqliteConnectOptions::new()
+        .filename(path)
+        .busy_timeout(std::time::Duration::from_secs(10))
         .create_if_missing(false);
     with_timeout(db, opts.connect()).await
 }
@@ -398,7 +419,7 @@ fn my_apply(conv: MyConv, b: &[u8]) -> Value {
     }
 }
 
-async fn connect_mysql(db: &DatabaseConfig) -> Result<mysql_async::Conn, SourceError> {
+pub(crate) async fn connect_mysql(db: &DatabaseConfig) -> Result<mysql_async::Conn, SourceError> {
     let opts = mysql_async::OptsBuilder::default()
         .ip_or_hostname(host(db))
         .tcp_port(port(db))

@@ -1,8 +1,12 @@
-//! Push: the pure plan ([`plan`]) and its application against Fliplet ([`push`]).
+//! Push: the pure plan ([`plan`]) and its application against Fliplet ([`push`]); pull:
+//! entries of a data source into a table or a file ([`pull`], [`table`]).
 
 pub mod files;
+pub mod on_sync;
 pub mod plan;
+pub mod pull;
 pub mod push;
+pub mod table;
 
 pub use plan::{Plan, PlanError, PlanOptions, plan};
 pub use push::{Counts, EncryptionReport, FileCounts, PushPreview, PushRun, RunError, run_push};

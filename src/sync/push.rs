@@ -162,15 +162,12 @@ pub async fn run_push(
             "Remote entries not found in the local dataset will be kept (\"mode\" is set to \"update\")."
         ),
     }
-    let database = database.ok_or_else(|| {
-        RunError::Config("This push runs an SQL query but the job has no database connection (database_driver and the other database_* keys).".into())
-    })?;
-
     // The source first: if it fails, nothing else happens.
-    info!("Fetching data from the database...");
-    let table = source::fetch(database, &op.query, None).await?;
+    let from = op.source.label();
+    info!("Fetching data from {from}...");
+    let table = source::fetch_source(database, &op.source).await?;
     debug!("Successfully fetched data from the source.");
-    debug!("Fetched {} rows from the database.", table.rows.len());
+    debug!("Fetched {} rows from {from}.", table.rows.len());
 
     // The encryption key before the remote entries (the original's order, §5.2): a wrong
     // salt stops the run before anything is read or written.

@@ -197,3 +197,191 @@ pub async fn sqlite_exec(path: &Path, sql: &str) {
         .await
         .unwrap_or_else(|e| panic!("{sql}: {e}"));
 }
+
+// ---------- Multi-operation job files ----------
+
+impl Env {
+    /// The shared settings of a multi-operation job file pointing at this env's emulator.
+    pub fn multi_header(&self) -> String {
+        format!(
+            "auth_token: {}\napi_url: {}\nlog_verbosity: debug\n",
+            self.basic.token,
+            self.emu.url()
+        )
+    }
+
+    /// Write `text` to `name` in the env's temp dir and load it.
+    pub fn multi_job(&self, name: &str, text: &str) -> (Job, PathBuf) {
+        let path = self.dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        (load(&path), path)
+    }
+}
+
+pub fn pg_connection_yaml() -> String {
+    format!(
+        "driver: postgres\n    host: {}\n    port: {}\n    username: {}\n    name: {}",
+        env_or("FLIPLET_TEST_PG_HOST", "127.0.0.1"),
+        env_or("FLIPLET_TEST_PG_PORT", "5432"),
+        env_or("FLIPLET_TEST_PG_USER", "postgres"),
+        env_or("FLIPLET_TEST_PG_DB", "test"),
+    )
+}
+
+pub fn mysql_connection_yaml() -> String {
+    format!(
+        "driver: mysql\n    host: {}\n    port: {}\n    username: {}\n    name: {}",
+        env_or("FLIPLET_TEST_MYSQL_HOST", "127.0.0.1"),
+        env_or("FLIPLET_TEST_MYSQL_PORT", "3306"),
+        env_or("FLIPLET_TEST_MYSQL_USER", "root"),
+        env_or("FLIPLET_TEST_MYSQL_DB", "test"),
+    )
+}
+
+/// A local HTTP server for HTTP-source tests. Every request is recorded as
+/// `METHOD path?query [header-check]`.
+pub mod http_server {
+    use std::collections::HashMap;
+    use std::sync::{Arc, Mutex};
+
+    use axum::Router;
+    use axum::extract::{Path, Query, State};
+    use axum::http::{HeaderMap, StatusCode, Uri};
+    use axum::response::{IntoResponse, Response};
+    use axum::routing::get;
+    use serde_json::{Value, json};
+
+    #[derive(Clone, Default)]
+    pub struct Seen(pub Arc<Mutex<Vec<String>>>);
+
+    pub struct Server {
+        pub url: String,
+        pub seen: Seen,
+    }
+
+    impl Server {
+        pub fn requests(&self) -> Vec<String> {
+            self.seen.0.lock().unwrap().clone()
+        }
+    }
+
+    /// Seven todos, like jsonplaceholder's (with an `updatedAt`).
+    pub fn todos() -> Vec<Value> {
+        (1..=7)
+            .map(|i| {
+                json!({"id": i, "title": format!("todo {i}"), "completed": i % 2 == 0, "updatedAt": "2024-03-01T10:00:00.000Z"})
+            })
+            .collect()
+    }
+
+    fn record(seen: &Seen, uri: &Uri) {
+        seen.0.lock().unwrap().push(format!("GET {uri}"));
+    }
+
+    async fn todos_route(
+        State(seen): State<Seen>,
+        uri: Uri,
+        headers: HeaderMap,
+        Query(q): Query<HashMap<String, String>>,
+    ) -> Response {
+        record(&seen, &uri);
+        // The header check: the API key must be sent.
+        if headers.get("x-api-key").and_then(|v| v.to_str().ok()) != Some("k-123") {
+            return (StatusCode::UNAUTHORIZED, "{\"error\":\"missing API key\"}").into_response();
+        }
+        let all = todos();
+        let offset: usize = q.get("offset").and_then(|v| v.parse().ok()).unwrap_or(0);
+        let limit: usize = q
+            .get("limit")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(all.len());
+        let page: Vec<Value> = all.into_iter().skip(offset).take(limit).collect();
+        axum::Json(json!({"data": {"items": page}})).into_response()
+    }
+
+    async fn plain_todos(State(seen): State<Seen>, uri: Uri) -> Response {
+        record(&seen, &uri);
+        axum::Json(Value::Array(todos())).into_response()
+    }
+
+    async fn pages(State(seen): State<Seen>, uri: Uri, Path(n): Path<usize>) -> Response {
+        record(&seen, &uri);
+        let all = todos();
+        let page: Vec<Value> = all.into_iter().skip((n - 1) * 3).take(3).collect();
+        let next = if n < 3 {
+            json!(format!("/pages/{}", n + 1))
+        } else {
+            Value::Null
+        };
+        axum::Json(json!({"results": page, "links": {"next": next}})).into_response()
+    }
+
+    async fn sharepoint(
+        State(seen): State<Seen>,
+        uri: Uri,
+        headers: HeaderMap,
+        Query(q): Query<HashMap<String, String>>,
+    ) -> Response {
+        record(&seen, &uri);
+        if headers.get("authorization").and_then(|v| v.to_str().ok()) != Some("Bearer sp-token") {
+            return (StatusCode::UNAUTHORIZED, "Unauthorized").into_response();
+        }
+        let skip: usize = q.get("skip").and_then(|v| v.parse().ok()).unwrap_or(0);
+        let items: Vec<Value> = (1..=5)
+            .map(|i| json!({"ID": i, "Title": format!("Item {i}"), "__metadata": {"type": "SP.Data.ListItem"}}))
+            .collect();
+        let page: Vec<Value> = items.into_iter().skip(skip).take(2).collect();
+        let mut d = json!({"results": page});
+        if skip + 2 < 5 {
+            d["__next"] = json!(format!(
+                "/sites/demo/_api/web/lists/getbytitle('Staff')/items?skip={}",
+                skip + 2
+            ));
+        }
+        axum::Json(json!({"d": d})).into_response()
+    }
+
+    async fn html(State(seen): State<Seen>, uri: Uri) -> Response {
+        record(&seen, &uri);
+        (
+            [(axum::http::header::CONTENT_TYPE, "text/html")],
+            "<html><body>Login</body></html>",
+        )
+            .into_response()
+    }
+
+    async fn object(State(seen): State<Seen>, uri: Uri) -> Response {
+        record(&seen, &uri);
+        axum::Json(json!({"data": {"count": 2}})).into_response()
+    }
+
+    async fn fail(State(seen): State<Seen>, uri: Uri) -> Response {
+        record(&seen, &uri);
+        (StatusCode::INTERNAL_SERVER_ERROR, "database down").into_response()
+    }
+
+    pub async fn start() -> Server {
+        let seen = Seen::default();
+        let app = Router::new()
+            .route("/todos", get(plain_todos))
+            .route("/api/todos", get(todos_route))
+            .route("/pages/{n}", get(pages))
+            .route(
+                "/sites/demo/_api/web/lists/getbytitle('Staff')/items",
+                get(sharepoint),
+            )
+            .route("/html", get(html))
+            .route("/object", get(object))
+            .route("/fail", get(fail))
+            .with_state(seen.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            axum::serve(listener, app).await.unwrap();
+        });
+        Server {
+            url: format!("http://{addr}"),
+            seen,
+        }
+    }
+}

@@ -1,0 +1,502 @@
+//! A small YAML reader shared by the job file formats: a tree with a line for every node
+//! (built from saphyr-parser events) and [`Cx`], which reads typed values from it and produces
+//! errors and warnings naming the file, the key and the line, with a did-you-mean.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use saphyr_parser::{Event, Parser, ScalarStyle};
+
+use super::{ConfigError, ConfigWarning};
+use crate::secret::Secret;
+
+// ---------------------------------------------------------------------------------------
+// A small YAML tree with a line for every node, built from saphyr-parser events.
+// ---------------------------------------------------------------------------------------
+
+#[derive(Debug, Clone)]
+pub(crate) struct Node {
+    /// 1-based line where the node starts.
+    pub(crate) line: usize,
+    pub(crate) value: Value,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) enum Value {
+    /// `plain`: unquoted and untagged, so subject to the core schema (null, bool, numbers).
+    Scalar {
+        text: String,
+        plain: bool,
+    },
+    Seq(Vec<Node>),
+    Map(Vec<(Node, Node)>),
+}
+
+impl Node {
+    pub(crate) fn is_null(&self) -> bool {
+        matches!(&self.value, Value::Scalar { text, plain: true } if matches!(text.as_str(), "" | "~" | "null" | "Null" | "NULL"))
+    }
+
+    /// What was found, for messages. Never echoes a secret's value.
+    pub(crate) fn found(&self, secret: bool) -> String {
+        match &self.value {
+            _ if self.is_null() => "nothing".into(),
+            Value::Scalar { .. } if secret => "a value of the wrong type".into(),
+            Value::Scalar { text, .. } => {
+                let mut shown: String = text.chars().take(60).collect();
+                if text.chars().count() > 60 {
+                    shown.push('…');
+                }
+                format!("{shown:?}")
+            }
+            Value::Seq(_) => "a list".into(),
+            Value::Map(_) => "a group of `key: value` settings".into(),
+        }
+    }
+}
+
+#[derive(Debug)]
+pub(crate) struct SyntaxError {
+    pub(crate) line: Option<usize>,
+    pub(crate) message: String,
+}
+
+enum Frame {
+    Seq {
+        line: usize,
+        anchor: usize,
+        items: Vec<Node>,
+    },
+    Map {
+        line: usize,
+        anchor: usize,
+        entries: Vec<(Node, Node)>,
+        key: Option<Node>,
+    },
+}
+
+/// Parse the text into the first document's root node (`None` for an empty stream).
+pub(crate) fn load_tree(text: &str) -> Result<Option<Node>, SyntaxError> {
+    let mut anchors: HashMap<usize, Node> = HashMap::new();
+    let mut stack: Vec<Frame> = Vec::new();
+    let mut root: Option<Node> = None;
+    let mut documents = 0;
+    for event in Parser::new_from_str(text) {
+        let (event, span) = event.map_err(|e| SyntaxError {
+            line: Some(e.marker().line()),
+            message: e.info().to_string(),
+        })?;
+        let line = span.start.line();
+        let done = match event {
+            Event::DocumentStart(_) => {
+                documents += 1;
+                if documents > 1 {
+                    return Err(SyntaxError {
+                        line: Some(line),
+                        message: "the file holds more than one YAML document (a second `---`); a job file holds one".into(),
+                    });
+                }
+                None
+            }
+            Event::Scalar(value, style, anchor, tag) => {
+                let tagged_str = tag
+                    .as_ref()
+                    .is_some_and(|t| t.suffix == "str" || t.suffix.ends_with(":str"));
+                let plain = style == ScalarStyle::Plain && !tagged_str;
+                Some((
+                    Node {
+                        line,
+                        value: Value::Scalar {
+                            text: value.into_owned(),
+                            plain,
+                        },
+                    },
+                    anchor,
+                ))
+            }
+            Event::Alias(id) => match anchors.get(&id) {
+                Some(node) => Some((
+                    Node {
+                        line,
+                        value: node.value.clone(),
+                    },
+                    0,
+                )),
+                None => {
+                    return Err(SyntaxError {
+                        line: Some(line),
+                        message: "unknown alias (`*name` without a matching `&name`)".into(),
+                    });
+                }
+            },
+            Event::SequenceStart(anchor, _) => {
+                stack.push(Frame::Seq {
+                    line,
+                    anchor,
+                    items: Vec::new(),
+                });
+                None
+            }
+            Event::MappingStart(anchor, _) => {
+                stack.push(Frame::Map {
+                    line,
+                    anchor,
+                    entries: Vec::new(),
+                    key: None,
+                });
+                None
+            }
+            Event::SequenceEnd | Event::MappingEnd => match stack.pop() {
+                Some(Frame::Seq {
+                    line,
+                    anchor,
+                    items,
+                }) => Some((
+                    Node {
+                        line,
+                        value: Value::Seq(items),
+                    },
+                    anchor,
+                )),
+                Some(Frame::Map {
+                    line,
+                    anchor,
+                    entries,
+                    ..
+                }) => Some((
+                    Node {
+                        line,
+                        value: Value::Map(entries),
+                    },
+                    anchor,
+                )),
+                None => None,
+            },
+            _ => None,
+        };
+        if let Some((node, anchor)) = done {
+            if anchor > 0 {
+                anchors.insert(anchor, node.clone());
+            }
+            match stack.last_mut() {
+                Some(Frame::Seq { items, .. }) => items.push(node),
+                Some(Frame::Map { entries, key, .. }) => match key.take() {
+                    Some(k) => {
+                        // A block list or group under a key is reported at the key's line.
+                        let mut node = node;
+                        if !matches!(node.value, Value::Scalar { .. }) {
+                            node.line = k.line;
+                        }
+                        entries.push((k, node))
+                    }
+                    None => *key = Some(node),
+                },
+                None => {
+                    if root.is_none() {
+                        root = Some(node);
+                    }
+                }
+            }
+        }
+    }
+    Ok(root)
+}
+
+/// A hint for the most common syntax slip: an unquoted cron expression starting with `*`.
+pub(crate) fn syntax_hint(text: &str, line: Option<usize>) -> &'static str {
+    let Some(line) = line else { return "" };
+    let lines: Vec<&str> = text.lines().collect();
+    let candidates = [line.checked_sub(1), line.checked_sub(2), Some(line)];
+    for idx in candidates.into_iter().flatten() {
+        if let Some(l) = lines.get(idx) {
+            let t = l.trim_start();
+            if let Some(rest) = t.strip_prefix("frequency:")
+                && rest.trim_start().starts_with('*')
+            {
+                return " (put the cron expression in quotes, e.g. frequency: '*/15 * * * *')";
+            }
+        }
+    }
+    ""
+}
+
+// ---------------------------------------------------------------------------------------
+// Reading values.
+// ---------------------------------------------------------------------------------------
+
+/// The closest candidate to `input`, if it is close enough to be a likely typo.
+pub(crate) fn did_you_mean<'a>(input: &str, candidates: &[&'a str]) -> Option<&'a str> {
+    let lower = input.to_lowercase();
+    candidates
+        .iter()
+        .map(|c| (*c, strsim::jaro_winkler(&lower, &c.to_lowercase())))
+        .filter(|(_, score)| *score >= 0.8)
+        .max_by(|a, b| a.1.total_cmp(&b.1))
+        .map(|(c, _)| c)
+}
+
+pub(crate) fn suggestion(input: &str, candidates: &[&str]) -> String {
+    match did_you_mean(input, candidates) {
+        Some(c) => format!(" (did you mean `{c}`?)"),
+        None => String::new(),
+    }
+}
+
+/// Is this an absolute path on any platform (`/x`, `C:\x`, `C:/x`, `\\server\share`)?
+pub(crate) fn is_absolute_anywhere(p: &str) -> bool {
+    let b = p.as_bytes();
+    p.starts_with('/')
+        || p.starts_with('\\')
+        || (b.len() >= 3
+            && b[0].is_ascii_alphabetic()
+            && b[1] == b':'
+            && (b[2] == b'\\' || b[2] == b'/'))
+        || Path::new(p).is_absolute()
+}
+
+pub(crate) struct Cx<'a> {
+    pub(crate) file: String,
+    pub(crate) base_dir: PathBuf,
+    pub(crate) text: &'a str,
+    pub(crate) warnings: Vec<ConfigWarning>,
+}
+
+impl Cx<'_> {
+    pub(crate) fn invalid(
+        &self,
+        key: &str,
+        line: usize,
+        message: impl Into<String>,
+    ) -> ConfigError {
+        ConfigError::Invalid {
+            file: self.file.clone(),
+            key: key.to_string(),
+            line: Some(line),
+            message: message.into(),
+        }
+    }
+
+    pub(crate) fn missing(&self, key: &str, hint: &str) -> ConfigError {
+        ConfigError::Missing {
+            file: self.file.clone(),
+            key: key.to_string(),
+            hint: hint.to_string(),
+        }
+    }
+
+    pub(crate) fn warn(&mut self, key: &str, line: usize, message: impl Into<String>) {
+        self.warnings.push(ConfigWarning {
+            file: self.file.clone(),
+            key: Some(key.to_string()),
+            line: Some(line),
+            message: message.into(),
+        });
+    }
+
+    /// The `key: value` entries of a mapping node, with `<<` merge keys expanded (explicit
+    /// keys win) and duplicate keys refused. `prefix` names nested keys (`files[0].`).
+    pub(crate) fn entries<'n>(
+        &self,
+        node: &'n Node,
+        prefix: &str,
+    ) -> Result<Vec<(String, usize, &'n Node)>, ConfigError> {
+        let Value::Map(pairs) = &node.value else {
+            unreachable!("entries() is only called on mappings")
+        };
+        let mut out: Vec<(String, usize, &'n Node)> = Vec::new();
+        let mut merged: Vec<(String, usize, &'n Node)> = Vec::new();
+        for (k, v) in pairs {
+            let name = match &k.value {
+                Value::Scalar { text, .. } => text.clone(),
+                _ => {
+                    return Err(self.invalid(
+                        &format!("{prefix}?"),
+                        k.line,
+                        "a key must be a plain name, not a list or a group",
+                    ));
+                }
+            };
+            if name == "<<" && matches!(&k.value, Value::Scalar { plain: true, .. }) {
+                let sources: Vec<&Node> = match &v.value {
+                    Value::Map(_) => vec![v],
+                    Value::Seq(items) => items.iter().collect(),
+                    _ => vec![],
+                };
+                for src in sources {
+                    if matches!(src.value, Value::Map(_)) {
+                        merged.extend(self.entries(src, prefix)?);
+                    }
+                }
+                continue;
+            }
+            if let Some((_, first, _)) = out.iter().find(|(n, _, _)| *n == name) {
+                return Err(self.invalid(
+                    &format!("{prefix}{name}"),
+                    k.line,
+                    format!(
+                        "is defined twice, on line {first} and on line {}: keep only one",
+                        k.line
+                    ),
+                ));
+            }
+            out.push((name, k.line, v));
+        }
+        for m in merged {
+            if !out.iter().any(|(n, _, _)| *n == m.0) {
+                out.push(m);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Any scalar as its text; null → None; lists and groups are refused.
+    pub(crate) fn text(
+        &self,
+        key: &str,
+        node: &Node,
+        secret: bool,
+    ) -> Result<Option<String>, ConfigError> {
+        if node.is_null() {
+            return Ok(None);
+        }
+        match &node.value {
+            Value::Scalar { text, .. } => Ok(Some(text.clone())),
+            _ => Err(self.invalid(
+                key,
+                node.line,
+                format!("expected text, found {}", node.found(secret)),
+            )),
+        }
+    }
+
+    /// Text where an empty value means "not set" (column names, descriptions).
+    pub(crate) fn name(&self, key: &str, node: &Node) -> Result<Option<String>, ConfigError> {
+        Ok(self
+            .text(key, node, false)?
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty()))
+    }
+
+    pub(crate) fn secret(&self, key: &str, node: &Node) -> Result<Option<Secret>, ConfigError> {
+        Ok(self.text(key, node, true)?.map(Secret::new))
+    }
+
+    pub(crate) fn boolean(&mut self, key: &str, node: &Node) -> Result<Option<bool>, ConfigError> {
+        if node.is_null() {
+            return Ok(None);
+        }
+        let wrong = |cx: &Self| {
+            cx.invalid(
+                key,
+                node.line,
+                format!("expected true or false, found {}", node.found(false)),
+            )
+        };
+        let Value::Scalar { text, .. } = &node.value else {
+            return Err(wrong(self));
+        };
+        match text.trim().to_ascii_lowercase().as_str() {
+            "true" => Ok(Some(true)),
+            "false" => Ok(Some(false)),
+            v @ ("yes" | "on" | "no" | "off") => {
+                let b = matches!(v, "yes" | "on");
+                self.warn(
+                    key,
+                    node.line,
+                    format!("`{text}` is read as {b}; write `{b}` (in YAML 1.2 `{text}` is text)"),
+                );
+                Ok(Some(b))
+            }
+            _ => Err(wrong(self)),
+        }
+    }
+
+    /// A whole number ≥ `min` (quoted numbers and `1_000` accepted).
+    pub(crate) fn whole(
+        &self,
+        key: &str,
+        node: &Node,
+        min: u64,
+    ) -> Result<Option<u64>, ConfigError> {
+        if node.is_null() {
+            return Ok(None);
+        }
+        let wrong = || {
+            self.invalid(
+                key,
+                node.line,
+                format!(
+                    "expected a whole number ≥ {min}, found {}",
+                    node.found(false)
+                ),
+            )
+        };
+        let Value::Scalar { text, .. } = &node.value else {
+            return Err(wrong());
+        };
+        let t = text.trim().replace('_', "");
+        let t = t.strip_prefix('+').unwrap_or(&t);
+        let n = match t.parse::<u64>() {
+            Ok(n) => n,
+            Err(_) => match t.parse::<f64>() {
+                Ok(f) if f.fract() == 0.0 && (0.0..1e19).contains(&f) => f as u64,
+                _ => return Err(wrong()),
+            },
+        };
+        if n < min {
+            return Err(wrong());
+        }
+        Ok(Some(n))
+    }
+
+    /// One of `options` (case-insensitive), with a did-you-mean when it is not.
+    pub(crate) fn choice<T: Copy>(
+        &self,
+        key: &str,
+        node: &Node,
+        options: &[(&str, T)],
+        expected: &str,
+    ) -> Result<Option<T>, ConfigError> {
+        let Some(text) = self.text(key, node, false)? else {
+            return Ok(None);
+        };
+        let wanted = text.trim().to_lowercase();
+        if let Some((_, v)) = options.iter().find(|(name, _)| *name == wanted) {
+            return Ok(Some(*v));
+        }
+        let names: Vec<&str> = options.iter().map(|(n, _)| *n).collect();
+        Err(self.invalid(
+            key,
+            node.line,
+            format!(
+                "must be {expected}, found {}{}",
+                node.found(false),
+                suggestion(&wanted, &names)
+            ),
+        ))
+    }
+
+    pub(crate) fn absolute(&self, p: &str) -> PathBuf {
+        if is_absolute_anywhere(p) || p == ":memory:" {
+            PathBuf::from(p)
+        } else {
+            self.base_dir.join(p)
+        }
+    }
+
+    /// Warn about an unknown key: `prefix` + `name` is shown, `name` is compared to `known`.
+    pub(crate) fn unknown_key(
+        &mut self,
+        prefix: &str,
+        name: &str,
+        line: usize,
+        known: &[&str],
+        context: &str,
+    ) {
+        let hint = match did_you_mean(name, known) {
+            Some(c) => format!("unknown key{context}, ignored: did you mean `{c}`?"),
+            None => format!("unknown key{context}, ignored"),
+        };
+        self.warn(&format!("{prefix}{name}"), line, hint);
+    }
+}
