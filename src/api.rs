@@ -245,14 +245,14 @@ async fn run_job_inner(job: &Job, dry_run: bool, only: Option<&[usize]>) -> JobR
 
 /// The result of one operation of either kind.
 enum Outcome {
-    Push(Result<PushRun, RunError>),
+    Push(Box<Result<PushRun, RunError>>),
     Pull(Result<PullRun, pull::PullError>),
 }
 
 impl Outcome {
     fn error(&self) -> Option<String> {
         match self {
-            Outcome::Push(r) => r.as_ref().err().map(|e| e.to_string()),
+            Outcome::Push(r) => r.as_ref().as_ref().err().map(|e| e.to_string()),
             Outcome::Pull(r) => r.as_ref().err().map(|e| e.to_string()),
         }
     }
@@ -263,9 +263,9 @@ async fn run_operation(session: &Session, job: &Job, op: &Operation, dry_run: bo
         info!("{d}");
     }
     let outcome = match op {
-        Operation::Push(p) => {
-            Outcome::Push(push::run_push(&session.client, job.database.as_ref(), p, dry_run).await)
-        }
+        Operation::Push(p) => Outcome::Push(Box::new(
+            push::run_push(&session.client, job.database.as_ref(), p, dry_run).await,
+        )),
         Operation::Pull(p) => Outcome::Pull(pull::run_pull(&session.client, p, dry_run).await),
     };
     if let Some(e) = outcome.error() {
@@ -282,9 +282,10 @@ fn operation_report(
 ) -> OperationReport {
     let (counts, commits_sent, files, pull) = match outcome {
         Outcome::Push(r) => (
-            r.as_ref().ok().map(PushRun::counts),
-            r.as_ref().map(|r| r.commits_sent).unwrap_or(0),
+            r.as_ref().as_ref().ok().map(PushRun::counts),
+            r.as_ref().as_ref().map(|r| r.commits_sent).unwrap_or(0),
             r.as_ref()
+                .as_ref()
                 .ok()
                 .filter(|r| !r.files.is_empty())
                 .map(|r| FileCounts::of(&r.files)),
@@ -355,9 +356,10 @@ pub async fn preview_job(job: &Job, max_rows: Option<usize>) -> JobPreview {
         for (index, op) in job.operations.iter().enumerate() {
             let outcome = run_operation(&session, job, op, true).await;
             let (plan, pull) = match (&outcome, op) {
-                (Outcome::Push(Ok(r)), Operation::Push(p)) => {
-                    (Some(r.preview(p.merge == Some(true), max_rows)), None)
-                }
+                (Outcome::Push(r), Operation::Push(p)) => match r.as_ref() {
+                    Ok(r) => (Some(r.preview(p.merge == Some(true), max_rows)), None),
+                    Err(_) => (None, None),
+                },
                 (Outcome::Pull(Ok(r)), _) => (None, Some(r.clone())),
                 _ => (None, None),
             };
