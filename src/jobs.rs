@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use crate::config::{LoadedJob, load_job};
+use crate::config::{Driver, LoadedJob, load_job};
 use crate::error::AppError;
 use crate::schedule;
 use crate::secret::Secret;
@@ -145,13 +145,12 @@ fn describe(id: &str, path: &Path) -> JobFile {
         reference: value.and_then(secrets::reference_name).map(str::to_owned),
         present: value.is_some_and(|v| !v.is_empty()),
     };
-    out.secrets = vec![
-        key("auth_token", Some(&job.auth_token)),
-        key(
-            "database_password",
-            job.database.as_ref().and_then(|d| d.password.as_ref()),
-        ),
-    ];
+    out.secrets = vec![key("auth_token", Some(&job.auth_token))];
+    // SQLite has no login: its jobs have no database password to set.
+    if let Some(db) = job.database.as_ref().filter(|d| d.driver != Driver::Sqlite) {
+        out.secrets
+            .push(key("database_password", db.password.as_ref()));
+    }
     out
 }
 

@@ -173,24 +173,36 @@ async fn set_secret_moves_the_value_to_the_store_and_the_cli_loader_resolves_it(
             .expose(),
         "second"
     );
-    let loaded = jobs::load_resolved(&path, &store).unwrap();
-    assert_eq!(
-        loaded.job.database.unwrap().password.unwrap().expose(),
-        "second"
-    );
+    // SQLite has no login: the Jobs screen offers only the token.
     let listed = jobs::list(&d.jobs);
-    let pw = listed[0]
-        .secrets
-        .iter()
-        .find(|s| s.key == "database_password")
-        .unwrap();
+    let keys: Vec<&str> = listed[0].secrets.iter().map(|s| s.key.as_str()).collect();
+    assert_eq!(keys, ["auth_token"]);
     assert_eq!(
-        pw.reference.as_deref(),
-        Some("fliplet-agent/demo/database_password")
+        listed[0].secrets[0].reference.as_deref(),
+        Some("fliplet-agent/demo/auth_token")
     );
-    // Still runs (SQLite ignores the password).
+    // A new token: stored, referenced, resolved by the loader the CLI uses, and a run with
+    // it fails without the token showing in the history.
+    agent
+        .set_secret("demo", "auth_token", "eu--wrong-token-e2e")
+        .await
+        .unwrap();
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert!(!text.contains("eu--wrong-token-e2e"));
+    let loaded = jobs::load_resolved(&path, &store).unwrap();
+    assert_eq!(loaded.job.auth_token.expose(), "eu--wrong-token-e2e");
+    let failed = agent.run_job("demo", Trigger::Manual).await.unwrap();
+    assert_eq!(failed.run.outcome, Outcome::Failed);
+    let detail = agent.run_detail(failed.run.id.0).await.unwrap();
+    let all = format!("{:?}", detail);
+    assert!(!all.contains("eu--wrong-token-e2e"), "{all}");
+    agent
+        .set_secret("demo", "auth_token", fliplet_agent::demo::DEMO_TOKEN)
+        .await
+        .unwrap();
     let r = agent.run_job("demo", Trigger::Manual).await.unwrap();
     assert_eq!(r.run.outcome, Outcome::Success, "{:?}", r.run.error);
+    assert_eq!(r.failures_before, 1);
     // Unknown key, unknown job.
     let e = agent.set_secret("demo", "query", "x").await.unwrap_err();
     assert_eq!(e.code, ErrorCode::Secrets);

@@ -63,6 +63,7 @@ pub async fn quit(app: &AppHandle) {
 }
 
 fn notify(app: &AppHandle, title: String, body: String) {
+    tracing::info!("Notification: {title}: {body}");
     let app = app.clone();
     // Notification daemons answer over D-Bus; never block the runtime on them.
     tauri::async_runtime::spawn_blocking(move || {

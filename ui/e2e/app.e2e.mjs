@@ -13,7 +13,7 @@ const APP = process.env.APP;
 const CLI = process.env.CLI;
 const WD = process.env.WEBDRIVER_URL ?? 'http://127.0.0.1:4444';
 const JOBS_DIR = join(process.env.XDG_CONFIG_HOME, 'fliplet-agent', 'jobs');
-const SECRET = `e2e-pw-${Math.random().toString(36).slice(2, 10)}`;
+const SECRET = `eu--e2e-${Math.random().toString(36).slice(2, 10)}`;
 
 let passed = 0;
 let failed = 0;
@@ -95,25 +95,53 @@ async function main() {
       const counts = await s.text('[data-testid=detail-counts]');
       if (counts !== '10 inserted') throw new Error(`detail counts: ${counts}`);
       await s.screenshot('run.png');
-      runsBeforeQuit = 2;
     });
 
     await step('a secret edited in Settings is in the keychain, not in the job file', async () => {
       await s.click('[data-testid=nav-settings]');
-      await s.click('[data-testid=secret-key] option[value=database_password]');
+      await s.click('[data-testid=secret-key] option[value=auth_token]');
       await s.type('[data-testid=secret-value]', SECRET);
       await s.click('[data-testid=secret-save]');
       const msg = await s.waitText('[data-testid=settings-message]', (t) => t.includes('keychain:'));
       if (!msg.includes('OS keychain')) throw new Error(`stored in: ${msg}`);
-      const stored = secretToolLookup('fliplet-agent/demo/database_password');
+      const stored = secretToolLookup('fliplet-agent/demo/auth_token');
       if (stored !== SECRET) throw new Error(`secret-tool lookup gave ${JSON.stringify(stored)}`);
       const file = readFileSync(join(JOBS_DIR, 'demo.yml'), 'utf8');
       if (file.includes(SECRET)) throw new Error('the secret value is in the job file');
-      if (!file.includes('database_password: keychain:fliplet-agent/demo/database_password'))
-        throw new Error(`job file has no reference:\n${file}`);
       if (!file.includes('auth_token: keychain:fliplet-agent/demo/auth_token'))
-        throw new Error('the token is not a keychain reference');
+        throw new Error(`job file has no reference:\n${file}`);
       await s.screenshot('settings.png');
+    });
+
+    await step('the edited token is used: the run fails, and the token is not in the history', async () => {
+      await s.go('#/jobs');
+      await s.click('[data-testid=job-demo] [data-testid=run-now]');
+      const t = await s.waitText('[data-testid=job-demo] [data-testid=last-run]', (t) => t.includes('Failed'), 60_000);
+      if (!/authenticate|token/i.test(t)) throw new Error(`failed run shows: ${t}`);
+      if (t.includes(SECRET)) throw new Error('the token is shown in the error');
+      await s.screenshot('jobs-failed.png');
+      await s.go('#/history');
+      await s.waitFind('tr.run.failed');
+      const log = readFileSync(process.env.FLIPLET_AGENT_LOG, 'utf8');
+      if (!/Notification: demo.yml failed/.test(log)) throw new Error('no failure notification');
+      if (log.includes(SECRET)) throw new Error('the token is in the log file');
+    });
+
+    await step('the right token again: the run succeeds and the recovery is notified', async () => {
+      await s.go('#/settings');
+      await s.click('[data-testid=secret-key] option[value=auth_token]');
+      await s.type('[data-testid=secret-value]', 'eu--demo-token');
+      await s.click('[data-testid=secret-save]');
+      await s.waitText('[data-testid=settings-message]', (t) => t.includes('keychain:'));
+      await s.go('#/jobs');
+      await s.click('[data-testid=job-demo] [data-testid=run-now]');
+      await s.waitText('[data-testid=job-demo] [data-testid=last-run]', (t) => t.includes('Succeeded'), 60_000);
+      const log = await waitFor('recovery notification', async () =>
+        /Notification: demo.yml recovered: It ran successfully after 1 failed run\./.test(
+          readFileSync(process.env.FLIPLET_AGENT_LOG, 'utf8'),
+        ),
+      );
+      void log;
     });
 
     await step('the command line runs the job file the app saved (keychain references resolved)', async () => {
@@ -125,6 +153,9 @@ async function main() {
     });
 
     await step('quit from the app', async () => {
+      await s.go('#/history');
+      runsBeforeQuit = (await waitFor('runs', async () => s.findAll('tr.run'))).length;
+      await s.go('#/settings');
       await s.click('[data-testid=quit]');
       await sleep(1500);
       await s.end();
@@ -137,16 +168,26 @@ async function main() {
       await s.go('#/history');
       const rows = await waitFor('runs after restart', async () => {
         const r = await s.findAll('tr.run');
-        return r.length >= runsBeforeQuit ? r : null;
+        return r.length === runsBeforeQuit && r.length > 0 ? r : null;
       });
       const last = await wd('GET', s.p(`/element/${rows[rows.length - 1]}/text`));
       if (!/10 inserted/.test(last)) throw new Error(`oldest run after restart: ${last}`);
     });
 
-    await step('the demo still runs after the restart (emulator restarted, state kept)', async () => {
+    await step('the demo still runs after the restart (emulator restarted, its state kept)', async () => {
+      const before = (await s.findAll('tr.run')).length;
       await s.go('#/jobs');
       await s.click('[data-testid=job-demo] [data-testid=run-now]');
-      await s.waitText('[data-testid=job-demo] [data-testid=last-run]', (t) => t.includes('Succeeded') && t.includes('10 unchanged'), 60_000);
+      await s.waitText('[data-testid=job-demo] [data-testid=run-now]', (t) => t === 'Run now', 60_000);
+      await s.go('#/history');
+      const rows = await waitFor('one more run', async () => {
+        const r = await s.findAll('tr.run');
+        return r.length === before + 1 ? r : null;
+      });
+      const newest = await wd('GET', s.p(`/element/${rows[0]}/text`));
+      // Entries synced before the restart are still in the emulator: nothing to insert.
+      if (!/Run now/.test(newest) || !/Succeeded/.test(newest) || !/10 unchanged/.test(newest))
+        throw new Error(`newest run: ${newest}`);
     });
 
     await step('a second launch exits and leaves the first instance', async () => {
@@ -164,6 +205,8 @@ async function main() {
       });
       if (code !== 0) throw new Error(`second instance exit: ${code}`);
       console.log(`  second instance exited in ${Date.now() - t0} ms`);
+      // The first instance is still there and answers.
+      await s.go('#/jobs');
       await s.waitFind('[data-testid=job-demo]');
     });
   } finally {
