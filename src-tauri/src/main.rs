@@ -187,13 +187,28 @@ fn main() {
         })
         .build(tauri::generate_context!())
         .expect("cannot start the app");
-    app.run(|_app, event| {
+    app.run(|_app, event| match event {
         // Closing the last window keeps the agent running in the tray; only Quit exits.
-        if let RunEvent::ExitRequested {
+        RunEvent::ExitRequested {
             api, code: None, ..
-        } = event
-        {
-            api.prevent_exit();
+        } => api.prevent_exit(),
+        RunEvent::WindowEvent {
+            event: tauri::WindowEvent::Destroyed,
+            ..
+        } => release_memory(),
+        _ => {}
+    });
+}
+
+/// After the window (and its webview) is destroyed, give the freed heap back to the OS, so
+/// the tray agent's resident memory drops instead of staying at its window-open peak.
+fn release_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    std::thread::spawn(|| {
+        std::thread::sleep(std::time::Duration::from_secs(2));
+        // SAFETY: malloc_trim only releases free memory at the top of glibc's heaps.
+        unsafe {
+            libc::malloc_trim(0);
         }
     });
 }
