@@ -110,6 +110,13 @@ pub fn ui_ready(state: State<'_, AppState>) -> u128 {
     ms
 }
 
+/// Close the window to the tray (same as the window manager's close button): the webview is
+/// destroyed, the agent keeps running.
+#[tauri::command]
+pub fn close_window(window: tauri::WebviewWindow) {
+    let _ = window.close();
+}
+
 #[tauri::command]
 pub async fn quit(app: AppHandle) {
     crate::quit(&app).await

@@ -146,6 +146,7 @@ fn main() {
             commands::set_paused,
             commands::set_autostart,
             commands::ui_ready,
+            commands::close_window,
             commands::quit,
         ])
         .setup(move |app| {

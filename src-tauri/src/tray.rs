@@ -195,3 +195,66 @@ fn on_menu(app: &AppHandle, event: MenuEvent) {
         _ => {}
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use fliplet_agent::history::{RunCounts, RunId, RunSummary};
+    use fliplet_agent::jobs::JobFile;
+
+    fn job(id: &str, running: bool, outcome: Option<Outcome>) -> JobStatus {
+        JobStatus {
+            file: JobFile {
+                id: id.into(),
+                path: format!("/jobs/{id}.yml").into(),
+                name: format!("{id}.yml"),
+                description: None,
+                frequency: Some("*/15 * * * *".into()),
+                schedule: None,
+                next_run: Some(Utc::now() + chrono::Duration::minutes(5)),
+                sync_on_init: false,
+                error: None,
+                demo: false,
+                secrets: Vec::new(),
+            },
+            running,
+            last_run: outcome.map(|outcome| RunSummary {
+                id: RunId(1),
+                job: id.into(),
+                job_name: format!("{id}.yml"),
+                operation: None,
+                trigger: Trigger::Scheduled,
+                started_at: Utc::now(),
+                finished_at: Some(Utc::now()),
+                outcome,
+                counts: RunCounts::default(),
+                error: None,
+            }),
+        }
+    }
+
+    #[test]
+    fn icon_state_running_beats_error_beats_idle() {
+        assert_eq!(tray_state(&[]), TrayState::Idle);
+        let ok = job("a", false, Some(Outcome::Success));
+        let failed = job("b", false, Some(Outcome::Failed));
+        let running = job("c", true, None);
+        assert_eq!(tray_state(std::slice::from_ref(&ok)), TrayState::Idle);
+        assert_eq!(tray_state(&[ok.clone(), failed.clone()]), TrayState::Error);
+        assert_eq!(tray_state(&[ok, failed, running]), TrayState::Running);
+    }
+
+    #[test]
+    fn menu_labels_show_last_result_and_next_run() {
+        let l = job_label(&job("sales", false, None), false);
+        assert!(l.starts_with("sales.yml: never run · next "), "{l}");
+        let l = job_label(&job("sales", false, Some(Outcome::Failed)), false);
+        assert!(l.starts_with("sales.yml: ✗ failed "), "{l}");
+        let l = job_label(&job("sales", false, Some(Outcome::Success)), true);
+        assert!(l.starts_with("sales.yml: ✓ ") && l.ends_with(" · paused"), "{l}");
+        assert_eq!(
+            job_label(&job("sales", true, None), false).split(" · ").next(),
+            Some("sales.yml: running…")
+        );
+    }
+}

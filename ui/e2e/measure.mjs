@@ -123,8 +123,14 @@ async function main() {
   results.open = await measure('window open, 3 scheduled jobs', pid);
 
   // 3. Close the window (the webview is destroyed; the app stays in the tray).
-  await wd('DELETE', s.p('/window')).catch((e) => console.log(`close window: ${e.message}`));
+  await s.click('[data-testid=close-to-tray]');
   results.closed = await measure('window closed, 3 scheduled jobs', pid);
+  // Open again (a second launch focuses the first instance, which recreates the window).
+  const again = spawn(APP, [], { stdio: 'ignore' });
+  await new Promise((r) => again.on('exit', r));
+  await sleep(5000);
+  results.reopened_processes = tree(pid).map((p) => p.comm);
+  console.log(JSON.stringify({ reopened: results.reopened_processes }));
   await s.end();
   await sleep(2000);
 

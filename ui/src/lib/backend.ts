@@ -43,6 +43,7 @@ export const backend = {
   setPaused: (paused: boolean) => call<void>('set_paused', { paused }),
   setAutostart: (enabled: boolean) => call<boolean>('set_autostart', { enabled }),
   uiReady: () => call<number>('ui_ready'),
+  closeWindow: () => call<void>('close_window'),
   quit: () => call<void>('quit'),
   onEvent: (handler: (e: AgentEvent) => void) =>
     listen<AgentEvent>('agent-event', (e) => handler(e.payload)),

@@ -27,7 +27,8 @@ describe('durationText', () => {
 describe('relativeTime', () => {
   const now = new Date('2026-01-01T12:00:00Z');
   it('is relative near now', () => {
-    expect(relativeTime('2026-01-01T12:00:10Z', now)).toBe('just now');
+    expect(relativeTime('2026-01-01T11:59:50Z', now)).toBe('just now');
+    expect(relativeTime('2026-01-01T12:00:10Z', now)).toBe('in under a minute');
     expect(relativeTime('2026-01-01T12:15:00Z', now)).toBe('in 15 min');
     expect(relativeTime('2026-01-01T09:00:00Z', now)).toBe('3 h ago');
   });

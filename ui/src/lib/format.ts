@@ -48,7 +48,7 @@ export function relativeTime(iso: string | null, now: Date = new Date()): string
   const diff = t - now.getTime();
   const abs = Math.abs(diff);
   const fmt = (n: number, unit: string) => (diff >= 0 ? `in ${n} ${unit}` : `${n} ${unit} ago`);
-  if (abs < 45_000) return 'just now';
+  if (abs < 45_000) return diff > 0 ? 'in under a minute' : 'just now';
   if (abs < 3_600_000) return fmt(Math.round(abs / 60_000), 'min');
   if (abs < 86_400_000) return fmt(Math.round(abs / 3_600_000), 'h');
   return new Date(t).toLocaleString();
