@@ -251,9 +251,14 @@ mod tests {
         let l = job_label(&job("sales", false, Some(Outcome::Failed)), false);
         assert!(l.starts_with("sales.yml: ✗ failed "), "{l}");
         let l = job_label(&job("sales", false, Some(Outcome::Success)), true);
-        assert!(l.starts_with("sales.yml: ✓ ") && l.ends_with(" · paused"), "{l}");
+        assert!(
+            l.starts_with("sales.yml: ✓ ") && l.ends_with(" · paused"),
+            "{l}"
+        );
         assert_eq!(
-            job_label(&job("sales", true, None), false).split(" · ").next(),
+            job_label(&job("sales", true, None), false)
+                .split(" · ")
+                .next(),
             Some("sales.yml: running…")
         );
     }
