@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs and starts what the tests need, idempotently: PostgreSQL and MariaDB (installed
 # from Debian's packages when missing, started when stopped), Node.js packages of the
-# crypto-js compatibility test, and the Rust toolchain's components.
+# crypto-js compatibility test, and the Rust toolchain's components; for the desktop app,
+# the Debian packages Tauri 2 builds against plus the headless GUI test tools (Xvfb,
+# gnome-keyring, WebKitWebDriver), the front end's npm packages and tauri-driver.
 # Needs root (or sudo) for apt-get on a machine where something is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,6 +21,21 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   echo "setup: installing ${need_apt[*]}"
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}"
+fi
+
+# Desktop app (Tauri 2): build dependencies and headless GUI test tools. Without
+# recommends: dbus-x11 (D-Bus autolaunch) must not come along, it can hang the tests.
+gui_pkgs=(libwebkit2gtk-4.1-dev libsoup-3.0-dev libjavascriptcoregtk-4.1-dev libgtk-3-dev
+  libayatana-appindicator3-dev librsvg2-dev libxdo-dev libssl-dev libdbus-1-dev
+  xvfb xauth gnome-keyring libsecret-tools webkit2gtk-driver at-spi2-core imagemagick)
+need_gui=()
+for p in "${gui_pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || need_gui+=("$p")
+done
+if [ ${#need_gui[@]} -gt 0 ]; then
+  echo "setup: installing ${need_gui[*]}"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need_gui[@]}"
 fi
 
 # PostgreSQL: running, and the tests' trust login on 127.0.0.1 (what this machine kind has).
@@ -49,5 +66,14 @@ mariadb -h 127.0.0.1 -u root -e 'create database if not exists test'
 # Node packages of the crypto-js compatibility test (exact versions from the lock file).
 if [ -f tests/js/package-lock.json ]; then
   npm ci --prefix tests/js --no-audit --no-fund --loglevel=error
+fi
+# Front end of the desktop app (exact versions from package-lock.json).
+npm ci --no-audit --no-fund --loglevel=error
+
+# tauri-driver: the WebDriver server of the desktop app's end-to-end test.
+export PATH="$HOME/.cargo/bin:$PATH"
+if ! command -v tauri-driver >/dev/null 2>&1; then
+  echo "setup: installing tauri-driver"
+  cargo install tauri-driver --version 2.1.0 --locked --quiet
 fi
 echo "setup: ready"

@@ -82,18 +82,23 @@ pub async fn prepare(dir: &Path) -> Result<Demo, DemoError> {
 
 /// Run SQL statements against an SQLite file (created when missing).
 pub async fn execute_sqlite(path: &Path, sql: &str) -> Result<(), String> {
-    use sqlx::ConnectOptions;
-    let mut conn = sqlx::sqlite::SqliteConnectOptions::new()
+    // Through a one-connection pool: sqlx's `&mut SqliteConnection` executor future is `Send`
+    // for concrete lifetimes only, and the desktop app's commands need this future `Send`.
+    let options = sqlx::sqlite::SqliteConnectOptions::new()
         .filename(path)
-        .create_if_missing(true)
-        .connect()
+        .create_if_missing(true);
+    let pool = sqlx::sqlite::SqlitePoolOptions::new()
+        .max_connections(1)
+        .connect_with(options)
         .await
         .map_err(|e| e.to_string())?;
-    sqlx::raw_sql(sql)
-        .execute(&mut conn)
+    let result = sqlx::raw_sql(sql)
+        .execute(&pool)
         .await
-        .map_err(|e| e.to_string())?;
-    Ok(())
+        .map(|_| ())
+        .map_err(|e| e.to_string());
+    pool.close().await;
+    result
 }
 
 /// The demo's "someone edited the HR system" step: one row changed, one marked deleted, one
@@ -103,3 +108,107 @@ UPDATE staff SET role = 'Lead Engineer', updated_at = '2024-03-08T10:30:00.000Z'
 UPDATE staff SET deleted_at = '2024-03-08T10:31:00.000Z' WHERE id = 8;
 INSERT INTO staff VALUES (11, 'kara.walsh@acme.test', 'Kara Walsh', 'Dublin', 'Engineer', '2024-03-08T10:32:00.000Z', NULL);
 ";
+
+/// Job id (and file stem) of the desktop app's demo job.
+pub const APP_DEMO_ID: &str = "demo";
+
+/// The desktop app's demo: the job `demo.yml` in `jobs_dir` (its token kept in `store`
+/// and referenced as `keychain:fliplet-agent/demo/auth_token`), its SQLite database in
+/// `<data_dir>/demo/`, and the emulator started on a free loopback port with its state saved
+/// in `<data_dir>/demo/emulator-state.json` (so synced entries survive a restart). When the
+/// job exists already, only its `api_url` is pointed at the new port. Returns the running
+/// emulator and the job file.
+pub async fn app_demo(
+    jobs_dir: &Path,
+    data_dir: &Path,
+    store: &crate::secrets::SecretStore,
+) -> Result<(Emulator, PathBuf), DemoError> {
+    let dir = data_dir.join("demo");
+    let fail = |message: String| DemoError::Prepare {
+        dir: dir.display().to_string(),
+        message,
+    };
+    std::fs::create_dir_all(&dir).map_err(|e| fail(e.to_string()))?;
+    std::fs::create_dir_all(jobs_dir).map_err(|e| fail(e.to_string()))?;
+    let database = dir.join("staff.sqlite");
+    if !database.exists() {
+        execute_sqlite(&database, STAFF_SQL)
+            .await
+            .map_err(|e| fail(format!("cannot create {}: {e}", database.display())))?;
+    }
+    let state_file = dir.join("emulator-state.json");
+    let state = if state_file.exists() {
+        State::load(&state_file).map_err(|e| fail(format!("{}: {e}", state_file.display())))?
+    } else {
+        State::demo()
+    };
+    let data_source_id = state
+        .data_sources
+        .first()
+        .map(|d| d.data_source.id)
+        .ok_or_else(|| fail("the emulator's demo state has no data source".into()))?;
+    let emulator = Emulator::serve(
+        std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+        state,
+        Some(state_file),
+    )
+    .await
+    .map_err(|e| fail(format!("cannot start the emulator: {e}")))?;
+
+    let token_name = format!("{}/{APP_DEMO_ID}/auth_token", crate::secrets::SERVICE);
+    if store.get(&token_name).is_err() {
+        store
+            .set(&token_name, &crate::secret::Secret::new(DEMO_TOKEN))
+            .map_err(|e| fail(e.to_string()))?;
+    }
+    let job_path = jobs_dir.join(format!("{APP_DEMO_ID}.yml"));
+    let url = emulator.url();
+    if job_path.exists() && !crate::jobs::is_demo(&job_path) {
+        return Err(fail(format!(
+            "{} exists and is not the demo job; rename it to try the demo",
+            job_path.display()
+        )));
+    }
+    // Every demo job (the demo, and copies of it that keep its first line) talks to this
+    // emulator: point their api_url at its new port.
+    for job in crate::jobs::list(jobs_dir).into_iter().filter(|j| j.demo) {
+        let old = std::fs::read_to_string(&job.path).map_err(|e| fail(e.to_string()))?;
+        let mut out = String::with_capacity(old.len());
+        for line in old.split_inclusive('\n') {
+            if line.starts_with("api_url:") {
+                out.push_str(&format!("api_url: {url}\n"));
+            } else {
+                out.push_str(line);
+            }
+        }
+        if out != old {
+            std::fs::write(&job.path, out).map_err(|e| fail(e.to_string()))?;
+        }
+    }
+    if job_path.exists() {
+        return Ok((emulator, job_path));
+    }
+    let text = format!(
+        "{marker}\n\
+         # Pushes the staff table of a bundled SQLite file into the Fliplet API emulator that\n\
+         # the app starts on a free loopback port (api_url is updated at each start).\n\
+         auth_token: keychain:{token_name}\n\
+         api_url: {url}\n\
+         datasource_id: {data_source_id}\n\
+         database_driver: sqlite\n\
+         database_name: {db}\n\
+         description: Push staff to Fliplet (demo)\n\
+         sync_on_init: false\n\
+         frequency: '*/15 * * * *'\n\
+         query: SELECT id, email AS \"Email\", full_name AS \"Full Name\", office AS \"Office\", role AS \"Role\", updated_at AS \"updatedAt\", deleted_at AS \"deletedAt\" FROM staff ORDER BY id\n\
+         primary_column: id\n\
+         timestamp_column: updatedAt\n\
+         delete_column: deletedAt\n\
+         mode: update\n\
+         log_verbosity: info\n",
+        marker = crate::jobs::DEMO_MARKER,
+        db = database.display(),
+    );
+    std::fs::write(&job_path, text).map_err(|e| fail(e.to_string()))?;
+    Ok((emulator, job_path))
+}

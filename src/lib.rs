@@ -4,13 +4,17 @@
 //! schedule) is a core function returning plain data. The `fliplet-agent` CLI
 //! (`src/main.rs`) and the desktop app are thin shells over it. See `../shared/design.md`.
 
+pub mod agent;
 pub mod api;
 pub mod config;
 pub mod crypto;
 pub mod demo;
+pub mod error;
 pub mod fliplet;
 pub mod history;
+pub mod jobs;
 pub mod log;
+pub mod paths;
 pub mod schedule;
 pub mod scheduler;
 pub mod secret;

@@ -49,6 +49,12 @@ pub struct LogGuard(#[allow(dead_code)] Option<tracing_appender::non_blocking::W
 /// Install the global logger. `FLIPLET_LOG` (an `EnvFilter` directive) overrides the
 /// verbosity. Returns a guard to keep until exit. Safe to call once per process.
 pub fn init(verbosity: Verbosity) -> LogGuard {
+    init_with(verbosity, None)
+}
+
+/// [`init`], plus a run-history capture layer (the desktop app records each run's log lines
+/// with it), filtered like the console.
+pub fn init_with(verbosity: Verbosity, capture: Option<&crate::history::LogCapture>) -> LogGuard {
     let directive = std::env::var("FLIPLET_LOG").unwrap_or_else(|_| {
         format!(
             "{},hyper=warn,reqwest=warn,sqlx=warn,tiberius=warn,tokio_cron_scheduler=warn",
@@ -78,7 +84,9 @@ pub fn init(verbosity: Verbosity) -> LogGuard {
                 .with_filter(EnvFilter::new(&directive)),
         )
     });
+    let capture_layer = capture.map(|c| c.layer().with_filter(EnvFilter::new(&directive)));
     let _ = tracing_subscriber::registry()
+        .with(capture_layer)
         .with(console)
         .with(file_layer)
         .try_init();

@@ -116,6 +116,17 @@ fn main() -> ExitCode {
 }
 
 /// Load a job file, printing its warnings; exit code 2 on errors.
+/// Load a job file to run it: `keychain:<name>` secrets are replaced by the values the
+/// desktop app stored (OS keychain, or the sealed file in the app's data folder).
+fn load_resolved(path: &Path) -> Result<LoadedJob, ExitCode> {
+    let mut loaded = load(path)?;
+    if let Err(e) = fliplet_agent::jobs::resolve_for_cli(&mut loaded.job) {
+        eprintln!("error: {}: {e}", path.display());
+        return Err(ExitCode::from(2));
+    }
+    Ok(loaded)
+}
+
 fn load(path: &Path) -> Result<LoadedJob, ExitCode> {
     match config::load_job(path) {
         Ok(loaded) => {
@@ -150,7 +161,7 @@ fn validate(path: &Path) -> ExitCode {
 }
 
 async fn preview(path: &Path, json: bool, max_rows: usize) -> ExitCode {
-    let loaded = match load(path) {
+    let loaded = match load_resolved(path) {
         Ok(l) => l,
         Err(code) => return code,
     };
@@ -384,7 +395,7 @@ fn print_report(r: &JobReport) {
 }
 
 async fn start(path: &Path, test: bool) -> ExitCode {
-    let loaded = match load(path) {
+    let loaded = match load_resolved(path) {
         Ok(l) => l,
         Err(code) => return code,
     };

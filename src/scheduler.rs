@@ -41,9 +41,38 @@ impl Schedule {
     }
 }
 
+/// What a tick runs: the job and the index of the operation whose schedule fired.
+pub type TickRunner = Arc<
+    dyn Fn(Arc<Job>, usize) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>
+        + Send
+        + Sync,
+>;
+
 /// Schedule every operation of `job` that has a `frequency`. Each tick runs that operation
 /// (with its own authentication check) and logs the outcome.
 pub async fn start(job: Arc<Job>) -> Result<Schedule, SchedulerError> {
+    let runner: TickRunner = Arc::new(|job: Arc<Job>, index: usize| {
+        Box::pin(async move {
+            let span = crate::log::job_span(&job.name);
+            let report = api::run_job(&job, false, Some(&[index])).await;
+            async {
+                if report.succeeded() {
+                    info!("Scheduled run finished.");
+                } else {
+                    error!("Scheduled run failed.");
+                }
+            }
+            .instrument(span)
+            .await;
+        })
+    });
+    start_with(job, runner).await
+}
+
+/// Schedule every operation of `job` that has a `frequency`; each tick calls `run` (the
+/// desktop app records the run in its history there). A tick that arrives while the previous
+/// run of the same operation is still going is skipped and logged.
+pub async fn start_with(job: Arc<Job>, run: TickRunner) -> Result<Schedule, SchedulerError> {
     let scheduler = JobScheduler::new()
         .await
         .map_err(|e| SchedulerError::Start(e.to_string()))?;
@@ -59,27 +88,19 @@ pub async fn start(job: Arc<Job>) -> Result<Schedule, SchedulerError> {
         entries.push((index, six.clone()));
         let running = Arc::new(AtomicBool::new(false));
         let job = job.clone();
+        let run = run.clone();
         let cron = CronJob::new_async_tz(six.as_str(), chrono::Local, move |_id, _sched| {
             let job = job.clone();
             let running = running.clone();
+            let run = run.clone();
             Box::pin(async move {
-                let span = crate::log::job_span(&job.name);
                 if running.swap(true, Ordering::SeqCst) {
-                    span.in_scope(|| {
+                    crate::log::job_span(&job.name).in_scope(|| {
                         warn!("The previous run of this operation is still going: this scheduled run is skipped.")
                     });
                     return;
                 }
-                let report = api::run_job(&job, false, Some(&[index])).await;
-                async {
-                    if report.succeeded() {
-                        info!("Scheduled run finished.");
-                    } else {
-                        error!("Scheduled run failed.");
-                    }
-                }
-                .instrument(span)
-                .await;
+                run(job, index).await;
                 running.store(false, Ordering::SeqCst);
             })
         })

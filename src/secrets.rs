@@ -674,6 +674,68 @@ pub fn import_job_file(
     Ok(report)
 }
 
+/// The keys of a job file that [`set_job_secret`] can set: top-level `auth_token` and
+/// `database_password`.
+pub const SETTABLE_KEYS: &[&str] = &["auth_token", "database_password"];
+
+/// Store `value` as the secret `key` (`auth_token` or `database_password`) of the job file at
+/// `path` and make the file refer to it: the value goes to `store` under
+/// `fliplet-agent/<job id>/<key>`, and the file's value for `key` becomes
+/// `keychain:fliplet-agent/<job id>/<key>` (the line is added when the key is absent). The
+/// value itself is never written to the file. Returns the reference written.
+pub fn set_job_secret(
+    path: &Path,
+    store: &SecretStore,
+    job_id: &str,
+    key: &str,
+    value: &Secret,
+) -> Result<String, SecretsError> {
+    check_job_id(path, job_id)?;
+    if !SETTABLE_KEYS.contains(&key) {
+        return Err(SecretsError::Import {
+            path: path.to_path_buf(),
+            line: 0,
+            key: key.to_owned(),
+            reason: format!("only {} can be set here", SETTABLE_KEYS.join(" and ")),
+        });
+    }
+    let real = fs::canonicalize(path).map_err(|e| io_err("read", path, e))?;
+    let text = fs::read_to_string(&real).map_err(|e| io_err("read", path, e))?;
+    let found = find_secret_values(&text, path)?;
+    let name = format!("{SERVICE}/{job_id}/{key}");
+    let reference = format!("{REFERENCE_PREFIX}{name}");
+    store.set(&name, value)?;
+    let out = match found.into_iter().find(|f| f.key == key) {
+        Some(f) => {
+            let mut out = text.clone();
+            out.replace_range(f.span, &reference);
+            out
+        }
+        None => {
+            let newline = if text.contains("\r\n") { "\r\n" } else { "\n" };
+            let mut out = text.clone();
+            if !out.is_empty() && !out.ends_with('\n') {
+                out.push_str(newline);
+            }
+            out.push_str(&format!("{key}: {reference}{newline}"));
+            out
+        }
+    };
+    if out != text {
+        #[cfg(unix)]
+        let mode = {
+            use std::os::unix::fs::PermissionsExt;
+            fs::metadata(&real)
+                .ok()
+                .map(|m| m.permissions().mode() & 0o7777)
+        };
+        #[cfg(not(unix))]
+        let mode = None;
+        write_atomic(&real, out.as_bytes(), mode)?;
+    }
+    Ok(reference)
+}
+
 fn check_job_id(path: &Path, job_id: &str) -> Result<(), SecretsError> {
     let ok = !job_id.is_empty()
         && job_id

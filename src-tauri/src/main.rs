@@ -1,0 +1,215 @@
+//! Fliplet Agent desktop app: a tray agent over the headless core. It runs every job of the
+//! jobs folder on its schedule (also with the window closed), records each run in the
+//! history, keeps secrets in the OS keychain, and notifies failures and recoveries.
+//!
+//! `--hidden` (what autostart passes) starts in the tray without a window; `--demo` creates
+//! the demo job on a first launch with no jobs (what `npm run app` does). Closing the
+//! window destroys the webview (WebKit's processes go away); Open recreates it.
+#![cfg_attr(not(debug_assertions), windows_subsystem = "windows")]
+
+mod commands;
+mod state;
+mod tray;
+
+use std::time::Instant;
+
+use fliplet_agent::agent::{Agent, AgentEvent};
+use fliplet_agent::config::Verbosity;
+use fliplet_agent::history::{LogCapture, Outcome};
+use fliplet_agent::paths;
+use fliplet_agent::secrets::SecretStore;
+use tauri::{AppHandle, Emitter, Manager, RunEvent, WebviewUrl, WebviewWindowBuilder};
+use tauri_plugin_notification::NotificationExt;
+
+use crate::state::AppState;
+
+const WINDOW: &str = "main";
+
+/// Show the window, creating it (and its webview) when it was closed.
+pub fn open_window(app: &AppHandle) {
+    open_window_at(app, "");
+}
+
+/// [`open_window`] on a route of the front end (`#/history/demo`).
+pub fn open_window_at(app: &AppHandle, hash: &str) {
+    if let Some(w) = app.get_webview_window(WINDOW) {
+        if !hash.is_empty() {
+            let _ = w.eval(format!(
+                "location.hash = {}",
+                serde_json::to_string(hash).unwrap_or_default()
+            ));
+        }
+        let _ = w.unminimize();
+        let _ = w.show();
+        let _ = w.set_focus();
+        return;
+    }
+    let url = WebviewUrl::App(format!("index.html{hash}").into());
+    if let Err(e) = WebviewWindowBuilder::new(app, WINDOW, url)
+        .title("Fliplet Agent")
+        .inner_size(980.0, 700.0)
+        .min_inner_size(640.0, 420.0)
+        .build()
+    {
+        tracing::error!("Cannot open the window: {e}");
+    }
+}
+
+/// Stop the schedules and the demo emulator, then exit.
+pub async fn quit(app: &AppHandle) {
+    let agent = app.state::<AppState>().agent.clone();
+    agent.shutdown().await;
+    app.exit(0);
+}
+
+fn notify(app: &AppHandle, title: String, body: String) {
+    tracing::info!("Notification: {title}: {body}");
+    let app = app.clone();
+    // Notification daemons answer over D-Bus; never block the runtime on them.
+    tauri::async_runtime::spawn_blocking(move || {
+        if let Err(e) = app
+            .notification()
+            .builder()
+            .title(&title)
+            .body(&body)
+            .show()
+        {
+            tracing::warn!("Cannot show a desktop notification: {e}");
+        }
+    });
+}
+
+/// Follow the agent: window events, tray, notifications.
+async fn follow(app: AppHandle) {
+    let agent = app.state::<AppState>().agent.clone();
+    let mut rx = agent.subscribe();
+    loop {
+        let event = match rx.recv().await {
+            Ok(e) => e,
+            Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+            Err(_) => break,
+        };
+        if let AgentEvent::RunFinished {
+            run,
+            recovered_after,
+        } = &event
+        {
+            if run.outcome == Outcome::Failed {
+                notify(
+                    &app,
+                    format!("{} failed", run.job_name),
+                    run.error
+                        .clone()
+                        .unwrap_or_else(|| "See its history for the log.".into()),
+                );
+            } else if let Some(n) = recovered_after {
+                notify(
+                    &app,
+                    format!("{} recovered", run.job_name),
+                    format!(
+                        "It ran successfully after {n} failed run{}.",
+                        if *n == 1 { "" } else { "s" }
+                    ),
+                );
+            }
+        }
+        let _ = app.emit("agent-event", &event);
+        tray::refresh(&app).await;
+    }
+}
+
+fn main() {
+    let started = Instant::now();
+    let hidden = std::env::args().any(|a| a == "--hidden");
+    let demo = std::env::args().any(|a| a == "--demo");
+    let capture = LogCapture::new();
+    let _log = fliplet_agent::log::init_with(Verbosity::Info, Some(&capture));
+
+    let app = tauri::Builder::default()
+        .plugin(tauri_plugin_single_instance::init(|app, _argv, _cwd| {
+            open_window(app)
+        }))
+        .plugin(tauri_plugin_autostart::init(
+            tauri_plugin_autostart::MacosLauncher::LaunchAgent,
+            Some(vec!["--hidden"]),
+        ))
+        .plugin(tauri_plugin_notification::init())
+        .invoke_handler(tauri::generate_handler![
+            commands::list_jobs,
+            commands::run_job,
+            commands::run_all,
+            commands::list_runs,
+            commands::get_run,
+            commands::set_secret,
+            commands::create_demo,
+            commands::agent_info,
+            commands::set_paused,
+            commands::set_autostart,
+            commands::ui_ready,
+            commands::close_window,
+            commands::quit,
+        ])
+        .setup(move |app| {
+            let data_dir = paths::data_dir();
+            let store = SecretStore::open(&data_dir);
+            tracing::info!("Secrets are kept in the {}.", store.describe());
+            let agent = tauri::async_runtime::block_on(Agent::open(
+                &paths::jobs_dir(),
+                &data_dir,
+                store,
+                capture.clone(),
+            ))?;
+            app.manage(AppState {
+                agent: agent.clone(),
+                started,
+            });
+            let handle = app.handle().clone();
+            if let Err(e) = tray::create(&handle) {
+                tracing::warn!("No tray icon ({e}); the app runs until its window's Quit.");
+            }
+            if !hidden {
+                open_window(&handle);
+            }
+            tauri::async_runtime::spawn(follow(handle.clone()));
+            tauri::async_runtime::spawn(async move {
+                let demo_started = if demo && agent.has_no_jobs() {
+                    agent.create_demo().await.map(|_| ())
+                } else {
+                    agent.resume_demo().await
+                };
+                if let Err(e) = demo_started {
+                    tracing::warn!("{e}");
+                }
+                agent.reload_schedules().await;
+                tray::refresh(&handle).await;
+                agent.run_startup_jobs().await;
+            });
+            Ok(())
+        })
+        .build(tauri::generate_context!())
+        .expect("cannot start the app");
+    app.run(|_app, event| match event {
+        // Closing the last window keeps the agent running in the tray; only Quit exits.
+        RunEvent::ExitRequested {
+            api, code: None, ..
+        } => api.prevent_exit(),
+        RunEvent::WindowEvent {
+            event: tauri::WindowEvent::Destroyed,
+            ..
+        } => release_memory(),
+        _ => {}
+    });
+}
+
+/// After the window (and its webview) is destroyed, give the freed heap back to the OS, so
+/// the tray agent's resident memory drops instead of staying at its window-open peak.
+fn release_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    std::thread::spawn(|| {
+        std::thread::sleep(std::time::Duration::from_secs(2));
+        // SAFETY: malloc_trim only releases free memory at the top of glibc's heaps.
+        unsafe {
+            libc::malloc_trim(0);
+        }
+    });
+}

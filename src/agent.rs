@@ -1,0 +1,466 @@
+//! The tray agent's use-cases, with no user interface: the jobs of the jobs folder, their
+//! schedules (pausable), runs recorded in the history with their log lines, secrets, and
+//! the demo. The desktop app is a thin shell over an [`Agent`]: its commands call these
+//! methods and it turns [`AgentEvent`]s into tray updates and notifications.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use serde::Serialize;
+use tokio::sync::broadcast;
+use tracing::Instrument;
+
+use crate::api;
+use crate::config::Job;
+use crate::error::{AppError, ErrorCode};
+use crate::history::{
+    self, History, LogCapture, Outcome, RunCounts, RunDetail, RunId, RunSummary, Trigger,
+};
+use crate::jobs::{self, JobFile};
+use crate::scheduler::{self, Schedule, TickRunner};
+use crate::secret::Secret;
+use crate::secrets::{self, SecretStore};
+
+/// What changed; the desktop app updates its tray and window from these.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum AgentEvent {
+    RunStarted {
+        job: String,
+        trigger: Trigger,
+    },
+    RunFinished {
+        run: RunSummary,
+        /// On a success after failed runs: how many failed runs came right before it.
+        recovered_after: Option<u32>,
+    },
+    JobsChanged,
+    PausedChanged {
+        paused: bool,
+    },
+}
+
+/// A job with its live state, for the Jobs screen and the tray menu.
+#[derive(Debug, Clone, Serialize)]
+pub struct JobStatus {
+    #[serde(flatten)]
+    pub file: JobFile,
+    pub running: bool,
+    pub last_run: Option<RunSummary>,
+}
+
+/// The agent's own state, for the Settings screen.
+#[derive(Debug, Clone, Serialize)]
+pub struct AgentInfo {
+    pub paused: bool,
+    pub jobs_dir: PathBuf,
+    pub data_dir: PathBuf,
+    /// "OS keychain (service ...)" or "sealed secrets file ...".
+    pub secrets_backend: String,
+    /// Set when no keychain was reachable and secrets go to the sealed file.
+    pub secrets_fallback: Option<String>,
+    pub demo_running: bool,
+}
+
+/// The result of one recorded run.
+#[derive(Debug, Clone, Serialize)]
+pub struct RecordedRun {
+    pub run: RunSummary,
+    /// Failed runs of the same job right before this one (0 when none).
+    pub failures_before: u32,
+}
+
+/// Run a (resolved) job once and record it in `history`: trigger, times, outcome, counts,
+/// error and the log lines emitted during the run (collected by `capture`, whose layer must
+/// be in the global subscriber). Secrets of the job are redacted from the stored text.
+pub async fn run_recorded(
+    history: &History,
+    capture: &LogCapture,
+    job_id: &str,
+    job: &Job,
+    trigger: Trigger,
+    only: Option<usize>,
+) -> Result<RecordedRun, AppError> {
+    let dry_run = trigger == Trigger::DryRun;
+    let id = history
+        .start_run(job_id, &job.name, trigger, only.map(|i| i as u32))
+        .await?;
+    let span = tracing::info_span!("run", run = id.0);
+    let watch = capture.watch(&span);
+    let only_list = only.map(|i| [i]);
+    let report = api::run_job(job, dry_run, only_list.as_ref().map(|a| &a[..]))
+        .instrument(span)
+        .await;
+    let secrets = secrets::job_secrets(job);
+    let refs: Vec<&Secret> = secrets.iter().collect();
+    let mut lines = watch.finish();
+    for l in &mut lines {
+        l.message = history::redact(&l.message, &refs);
+    }
+    history.append_logs(id, &lines).await?;
+    let t = report.totals();
+    let counts = RunCounts {
+        inserted: t.inserted as u64,
+        updated: t.updated as u64,
+        deleted: t.deleted as u64,
+        unchanged: t.unchanged as u64,
+        skipped: t.skipped as u64,
+    };
+    let error = report
+        .error
+        .clone()
+        .or_else(|| report.operations.iter().find_map(|o| o.error.clone()))
+        .map(|e| history::redact(&e, &refs));
+    let outcome = if report.succeeded() {
+        Outcome::Success
+    } else {
+        Outcome::Failed
+    };
+    history
+        .finish_run(id, outcome, counts, error.as_deref())
+        .await?;
+    finished(history, id).await
+}
+
+async fn finished(history: &History, id: RunId) -> Result<RecordedRun, AppError> {
+    let run = history
+        .run(id)
+        .await?
+        .ok_or_else(|| AppError::not_found(format!("run {id} vanished")))?
+        .summary;
+    let failures_before = if run.outcome == Outcome::Success {
+        history.consecutive_failures_before(id).await?
+    } else {
+        0
+    };
+    Ok(RecordedRun {
+        run,
+        failures_before,
+    })
+}
+
+/// What a scheduled tick of job `id` does: unless paused, run the operation whose schedule
+/// fired, recorded as `scheduled`. (A plain function, so the future's `Send` bound is checked
+/// on concrete types.)
+fn tick_runner(agent: std::sync::Weak<Agent>, id: String, path: PathBuf) -> TickRunner {
+    Arc::new(move |_job: Arc<Job>, index: usize| {
+        tick(agent.clone(), id.clone(), path.clone(), index)
+    })
+}
+
+fn tick(
+    agent: std::sync::Weak<Agent>,
+    id: String,
+    path: PathBuf,
+    index: usize,
+) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> {
+    Box::pin(async move {
+        let Some(agent) = agent.upgrade() else { return };
+        if agent.is_paused() {
+            return;
+        }
+        let _ = agent
+            .run_path(&id, &path, Trigger::Scheduled, Some(index))
+            .await;
+    })
+}
+
+/// The tray agent.
+pub struct Agent {
+    jobs_dir: PathBuf,
+    data_dir: PathBuf,
+    history: History,
+    capture: LogCapture,
+    store: SecretStore,
+    paused: AtomicBool,
+    running: Mutex<HashSet<String>>,
+    schedules: tokio::sync::Mutex<Vec<Schedule>>,
+    demo: tokio::sync::Mutex<Option<fliplet_emulator::Emulator>>,
+    events: broadcast::Sender<AgentEvent>,
+}
+
+impl Agent {
+    /// Open the history in `data_dir` (marking runs left `running` by a previous process as
+    /// failed). Schedules start with [`Agent::reload_schedules`].
+    pub async fn open(
+        jobs_dir: &Path,
+        data_dir: &Path,
+        store: SecretStore,
+        capture: LogCapture,
+    ) -> Result<Arc<Agent>, AppError> {
+        std::fs::create_dir_all(jobs_dir).map_err(|e| {
+            AppError::new(
+                ErrorCode::Other,
+                format!("Cannot create {}: {e}", jobs_dir.display()),
+            )
+        })?;
+        let history = History::open(&data_dir.join(history::FILE_NAME)).await?;
+        history
+            .abandon_running("The app stopped during this run.")
+            .await?;
+        let (events, _) = broadcast::channel(64);
+        Ok(Arc::new(Agent {
+            jobs_dir: jobs_dir.to_path_buf(),
+            data_dir: data_dir.to_path_buf(),
+            history,
+            capture,
+            store,
+            paused: AtomicBool::new(false),
+            running: Mutex::new(HashSet::new()),
+            schedules: tokio::sync::Mutex::new(Vec::new()),
+            demo: tokio::sync::Mutex::new(None),
+            events,
+        }))
+    }
+
+    pub fn subscribe(&self) -> broadcast::Receiver<AgentEvent> {
+        self.events.subscribe()
+    }
+
+    fn emit(&self, e: AgentEvent) {
+        let _ = self.events.send(e);
+    }
+
+    pub fn history(&self) -> &History {
+        &self.history
+    }
+
+    pub fn jobs_dir(&self) -> &Path {
+        &self.jobs_dir
+    }
+
+    pub fn is_paused(&self) -> bool {
+        self.paused.load(Ordering::SeqCst)
+    }
+
+    /// Pause or resume the schedules (manual runs still work).
+    pub fn set_paused(&self, paused: bool) {
+        if self.paused.swap(paused, Ordering::SeqCst) != paused {
+            tracing::info!("Schedules {}.", if paused { "paused" } else { "resumed" });
+            self.emit(AgentEvent::PausedChanged { paused });
+        }
+    }
+
+    pub async fn info(&self) -> AgentInfo {
+        AgentInfo {
+            paused: self.is_paused(),
+            jobs_dir: self.jobs_dir.clone(),
+            data_dir: self.data_dir.clone(),
+            secrets_backend: self.store.describe(),
+            secrets_fallback: self.store.fallback_reason(),
+            demo_running: self.demo.lock().await.is_some(),
+        }
+    }
+
+    /// Every job of the jobs folder with its state and last run.
+    pub async fn jobs(&self) -> Result<Vec<JobStatus>, AppError> {
+        let files = jobs::list(&self.jobs_dir);
+        let running = self
+            .running
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        let mut out = Vec::with_capacity(files.len());
+        for file in files {
+            let last_run = self.history.last_run(&file.id).await?;
+            out.push(JobStatus {
+                running: running.contains(&file.id),
+                file,
+                last_run,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Run job `id` now (all its operations), recorded with `trigger`.
+    pub async fn run_job(&self, id: &str, trigger: Trigger) -> Result<RecordedRun, AppError> {
+        let path = jobs::find(&self.jobs_dir, id)?;
+        self.run_path(id, &path, trigger, None).await
+    }
+
+    async fn run_path(
+        &self,
+        id: &str,
+        path: &Path,
+        trigger: Trigger,
+        only: Option<usize>,
+    ) -> Result<RecordedRun, AppError> {
+        if !self
+            .running
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(id.to_owned())
+        {
+            return Err(AppError::new(
+                ErrorCode::Other,
+                format!("The job `{id}` is already running; wait for it to finish."),
+            ));
+        }
+        self.emit(AgentEvent::RunStarted {
+            job: id.to_owned(),
+            trigger,
+        });
+        let result = match jobs::load_resolved(path, &self.store) {
+            Ok(loaded) => {
+                run_recorded(&self.history, &self.capture, id, &loaded.job, trigger, only).await
+            }
+            // A job that cannot be loaded is a failed run too, so the history and the
+            // notification say why a schedule did nothing.
+            Err(e) => self.record_failure(id, path, trigger, &e.message).await,
+        };
+        self.running
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(id);
+        match &result {
+            Ok(r) => self.emit(AgentEvent::RunFinished {
+                run: r.run.clone(),
+                recovered_after: (r.failures_before > 0).then_some(r.failures_before),
+            }),
+            Err(_) => self.emit(AgentEvent::JobsChanged),
+        }
+        result
+    }
+
+    async fn record_failure(
+        &self,
+        id: &str,
+        path: &Path,
+        trigger: Trigger,
+        message: &str,
+    ) -> Result<RecordedRun, AppError> {
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| id.to_owned());
+        let run = self.history.start_run(id, &name, trigger, None).await?;
+        self.history
+            .append_log(run, history::LogLevel::Error, message)
+            .await?;
+        self.history
+            .finish_run(run, Outcome::Failed, RunCounts::default(), Some(message))
+            .await?;
+        finished(&self.history, run).await
+    }
+
+    /// Run every job now, one after the other. Returns the runs (a job already running is
+    /// left out).
+    pub async fn run_all(&self, trigger: Trigger) -> Vec<RecordedRun> {
+        let mut out = Vec::new();
+        for file in jobs::list(&self.jobs_dir) {
+            if file.error.is_some() && !file.path.exists() {
+                continue;
+            }
+            if let Ok(r) = self.run_path(&file.id, &file.path, trigger, None).await {
+                out.push(r);
+            }
+        }
+        out
+    }
+
+    /// Run once, at start-up, the jobs with `sync_on_init: true`.
+    pub async fn run_startup_jobs(&self) {
+        for file in jobs::list(&self.jobs_dir) {
+            if file.sync_on_init {
+                let _ = self
+                    .run_path(&file.id, &file.path, Trigger::Startup, None)
+                    .await;
+            }
+        }
+    }
+
+    /// (Re)build the schedules from the job files. Jobs that cannot be loaded or scheduled
+    /// are skipped (their error shows on the Jobs screen).
+    pub async fn reload_schedules(self: &Arc<Self>) {
+        let mut schedules = self.schedules.lock().await;
+        for s in schedules.drain(..) {
+            s.shutdown().await;
+        }
+        for file in jobs::list(&self.jobs_dir) {
+            if file.frequency.is_none() {
+                continue;
+            }
+            // Schedule the unresolved job: each tick reloads the file and resolves its
+            // secrets, so edits and rotated secrets apply without a restart.
+            let Ok(loaded) = crate::config::load_job(&file.path) else {
+                continue;
+            };
+            let runner = tick_runner(Arc::downgrade(self), file.id.clone(), file.path.clone());
+            match scheduler::start_with(Arc::new(loaded.job), runner).await {
+                Ok(s) => schedules.push(s),
+                Err(e) => tracing::warn!("Cannot schedule {}: {e}", file.name),
+            }
+        }
+        drop(schedules);
+        self.emit(AgentEvent::JobsChanged);
+    }
+
+    /// Stop the schedules and the demo emulator.
+    pub async fn shutdown(&self) {
+        for s in self.schedules.lock().await.drain(..) {
+            s.shutdown().await;
+        }
+        if let Some(emu) = self.demo.lock().await.take() {
+            let _ = emu.shutdown().await;
+        }
+        self.history.close().await;
+    }
+
+    /// The runs of job `id` (or of every job), newest first.
+    pub async fn runs(&self, id: Option<&str>, limit: u32) -> Result<Vec<RunSummary>, AppError> {
+        Ok(match id {
+            Some(id) => self.history.runs(id, limit).await?,
+            None => self.history.recent_runs(limit).await?,
+        })
+    }
+
+    /// One run with its log lines.
+    pub async fn run_detail(&self, id: i64) -> Result<RunDetail, AppError> {
+        self.history
+            .run(RunId(id))
+            .await?
+            .ok_or_else(|| AppError::not_found(format!("There is no run {id}.")))
+    }
+
+    /// Store a secret of job `id` in the keychain (or sealed file) and make the job file
+    /// refer to it. Returns the reference written in the file.
+    pub async fn set_secret(&self, id: &str, key: &str, value: &str) -> Result<String, AppError> {
+        let reference =
+            jobs::set_secret(&self.jobs_dir, &self.store, id, key, &Secret::new(value))?;
+        self.emit(AgentEvent::JobsChanged);
+        Ok(reference)
+    }
+
+    /// Whether the jobs folder has no job yet (the app then offers the demo).
+    pub fn has_no_jobs(&self) -> bool {
+        jobs::list(&self.jobs_dir).is_empty()
+    }
+
+    /// Create the demo job (if absent) and start its emulator.
+    pub async fn create_demo(self: &Arc<Self>) -> Result<JobFile, AppError> {
+        let mut demo = self.demo.lock().await;
+        let (emu, path) = crate::demo::app_demo(&self.jobs_dir, &self.data_dir, &self.store)
+            .await
+            .map_err(|e| AppError::new(ErrorCode::Other, e.to_string()))?;
+        if let Some(old) = demo.replace(emu) {
+            let _ = old.shutdown().await;
+        }
+        drop(demo);
+        self.reload_schedules().await;
+        jobs::list(&self.jobs_dir)
+            .into_iter()
+            .find(|j| j.path == path)
+            .ok_or_else(|| AppError::not_found("the demo job was not written"))
+    }
+
+    /// At start-up: when the demo job exists, start its emulator again.
+    pub async fn resume_demo(self: &Arc<Self>) -> Result<(), AppError> {
+        let has_demo = jobs::list(&self.jobs_dir).iter().any(|j| j.demo);
+        if has_demo {
+            self.create_demo().await?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,224 @@
+// End-to-end test of the REAL desktop app, driven over WebDriver (tauri-driver +
+// WebKitWebDriver). Run through scripts/e2e.sh, which provides Xvfb, a private D-Bus session
+// with an unlocked gnome-keyring, temporary HOME/XDG folders, and starts tauri-driver.
+//
+// Env: APP (app binary), CLI (fliplet-agent binary), WEBDRIVER_URL, SCREENSHOTS (folder),
+// XDG_CONFIG_HOME (to find the job files).
+import { execFileSync, spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Session, sleep, waitFor, wd } from './webdriver.mjs';
+
+const APP = process.env.APP;
+const CLI = process.env.CLI;
+const WD = process.env.WEBDRIVER_URL ?? 'http://127.0.0.1:4444';
+const JOBS_DIR = join(process.env.XDG_CONFIG_HOME, 'fliplet-agent', 'jobs');
+const SECRET = `eu--e2e-${Math.random().toString(36).slice(2, 10)}`;
+
+let passed = 0;
+let failed = 0;
+const results = [];
+
+async function step(name, fn) {
+  const t0 = Date.now();
+  try {
+    await fn();
+    passed++;
+    results.push(`ok   ${name} (${Date.now() - t0} ms)`);
+    console.log(`ok   ${name} (${Date.now() - t0} ms)`);
+  } catch (e) {
+    failed++;
+    console.log(`FAIL ${name}: ${e.stack ?? e}`);
+    throw e;
+  }
+}
+
+function secretToolLookup(name) {
+  try {
+    return execFileSync('secret-tool', ['lookup', 'service', 'fliplet-agent', 'username', name], {
+      encoding: 'utf8',
+    });
+  } catch {
+    return null;
+  }
+}
+
+async function main() {
+  await waitFor('tauri-driver', async () => (await fetch(`${WD}/status`)).ok, 20_000);
+  let s;
+  let runsBeforeQuit = 0;
+  try {
+    await step('app starts and shows the demo offer on first launch', async () => {
+      s = await Session.start();
+      await s.waitFind('[data-testid=create-demo]', 30_000);
+      console.log(`  session + first screen: ${s.startedMs} ms to session`);
+    });
+
+    await step('demo job is created', async () => {
+      await s.click('[data-testid=create-demo]');
+      await s.waitFind('[data-testid=job-demo]', 30_000);
+      const next = await s.text('[data-testid=job-demo] [data-testid=next-run]');
+      if (!/in \d+ min|in under a minute/.test(next)) throw new Error(`next run shows "${next}"`);
+    });
+
+    await step('running the demo job inserts 10 entries', async () => {
+      await s.click('[data-testid=job-demo] [data-testid=run-now]');
+      await s.waitText('[data-testid=job-demo] [data-testid=last-run]', (t) => t.includes('Succeeded'), 60_000);
+      const t = await s.text('[data-testid=job-demo] [data-testid=last-run]');
+      if (!t.includes('10 inserted')) throw new Error(`last run shows "${t}"`);
+      await s.screenshot('jobs.png');
+    });
+
+    await step('a dry run finds nothing to change', async () => {
+      await s.click('[data-testid=job-demo] [data-testid=dry-run]');
+      await s.waitText('[data-testid=job-demo] [data-testid=last-run]', (t) => t.includes('10 unchanged'), 60_000);
+    });
+
+    await step('History lists both runs with the right counts, and a run opens with its log', async () => {
+      await s.click('[data-testid=nav-history]');
+      await s.waitFind('[data-testid=runs]');
+      const rows = await waitFor('2 runs', async () => {
+        const r = await s.findAll('tr.run');
+        return r.length === 2 ? r : null;
+      });
+      const texts = [];
+      for (const r of rows) texts.push(await wd('GET', s.p(`/element/${r}/text`)));
+      // Newest first: the dry run, then the real run.
+      if (!/Dry run/.test(texts[0]) || !/10 unchanged/.test(texts[0])) throw new Error(`row 1: ${texts[0]}`);
+      if (!/Run now/.test(texts[1]) || !/Succeeded/.test(texts[1]) || !/10 inserted/.test(texts[1]))
+        throw new Error(`row 2: ${texts[1]}`);
+      await s.screenshot('history.png');
+      const testid = await wd('GET', s.p(`/element/${rows[1]}/attribute/data-testid`));
+      await s.click(`[data-testid=${testid}] [data-testid=open-run]`);
+      const log = await s.waitText('[data-testid=run-log]', (t) => t.includes('Authentication has been verified'));
+      if (!log.includes('Connection has been established')) throw new Error(`log: ${log}`);
+      const counts = await s.text('[data-testid=detail-counts]');
+      if (counts !== '10 inserted') throw new Error(`detail counts: ${counts}`);
+      await s.screenshot('run.png');
+    });
+
+    await step('a secret edited in Settings is in the keychain, not in the job file', async () => {
+      await s.click('[data-testid=nav-settings]');
+      await s.click('[data-testid=secret-key] option[value=auth_token]');
+      await s.type('[data-testid=secret-value]', SECRET);
+      await s.click('[data-testid=secret-save]');
+      const msg = await s.waitText('[data-testid=settings-message]', (t) => t.includes('keychain:'));
+      if (!msg.includes('OS keychain')) throw new Error(`stored in: ${msg}`);
+      const stored = secretToolLookup('fliplet-agent/demo/auth_token');
+      if (stored !== SECRET) throw new Error(`secret-tool lookup gave ${JSON.stringify(stored)}`);
+      const file = readFileSync(join(JOBS_DIR, 'demo.yml'), 'utf8');
+      if (file.includes(SECRET)) throw new Error('the secret value is in the job file');
+      if (!file.includes('auth_token: keychain:fliplet-agent/demo/auth_token'))
+        throw new Error(`job file has no reference:\n${file}`);
+      await s.screenshot('settings.png');
+    });
+
+    await step('the edited token is used: the run fails, and the token is not in the history', async () => {
+      await s.go('#/jobs');
+      await s.click('[data-testid=job-demo] [data-testid=run-now]');
+      const t = await s.waitText('[data-testid=job-demo] [data-testid=last-run]', (t) => t.includes('Failed'), 60_000);
+      if (!/authenticate|token/i.test(t)) throw new Error(`failed run shows: ${t}`);
+      if (t.includes(SECRET)) throw new Error('the token is shown in the error');
+      await s.screenshot('jobs-failed.png');
+      await s.go('#/history');
+      await s.waitFind('tr.run.failed');
+      const log = readFileSync(process.env.FLIPLET_AGENT_LOG, 'utf8');
+      if (!/Notification: demo.yml failed/.test(log)) throw new Error('no failure notification');
+      if (log.includes(SECRET)) throw new Error('the token is in the log file');
+    });
+
+    await step('the right token again: the run succeeds and the recovery is notified', async () => {
+      await s.go('#/settings');
+      await s.click('[data-testid=secret-key] option[value=auth_token]');
+      await s.type('[data-testid=secret-value]', 'eu--demo-token');
+      await s.click('[data-testid=secret-save]');
+      await s.waitText('[data-testid=settings-message]', (t) => t.includes('keychain:'));
+      await s.go('#/jobs');
+      await s.click('[data-testid=job-demo] [data-testid=run-now]');
+      await s.waitText('[data-testid=job-demo] [data-testid=last-run]', (t) => t.includes('Succeeded'), 60_000);
+      const log = await waitFor('recovery notification', async () =>
+        /Notification: demo.yml recovered: It ran successfully after 1 failed run\./.test(
+          readFileSync(process.env.FLIPLET_AGENT_LOG, 'utf8'),
+        ),
+      );
+      void log;
+    });
+
+    await step('the command line runs the job file the app saved (keychain references resolved)', async () => {
+      const out = execFileSync(CLI, ['start', '--test', join(JOBS_DIR, 'demo.yml')], {
+        encoding: 'utf8',
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      void out;
+    });
+
+    await step('quit from the app', async () => {
+      await s.go('#/history');
+      runsBeforeQuit = (await waitFor('runs', async () => s.findAll('tr.run'))).length;
+      await s.go('#/settings');
+      await s.click('[data-testid=quit]');
+      await sleep(1500);
+      await s.end();
+      s = null;
+    });
+
+    await step('after a restart the history is still there', async () => {
+      s = await Session.start();
+      await s.waitFind('[data-testid=job-demo]', 30_000);
+      await s.go('#/history');
+      const rows = await waitFor('runs after restart', async () => {
+        const r = await s.findAll('tr.run');
+        return r.length === runsBeforeQuit && r.length > 0 ? r : null;
+      });
+      const last = await wd('GET', s.p(`/element/${rows[rows.length - 1]}/text`));
+      if (!/10 inserted/.test(last)) throw new Error(`oldest run after restart: ${last}`);
+    });
+
+    await step('the demo still runs after the restart (emulator restarted, its state kept)', async () => {
+      const before = (await s.findAll('tr.run')).length;
+      await s.go('#/jobs');
+      await s.click('[data-testid=job-demo] [data-testid=run-now]');
+      await s.waitText('[data-testid=job-demo] [data-testid=run-now]', (t) => t === 'Run now', 60_000);
+      await s.go('#/history');
+      const rows = await waitFor('one more run', async () => {
+        const r = await s.findAll('tr.run');
+        return r.length === before + 1 ? r : null;
+      });
+      const newest = await wd('GET', s.p(`/element/${rows[0]}/text`));
+      // Entries synced before the restart are still in the emulator: nothing to insert.
+      if (!/Run now/.test(newest) || !/Succeeded/.test(newest) || !/10 unchanged/.test(newest))
+        throw new Error(`newest run: ${newest}`);
+    });
+
+    await step('a second launch exits and leaves the first instance', async () => {
+      const t0 = Date.now();
+      const code = await new Promise((resolve) => {
+        const p = spawn(APP, [], { stdio: 'ignore' });
+        const timer = setTimeout(() => {
+          p.kill('SIGKILL');
+          resolve('timeout');
+        }, 20_000);
+        p.on('exit', (c) => {
+          clearTimeout(timer);
+          resolve(c);
+        });
+      });
+      if (code !== 0) throw new Error(`second instance exit: ${code}`);
+      console.log(`  second instance exited in ${Date.now() - t0} ms`);
+      // The first instance is still there and answers.
+      await s.go('#/jobs');
+      await s.waitFind('[data-testid=job-demo]');
+    });
+  } finally {
+    if (s) await s.end();
+    console.log(`${passed} passed, ${failed} failed`);
+  }
+}
+
+main().then(
+  () => process.exit(failed ? 1 : 0),
+  (e) => {
+    if (!failed) console.log(`FAIL ${e.stack ?? e}\n${passed} passed, 1 failed`);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,101 @@
+// A minimal WebDriver client for the desktop app's tests (tauri-driver speaks W3C WebDriver).
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+const WD = process.env.WEBDRIVER_URL ?? 'http://127.0.0.1:4444';
+const SHOTS = process.env.SCREENSHOTS ?? 'target/screenshots';
+
+export async function wd(method, path, body) {
+  const res = await fetch(WD + path, {
+    method,
+    headers: { 'content-type': 'application/json' },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const json = await res.json().catch(() => ({}));
+  if (!res.ok) {
+    const v = json.value ?? {};
+    throw new Error(`${method} ${path}: ${res.status} ${v.error ?? ''} ${v.message ?? ''}`);
+  }
+  return json.value;
+}
+
+export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+export async function waitFor(what, fn, timeoutMs = 30_000) {
+  const end = Date.now() + timeoutMs;
+  let last;
+  while (Date.now() < end) {
+    try {
+      const v = await fn();
+      if (v) return v;
+    } catch (e) {
+      last = e;
+    }
+    await sleep(200);
+  }
+  throw new Error(`timed out waiting for ${what}${last ? `: ${last.message}` : ''}`);
+}
+
+export class Session {
+  static async start(args = []) {
+    const t0 = Date.now();
+    const v = await wd('POST', '/session', {
+      capabilities: { alwaysMatch: { 'tauri:options': { application: process.env.APP, args } } },
+    });
+    const s = new Session(v.sessionId);
+    s.startedMs = Date.now() - t0;
+    return s;
+  }
+  constructor(id) {
+    this.id = id;
+  }
+  p(path) {
+    return `/session/${this.id}${path}`;
+  }
+  async find(css) {
+    const v = await wd('POST', this.p('/element'), { using: 'css selector', value: css });
+    return Object.values(v)[0];
+  }
+  async findAll(css) {
+    const v = await wd('POST', this.p('/elements'), { using: 'css selector', value: css });
+    return v.map((e) => Object.values(e)[0]);
+  }
+  async waitFind(css, timeoutMs) {
+    return waitFor(css, () => this.find(css), timeoutMs);
+  }
+  async click(css, timeoutMs) {
+    const el = await this.waitFind(css, timeoutMs);
+    await wd('POST', this.p(`/element/${el}/click`), {});
+  }
+  async text(css) {
+    const el = await this.find(css);
+    return wd('GET', this.p(`/element/${el}/text`));
+  }
+  async waitText(css, pred, timeoutMs) {
+    return waitFor(`${css} text`, async () => {
+      const t = await this.text(css);
+      return pred(t) ? t : null;
+    }, timeoutMs);
+  }
+  async type(css, value) {
+    const el = await this.waitFind(css);
+    await wd('POST', this.p(`/element/${el}/value`), { text: value });
+  }
+  async exec(script, args = []) {
+    return wd('POST', this.p('/execute/sync'), { script, args });
+  }
+  async go(hash) {
+    await this.exec(`location.hash = arguments[0];`, [hash]);
+  }
+  async screenshot(name) {
+    const b64 = await wd('GET', this.p('/screenshot'));
+    mkdirSync(SHOTS, { recursive: true });
+    const file = join(SHOTS, name);
+    writeFileSync(file, Buffer.from(b64, 'base64'));
+    console.log(`  screenshot: ${file}`);
+  }
+  async end() {
+    await wd('DELETE', this.p('')).catch(() => {});
+  }
+}
+

@@ -1,0 +1,53 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { cleanup, fireEvent, render, screen } from '@testing-library/svelte';
+import { setInvoke } from '../lib/backend';
+import Jobs from './Jobs.svelte';
+import type { JobStatus } from '../lib/types';
+
+afterEach(() => cleanup());
+
+const demoJob: JobStatus = {
+  id: 'demo', path: '/x/demo.yml', name: 'demo.yml', description: 'Push staff to Fliplet (demo)',
+  frequency: '*/15 * * * *', schedule: 'Every 15 minutes.', next_run: null, sync_on_init: false,
+  error: null, demo: true, secrets: [], running: false,
+  last_run: {
+    id: 3, job: 'demo', job_name: 'demo.yml', operation: null, trigger: 'manual',
+    started_at: new Date().toISOString(), finished_at: new Date().toISOString(), outcome: 'success',
+    counts: { inserted: 10, updated: 0, deleted: 0, unchanged: 0, skipped: 0 }, error: null,
+  },
+};
+
+describe('Jobs screen', () => {
+  it('offers the demo when there is no job, and creates it', async () => {
+    const calls: string[] = [];
+    let jobs: JobStatus[] = [];
+    setInvoke(async (cmd) => {
+      calls.push(cmd);
+      if (cmd === 'create_demo') {
+        jobs = [{ ...demoJob, last_run: null }];
+        return jobs[0];
+      }
+      return jobs;
+    });
+    render(Jobs, { props: { onHistory: () => {} } });
+    const button = await screen.findByTestId('create-demo');
+    await fireEvent.click(button);
+    await screen.findByTestId('job-demo');
+    expect(calls).toContain('create_demo');
+    expect(screen.getByTestId('last-run').textContent).toContain('never');
+  });
+
+  it('shows the last run with its counts and runs a job', async () => {
+    const calls: [string, unknown][] = [];
+    setInvoke(async (cmd, args) => {
+      calls.push([cmd, args]);
+      return cmd === 'list_jobs' ? [demoJob] : demoJob.last_run;
+    });
+    render(Jobs, { props: { onHistory: () => {} } });
+    const card = await screen.findByTestId('job-demo');
+    expect(card.textContent).toContain('Succeeded');
+    expect(card.textContent).toContain('10 inserted');
+    await fireEvent.click(screen.getByTestId('run-now'));
+    expect(calls).toContainEqual(['run_job', { id: 'demo', dryRun: false }]);
+  });
+});
