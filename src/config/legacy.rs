@@ -59,10 +59,10 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use super::yaml::{Cx, Node, Value, load_tree, suggestion, syntax_hint};
+use super::yaml::{Cx, Node, Value, suggestion};
 use super::{
     ConfigError, DatabaseConfig, Driver, EncryptConfig, FileColumn, FileSource, Hook, Job,
-    LoadedJob, Mode, Operation, PushOperation, Verbosity,
+    LoadedJob, Mode, Operation, PushOperation,
 };
 use crate::schedule;
 use crate::secret::Secret;
@@ -126,21 +126,10 @@ const HINT_QUERY: &str =
 /// Parse and validate the text of a legacy YAML job file. `path` is used in messages and to
 /// resolve relative paths (SQLite file, local file folders) against the file's folder.
 pub fn parse(text: &str, path: &Path) -> Result<LoadedJob, ConfigError> {
-    let file = path.display().to_string();
-    let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
-    let base_dir = absolute.parent().map(Path::to_path_buf).unwrap_or_default();
-    let mut cx = Cx {
-        file: file.clone(),
-        base_dir,
-        text,
-        warnings: Vec::new(),
-    };
+    let mut cx = Cx::for_file(text, path);
+    let file = cx.file.clone();
 
-    let root = load_tree(text).map_err(|e| ConfigError::Syntax {
-        file: file.clone(),
-        line: e.line,
-        message: format!("{}{}", e.message, syntax_hint(cx.text, e.line)),
-    })?;
+    let root = cx.load_root()?;
     let root = match root {
         Some(r) if !r.is_null() => r,
         _ => {
@@ -265,21 +254,7 @@ pub fn parse(text: &str, path: &Path) -> Result<LoadedJob, ConfigError> {
         Some((_, node)) => cx.boolean("sync_on_init", node)?.unwrap_or(false),
         None => false,
     };
-    let log_verbosity = match get("log_verbosity") {
-        Some((_, node)) => cx
-            .choice(
-                "log_verbosity",
-                node,
-                &[
-                    ("debug", Verbosity::Debug),
-                    ("info", Verbosity::Info),
-                    ("critical", Verbosity::Critical),
-                ],
-                "`debug`, `info` or `critical`",
-            )?
-            .unwrap_or_default(),
-        None => Verbosity::Debug,
-    };
+    let log_verbosity = cx.verbosity(get("log_verbosity").map(|(_, n)| n))?;
 
     let job = Job {
         path: Some(path.to_path_buf()),
@@ -875,7 +850,8 @@ fn parse_encrypt(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::yaml::{did_you_mean, is_absolute_anywhere};
+    use crate::config::Verbosity;
+    use crate::config::yaml::{did_you_mean, is_absolute_anywhere, load_tree};
 
     fn load(text: &str) -> Result<LoadedJob, ConfigError> {
         parse(text, Path::new("/jobs/test.yml"))

@@ -34,11 +34,11 @@ use serde_json::Value as Json;
 use super::legacy::{
     HINT_AUTH, HINT_DS, WHOLE_FILE, parse_api_url, parse_database, parse_push_options,
 };
-use super::yaml::{Cx, Node, Value, load_tree, suggestion, syntax_hint};
+use super::yaml::{Cx, Node, Value, suggestion};
 use super::{
     Command, ConfigError, Connection, CsvEncoding, CsvSource, Driver, HttpSource, Job,
     JsonFileSource, LoadedJob, Operation, Pagination, PullOperation, PullTarget, PushOperation,
-    PushSource, Verbosity, WriteBack, WriteBackValue,
+    PushSource, WriteBack, WriteBackValue,
 };
 use crate::schedule;
 use crate::secret::Secret;
@@ -435,11 +435,7 @@ fn parse_source(
         "the source settings (`type: sql`, `http`, `json`, `csv` or `rows`, and its options)",
     )?;
     let p = format!("{key}.");
-    let type_node = cx
-        .entries(node, &p)?
-        .into_iter()
-        .find(|(n, _, _)| n == "type")
-        .map(|(_, _, v)| v);
+    let type_node = cx.type_node(node, &p)?;
     let kinds = ["sql", "http", "json", "csv", "rows"];
     let kind = match type_node {
         Some(v) => cx.choice(
@@ -925,11 +921,7 @@ fn parse_target(
         "the target settings (`type: table`, `csv` or `json`, and its options)",
     )?;
     let p = format!("{key}.");
-    let type_node = cx
-        .entries(node, &p)?
-        .into_iter()
-        .find(|(n, _, _)| n == "type")
-        .map(|(_, _, v)| v);
+    let type_node = cx.type_node(node, &p)?;
     let kind = match type_node {
         Some(v) => cx.choice(
             &format!("{p}type"),
@@ -1039,20 +1031,9 @@ fn parse_target(
 /// Parse and validate the text of a multi-operation job file. Pure apart from nothing: no
 /// file other than `text` is read, nothing connects.
 pub fn parse(text: &str, path: &Path) -> Result<LoadedJob, ConfigError> {
-    let file = path.display().to_string();
-    let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
-    let base_dir = absolute.parent().map(Path::to_path_buf).unwrap_or_default();
-    let mut cx = Cx {
-        file: file.clone(),
-        base_dir,
-        text,
-        warnings: Vec::new(),
-    };
-    let root = load_tree(text).map_err(|e| ConfigError::Syntax {
-        file: file.clone(),
-        line: e.line,
-        message: format!("{}{}", e.message, syntax_hint(text, e.line)),
-    })?;
+    let mut cx = Cx::for_file(text, path);
+    let file = cx.file.clone();
+    let root = cx.load_root()?;
     let Some(root) = root.filter(|r| matches!(r.value, Value::Map(_))) else {
         return Err(ConfigError::Invalid {
             file,
@@ -1079,21 +1060,7 @@ pub fn parse(text: &str, path: &Path) -> Result<LoadedJob, ConfigError> {
         Some((_, node)) => cx.boolean("sync_on_init", node)?.unwrap_or(false),
         None => false,
     };
-    let log_verbosity = match keys.get("log_verbosity") {
-        Some((_, node)) => cx
-            .choice(
-                "log_verbosity",
-                node,
-                &[
-                    ("debug", Verbosity::Debug),
-                    ("info", Verbosity::Info),
-                    ("critical", Verbosity::Critical),
-                ],
-                "`debug`, `info` or `critical`",
-            )?
-            .unwrap_or_default(),
-        None => Verbosity::Debug,
-    };
+    let log_verbosity = cx.verbosity(keys.get("log_verbosity").map(|(_, n)| *n))?;
     let connections = match keys.get("connections") {
         Some((_, node)) => parse_connections(&mut cx, node)?,
         None => Vec::new(),
@@ -1120,11 +1087,7 @@ pub fn parse(text: &str, path: &Path) -> Result<LoadedJob, ConfigError> {
             item,
             "the operation's settings (`type: push` or `type: pull`, ...)",
         )?;
-        let type_node = cx
-            .entries(item, &prefix)?
-            .into_iter()
-            .find(|(n, _, _)| n == "type")
-            .map(|(_, _, v)| v);
+        let type_node = cx.type_node(item, &prefix)?;
         let kind = match type_node {
             Some(v) => cx.choice(
                 &format!("{prefix}type"),
@@ -1162,6 +1125,7 @@ pub fn parse(text: &str, path: &Path) -> Result<LoadedJob, ConfigError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::yaml::load_tree;
 
     #[test]
     fn detects_the_format() {

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use saphyr_parser::{Event, Parser, ScalarStyle};
 
-use super::{ConfigError, ConfigWarning};
+use super::{ConfigError, ConfigWarning, Verbosity};
 use crate::secret::Secret;
 
 // ---------------------------------------------------------------------------------------
@@ -259,6 +259,61 @@ pub(crate) struct Cx<'a> {
     pub(crate) base_dir: PathBuf,
     pub(crate) text: &'a str,
     pub(crate) warnings: Vec<ConfigWarning>,
+}
+
+impl<'a> Cx<'a> {
+    /// A context for the job file at `path` holding `text`: messages name the file, and
+    /// relative paths resolve against the file's folder.
+    pub(crate) fn for_file(text: &'a str, path: &Path) -> Self {
+        let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+        Cx {
+            file: path.display().to_string(),
+            base_dir: absolute.parent().map(Path::to_path_buf).unwrap_or_default(),
+            text,
+            warnings: Vec::new(),
+        }
+    }
+
+    /// The file's root node (`None` for an empty stream), or its YAML syntax error with a hint.
+    pub(crate) fn load_root(&self) -> Result<Option<Node>, ConfigError> {
+        load_tree(self.text).map_err(|e| ConfigError::Syntax {
+            file: self.file.clone(),
+            line: e.line,
+            message: format!("{}{}", e.message, syntax_hint(self.text, e.line)),
+        })
+    }
+
+    /// `log_verbosity`: debug | info | critical; absent or empty means debug.
+    pub(crate) fn verbosity(&self, node: Option<&Node>) -> Result<Verbosity, ConfigError> {
+        let Some(node) = node else {
+            return Ok(Verbosity::Debug);
+        };
+        Ok(self
+            .choice(
+                "log_verbosity",
+                node,
+                &[
+                    ("debug", Verbosity::Debug),
+                    ("info", Verbosity::Info),
+                    ("critical", Verbosity::Critical),
+                ],
+                "`debug`, `info` or `critical`",
+            )?
+            .unwrap_or_default())
+    }
+
+    /// The value of the `type` key of mapping `node` (`prefix` names nested keys), if any.
+    pub(crate) fn type_node<'n>(
+        &self,
+        node: &'n Node,
+        prefix: &str,
+    ) -> Result<Option<&'n Node>, ConfigError> {
+        Ok(self
+            .entries(node, prefix)?
+            .into_iter()
+            .find(|(n, _, _)| n == "type")
+            .map(|(_, _, v)| v))
+    }
 }
 
 impl Cx<'_> {
