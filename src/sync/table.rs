@@ -18,6 +18,27 @@ use sqlx::{Connection, Row};
 use crate::config::{DatabaseConfig, Driver};
 use crate::source::{SourceError, sql};
 
+/// Apply the planned INSERT/UPDATE steps over an sqlx connection in one transaction: each row
+/// binds its values in column order, and an UPDATE binds the key once more for its WHERE.
+/// (A macro because PostgreSQL and SQLite connections are different sqlx types.)
+macro_rules! write_steps {
+    ($conn:expr, $steps:expr, $rows:expr, $key_idx:expr, $insert:expr, $update:expr, $err:expr) => {{
+        let mut tx = $conn.begin().await.map_err($err)?;
+        for (i, is_update) in $steps {
+            let row = &$rows[i];
+            let mut q = sqlx::query(if is_update { &$update } else { &$insert });
+            for v in row {
+                q = q.bind(v.clone());
+            }
+            if is_update {
+                q = q.bind(row[$key_idx].clone());
+            }
+            q.execute(&mut *tx).await.map_err($err)?;
+        }
+        tx.commit().await.map_err($err)?;
+    }};
+}
+
 /// Errors writing to a table. Never contains the database password.
 #[derive(Debug, thiserror::Error)]
 pub enum TableError {
@@ -205,21 +226,9 @@ pub async fn upsert(
                     .join(", "),
                 cast(columns.len() + 1, key)
             );
-            let mut tx = conn.begin().await.map_err(|e| write_err(table, db, e))?;
-            for (i, is_update) in steps {
-                let row = &rows[i];
-                let mut q = sqlx::query(if is_update { &update } else { &insert });
-                for v in row {
-                    q = q.bind(v.clone());
-                }
-                if is_update {
-                    q = q.bind(row[key_idx].clone());
-                }
-                q.execute(&mut *tx)
-                    .await
-                    .map_err(|e| write_err(table, db, e))?;
-            }
-            tx.commit().await.map_err(|e| write_err(table, db, e))?;
+            write_steps!(conn, steps, rows, key_idx, insert, update, |e| write_err(
+                table, db, e
+            ));
         }
         Driver::Sqlite => {
             let mut conn = sql::connect_sqlite_rw(db).await?;
@@ -247,21 +256,9 @@ pub async fn upsert(
                 return Ok(counts);
             }
             let (insert, update) = plain_statements(db.driver, &qt, &qk, columns);
-            let mut tx = conn.begin().await.map_err(|e| write_err(table, db, e))?;
-            for (i, is_update) in steps {
-                let row = &rows[i];
-                let mut q = sqlx::query(if is_update { &update } else { &insert });
-                for v in row {
-                    q = q.bind(v.clone());
-                }
-                if is_update {
-                    q = q.bind(row[key_idx].clone());
-                }
-                q.execute(&mut *tx)
-                    .await
-                    .map_err(|e| write_err(table, db, e))?;
-            }
-            tx.commit().await.map_err(|e| write_err(table, db, e))?;
+            write_steps!(conn, steps, rows, key_idx, insert, update, |e| write_err(
+                table, db, e
+            ));
         }
         Driver::Mysql => {
             let mut conn = sql::connect_mysql(db).await?;
