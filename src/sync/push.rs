@@ -256,26 +256,12 @@ pub async fn run_push(
             let table = &run.table;
             let label = |r: usize| row_key(table, op, r);
             run.files = flow.run(&tasks, &op.files, op.concurrency, &label).await?;
-            let uploaded = run
-                .files
-                .iter()
-                .filter(|f| f.action == FileAction::Uploaded)
-                .count();
-            let reused = run
-                .files
-                .iter()
-                .filter(|f| f.action == FileAction::Reused)
-                .count();
-            let failed = run
-                .files
-                .iter()
-                .filter(|f| f.action == FileAction::Failed)
-                .count();
-            let would = run
-                .files
-                .iter()
-                .filter(|f| f.action == FileAction::WouldUpload)
-                .count();
+            let FileCounts {
+                uploaded,
+                would_upload: would,
+                reused,
+                failed,
+            } = FileCounts::of(&run.files);
             if dry_run {
                 info!(
                     "Files: {would} would be uploaded, {reused} already on Fliplet (reused), {failed} could not be fetched."
