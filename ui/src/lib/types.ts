@@ -72,8 +72,12 @@ export type ErrorCode = 'not_found' | 'config' | 'secrets' | 'history' | 'other'
 
 /** What every failed command rejects with. */
 export interface AppError {
-  code: ErrorCode;
+  code: ErrorCode | WizardErrorCode;
   message: string;
+  /** What to do about it (wizard errors). */
+  hint?: string | null;
+  /** The draft field it concerns (`name`, `query`, `database.password` …). */
+  field?: string | null;
 }
 
 export type AgentEvent =
@@ -81,3 +85,244 @@ export type AgentEvent =
   | { kind: 'run_finished'; run: RunSummary; recovered_after: number | null }
   | { kind: 'jobs_changed' }
   | { kind: 'paused_changed'; paused: boolean };
+
+// ---------------------------------------------------------------------------------------
+// Setup wizard (issue 5). The wizard edits a JobDraft; every step validates it through a
+// backend command over the core (src/wizard.rs). Secrets never sit in a draft as plain
+// values: the token and passwords are sent once (verifyToken / testConnection / storeSecret),
+// stored in the OS keychain, and the draft keeps their `keychain:<name>` reference.
+// ---------------------------------------------------------------------------------------
+
+export type DriverKey = 'mssql' | 'postgres' | 'mysql' | 'sqlite';
+
+export interface DatabaseDraft {
+  driver: DriverKey;
+  /** '' = localhost. Unused for SQLite. */
+  host: string;
+  /** null = the driver's default port (1433 / 5432 / 3306). */
+  port: number | null;
+  username: string;
+  /** Database name; for SQLite the path of the database file. */
+  database: string;
+  /** `keychain:<name>` reference, or null for no password. */
+  password: string | null;
+  /** SQL Server only: Windows/NTLM domain, named instance, TLS to the server. */
+  domain: string;
+  instance: string;
+  encrypt: boolean;
+}
+
+export type FileKind = 'remote' | 'local' | 'sharepoint';
+
+export interface FileDraft {
+  column: string;
+  type: FileKind;
+  /** remote: request headers; each value is a `keychain:<name>` reference. */
+  headers: { name: string; value: string }[];
+  /** local: folder that relative paths are read from ('' = the values are absolute paths). */
+  directory: string;
+  /** sharepoint: NTLM login; password is a `keychain:<name>` reference. */
+  username: string;
+  password: string | null;
+  /** sharepoint: keep the remote file's name and extension. */
+  inheritFileType: boolean;
+}
+
+export interface EncryptDraft {
+  fields: string[];
+  /** `keychain:<name>` reference of a fixed key; null = the organization's keystore. */
+  key: string | null;
+}
+
+export type Mode = 'update' | 'replace';
+export type HookKind = 'insert' | 'update';
+
+export interface JobDraft {
+  /** The id of the job being edited (its file is replaced on save); null for a new job. */
+  id: string | null;
+  /** The job id to save as: the file name without `.yml` (letters, digits, - _ .). */
+  name: string;
+  description: string;
+  /** `keychain:<name>` reference of the Fliplet API token (set by verifyToken). */
+  authToken: string | null;
+  /** '' = the token's region (or FLIPLET_API_URL). */
+  apiUrl: string;
+  /** Extra CA certificate file (PEM) for TLS-intercepting proxies; '' = none. */
+  caFile: string;
+  dataSourceId: number | null;
+  database: DatabaseDraft;
+  query: string;
+  /** '' = none (rows are always appended). */
+  primaryColumn: string;
+  caseInsensitive: boolean;
+  /** '' = none. */
+  timestampColumn: string;
+  /** '' = none. */
+  deleteColumn: string;
+  mode: Mode;
+  merge: boolean;
+  runHooks: HookKind[];
+  batchSize: number;
+  concurrency: number;
+  files: FileDraft[];
+  encrypt: EncryptDraft | null;
+  /** Cron expression (5 fields, or 6 with seconds); '' = never scheduled. */
+  frequency: string;
+  syncOnInit: boolean;
+}
+
+/** Wizard errors add a hint (what to do) to the usual `{code, message}`. */
+export type WizardErrorCode =
+  | 'token' // the token is unknown/revoked/of another region
+  | 'network' // Fliplet cannot be reached
+  | 'tls' // certificate verification failed (proxy interception?)
+  | 'no_access' // the token may not read this data source
+  | 'database' // connection/login failed
+  | 'query' // the database rejected the query
+  | 'schedule' // bad cron expression
+  | 'validation'; // the draft is incomplete or invalid (message names the field)
+
+/** Wizard errors are AppErrors with a hint and the field they concern. */
+export type WizardError = AppError;
+
+export interface TokenCheck {
+  /** The keychain reference the token was stored under. */
+  reference: string;
+  user: { id: number; fullName: string | null; email: string | null };
+  /** Region from the token prefix (`eu`, `us`, `ca`). */
+  region: string;
+  /** The API base URL that answered. */
+  apiUrl: string;
+  organizations: { id: number; name: string }[];
+}
+
+export interface DataSourceItem {
+  id: number;
+  name: string;
+  appId: number | null;
+  organizationId: number | null;
+}
+
+export interface DataSourceInfo {
+  id: number;
+  name: string;
+  /** Column names of the data source (null when the token may not read it). */
+  columns: string[] | null;
+  /** Number of entries (null when the token may not read them). */
+  entryCount: number | null;
+  /** null when readable; otherwise why not and what to grant in Fliplet Studio. */
+  accessError: WizardError | null;
+}
+
+export interface ConnectionCheck {
+  /** The keychain reference the password was stored under (null: no password given). */
+  password: string | null;
+  /** "PostgreSQL at 127.0.0.1:5432/sales" (never the password). */
+  description: string;
+  /** Server version string when the driver reports one. */
+  serverVersion: string | null;
+}
+
+export interface QueryColumn {
+  name: string;
+  /** The database's type name (`int4`, `varchar`, `datetime` …). */
+  type: string;
+}
+
+export interface QueryResult {
+  columns: QueryColumn[];
+  /** The first rows, as the agent would send them (JSON values, by column order). */
+  rows: unknown[][];
+  /** Whether the query returned more rows than shown. */
+  more: boolean;
+}
+
+export interface ScheduleInfo {
+  /** The cron expression in words ("At 02:00, only on Monday."). */
+  description: string;
+  /** The next five runs, ISO 8601 in UTC. */
+  next: string[];
+}
+
+export interface CellChange {
+  column: string;
+  before: unknown;
+  after: unknown;
+  /** The column exists only on Fliplet and would be removed (merge off). */
+  removed?: boolean;
+}
+
+export interface PreviewRow {
+  /** 1-based row of the query result. */
+  row: number;
+  data: Record<string, unknown>;
+}
+
+export interface PreviewUpdate {
+  row: number;
+  entry_id: number;
+  changes: CellChange[];
+  data: Record<string, unknown>;
+}
+
+export interface PreviewDelete {
+  entry_id: number;
+  /** `flagged`: the row's delete column is set; `not_in_source`: replace mode. */
+  reason: 'flagged' | 'not_in_source';
+  row: number | null;
+  data: Record<string, unknown>;
+}
+
+export interface PreviewSkip {
+  row: number;
+  reason: string;
+  data: Record<string, unknown>;
+}
+
+export interface PreviewFile {
+  row: number;
+  column: string;
+  source: string;
+  action: 'uploaded' | 'reused' | 'would_upload' | 'failed';
+  name?: string;
+  size?: number;
+  reason?: string;
+}
+
+export interface PushPreview {
+  data_source_id: number;
+  counts: RunCounts;
+  columns: string[];
+  inserts: PreviewRow[];
+  updates: PreviewUpdate[];
+  deletes: PreviewDelete[];
+  skipped: PreviewSkip[];
+  warnings: string[];
+  /** Lists were cut (counts are complete). */
+  truncated: boolean;
+  files: PreviewFile[];
+  file_counts: { uploaded: number; would_upload: number; reused: number; failed: number };
+  encryption: { fields: string[]; missing_fields: string[]; key_source: unknown; values: number } | null;
+}
+
+export interface OperationPreview {
+  index: number;
+  description: string | null;
+  kind: 'push' | 'pull';
+  data_source_id: number;
+  error: string | null;
+  plan: PushPreview | null;
+  pull: unknown | null;
+}
+
+export interface JobPreview {
+  job: string;
+  error: string | null;
+  operations: OperationPreview[];
+}
+
+export interface SaveResult {
+  job: JobStatus;
+  /** The run started by "Save and run now". */
+  run: RunSummary | null;
+}
