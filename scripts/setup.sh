@@ -53,6 +53,23 @@ if ! psql -h 127.0.0.1 -U postgres -d postgres -Atc 'select 1' >/dev/null 2>&1; 
 fi
 psql -h 127.0.0.1 -U postgres -d postgres -Atc "select 1 from pg_database where datname='test'" | grep -q 1 \
   || psql -h 127.0.0.1 -U postgres -d postgres -c 'create database test' >/dev/null
+# One role whose password PostgreSQL checks (scram), for the "wrong database password" tests
+# of the setup wizard; every other login stays trust. Password: fliplet-pw-right.
+hba=/etc/postgresql/$pg_version/main/pg_hba.conf
+pw_line='host all fliplet_pw 127.0.0.1/32 scram-sha-256'
+if ! $SUDO grep -qxF "$pw_line" "$hba"; then
+  echo "setup: password login for the test role fliplet_pw in $hba"
+  $SUDO sed -i "1i $pw_line" "$hba"
+  $SUDO pg_ctlcluster --skip-systemctl-redirect "$pg_version" main reload
+fi
+psql -h 127.0.0.1 -U postgres -d postgres -q -c "set password_encryption = 'scram-sha-256';
+  do \$\$ begin
+    if not exists (select 1 from pg_roles where rolname = 'fliplet_pw') then
+      create role fliplet_pw login password 'fliplet-pw-right';
+    else alter role fliplet_pw login password 'fliplet-pw-right'; end if;
+  end \$\$;
+  grant all on database test to fliplet_pw;" >/dev/null
+psql -h 127.0.0.1 -U postgres -d test -q -c 'grant all on schema public to fliplet_pw' >/dev/null
 
 # MariaDB: running, root over TCP with an empty password, database `test`.
 if ! mariadb -h 127.0.0.1 -u root -e 'select 1' >/dev/null 2>&1; then

@@ -22,6 +22,7 @@ use crate::jobs::{self, JobFile};
 use crate::scheduler::{self, Schedule, TickRunner};
 use crate::secret::Secret;
 use crate::secrets::{self, SecretStore};
+use crate::wizard::JobDraft;
 
 /// What changed; the desktop app updates its tray and window from these.
 #[derive(Debug, Clone, Serialize)]
@@ -64,6 +65,14 @@ pub struct AgentInfo {
     pub demo_running: bool,
 }
 
+/// What saving a draft did.
+#[derive(Debug, Clone, Serialize)]
+pub struct SavedJob {
+    pub job: JobStatus,
+    /// The run started by "Save and run now".
+    pub run: Option<RunSummary>,
+}
+
 /// The result of one recorded run.
 #[derive(Debug, Clone, Serialize)]
 pub struct RecordedRun {
@@ -84,15 +93,47 @@ pub async fn run_recorded(
     only: Option<usize>,
 ) -> Result<RecordedRun, AppError> {
     let dry_run = trigger == Trigger::DryRun;
+    let only_list = only.map(|i| [i]);
+    let work = async {
+        let report = api::run_job(job, dry_run, only_list.as_ref().map(|a| &a[..])).await;
+        let ended = Ended {
+            totals: report.totals(),
+            error: report
+                .error
+                .clone()
+                .or_else(|| report.operations.iter().find_map(|o| o.error.clone())),
+            ok: report.succeeded(),
+        };
+        (ended, ())
+    };
+    Ok(record(history, capture, job_id, job, trigger, only, work)
+        .await?
+        .0)
+}
+
+/// How a recorded piece of work ended.
+struct Ended {
+    totals: crate::sync::push::Counts,
+    error: Option<String>,
+    ok: bool,
+}
+
+/// Record `work` (a run or a preview of `job`) in `history` with the log lines it emits.
+async fn record<T>(
+    history: &History,
+    capture: &LogCapture,
+    job_id: &str,
+    job: &Job,
+    trigger: Trigger,
+    only: Option<usize>,
+    work: impl std::future::Future<Output = (Ended, T)>,
+) -> Result<(RecordedRun, T), AppError> {
     let id = history
         .start_run(job_id, &job.name, trigger, only.map(|i| i as u32))
         .await?;
     let span = tracing::info_span!("run", run = id.0);
     let watch = capture.watch(&span);
-    let only_list = only.map(|i| [i]);
-    let report = api::run_job(job, dry_run, only_list.as_ref().map(|a| &a[..]))
-        .instrument(span)
-        .await;
+    let (ended, out) = work.instrument(span).await;
     let secrets = secrets::job_secrets(job);
     let refs: Vec<&Secret> = secrets.iter().collect();
     let mut lines = watch.finish();
@@ -100,7 +141,7 @@ pub async fn run_recorded(
         l.message = history::redact(&l.message, &refs);
     }
     history.append_logs(id, &lines).await?;
-    let t = report.totals();
+    let t = ended.totals;
     let counts = RunCounts {
         inserted: t.inserted as u64,
         updated: t.updated as u64,
@@ -108,12 +149,8 @@ pub async fn run_recorded(
         unchanged: t.unchanged as u64,
         skipped: t.skipped as u64,
     };
-    let error = report
-        .error
-        .clone()
-        .or_else(|| report.operations.iter().find_map(|o| o.error.clone()))
-        .map(|e| history::redact(&e, &refs));
-    let outcome = if report.succeeded() {
+    let error = ended.error.map(|e| history::redact(&e, &refs));
+    let outcome = if ended.ok {
         Outcome::Success
     } else {
         Outcome::Failed
@@ -121,7 +158,7 @@ pub async fn run_recorded(
     history
         .finish_run(id, outcome, counts, error.as_deref())
         .await?;
-    finished(history, id).await
+    Ok((finished(history, id).await?, out))
 }
 
 async fn finished(history: &History, id: RunId) -> Result<RecordedRun, AppError> {
@@ -431,6 +468,119 @@ impl Agent {
             jobs::set_secret(&self.jobs_dir, &self.store, id, key, &Secret::new(value))?;
         self.emit(AgentEvent::JobsChanged);
         Ok(reference)
+    }
+
+    /// Where secrets are kept (the setup wizard stores the ones it is given here).
+    pub fn secrets(&self) -> &SecretStore {
+        &self.store
+    }
+
+    /// The dry run of job `id` with the rows and cells that would change, recorded in the
+    /// history as a dry run.
+    pub async fn preview_job(&self, id: &str) -> Result<api::JobPreview, AppError> {
+        let path = jobs::find(&self.jobs_dir, id)?;
+        let loaded = jobs::load_resolved(&path, &self.store)?;
+        let job = &loaded.job;
+        let work = async {
+            let preview = api::preview_job(job, Some(crate::wizard::PREVIEW_ROWS)).await;
+            let ended = Ended {
+                totals: preview.totals(),
+                error: preview
+                    .error
+                    .clone()
+                    .or_else(|| preview.operations.iter().find_map(|o| o.error.clone())),
+                ok: preview.succeeded(),
+            };
+            (ended, preview)
+        };
+        let (run, preview) = record(
+            &self.history,
+            &self.capture,
+            id,
+            job,
+            Trigger::DryRun,
+            None,
+            work,
+        )
+        .await?;
+        self.emit(AgentEvent::RunFinished {
+            run: run.run,
+            recovered_after: None,
+        });
+        Ok(preview)
+    }
+
+    /// The setup wizard's draft of job `id`. Plain secrets written in the file move to the
+    /// keychain (the file itself changes when the draft is saved).
+    pub async fn load_draft(&self, id: &str) -> Result<JobDraft, AppError> {
+        let path = jobs::find(&self.jobs_dir, id)?;
+        let mut job = crate::config::load_job(&path)?.job;
+        secrets::move_plain_secrets(&mut job, &self.store, id)?;
+        JobDraft::from_job(&job, Some(id))
+    }
+
+    /// A fliplet-agent job file (either format) opened as a new draft: its plain secrets move
+    /// to the keychain; the file is not changed. The draft is named after the file.
+    pub async fn import_draft(&self, path: &Path) -> Result<JobDraft, AppError> {
+        let mut job = crate::config::load_job(path)?.job;
+        let mut draft = JobDraft::from_job(&job, None)?;
+        let name = draft.name.clone();
+        secrets::move_plain_secrets(&mut job, &self.store, &name)?;
+        draft = JobDraft::from_job(&job, None)?;
+        if jobs::find(&self.jobs_dir, &name).is_ok() {
+            draft.name = format!("{name}-imported");
+        }
+        Ok(draft)
+    }
+
+    /// Save a draft as a job file of the jobs folder (multi-operation format, secrets as
+    /// keychain references), reload the schedules, and with `run_now` run it. Editing a job
+    /// under a new name renames its file.
+    pub async fn save_draft(
+        self: &Arc<Self>,
+        draft: &JobDraft,
+        run_now: bool,
+    ) -> Result<SavedJob, AppError> {
+        let name = draft.name.trim();
+        let path = self.jobs_dir.join(format!("{name}.yml"));
+        if jobs::job_id_of(&path).as_deref() != Some(name) {
+            return Err(AppError::invalid(
+                "name",
+                "Name the job with letters, digits, `-`, `_` or `.` (it becomes the file name).",
+            ));
+        }
+        let renamed_from = draft.id.as_deref().filter(|old| *old != name);
+        if (draft.id.is_none() || renamed_from.is_some())
+            && jobs::find(&self.jobs_dir, name).is_ok()
+        {
+            return Err(AppError::invalid(
+                "name",
+                format!("A job named `{name}` already exists; choose another name."),
+            ));
+        }
+        let text = crate::wizard::job_file_text(draft)?;
+        // Read it back as `fliplet-agent start` will, before anything is replaced.
+        crate::config::parse_job(&text, &path)?;
+        secrets::write_private(&path, text.as_bytes())?;
+        if let Some(old) = renamed_from
+            && let Ok(old_path) = jobs::find(&self.jobs_dir, old)
+        {
+            let _ = std::fs::remove_file(old_path);
+        }
+        tracing::info!("Saved the job {name}.yml.");
+        self.reload_schedules().await;
+        let run = if run_now {
+            Some(self.run_job(name, Trigger::Manual).await?.run)
+        } else {
+            None
+        };
+        let job = self
+            .jobs()
+            .await?
+            .into_iter()
+            .find(|j| j.file.id == name)
+            .ok_or_else(|| AppError::not_found(format!("the job {name} was not saved")))?;
+        Ok(SavedJob { job, run })
     }
 
     /// Whether the jobs folder has no job yet (the app then offers the demo).

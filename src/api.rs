@@ -31,10 +31,17 @@ pub fn client_for(job: &Job) -> Result<Client, ApiError> {
         job.auth_token.clone(),
         ClientOptions {
             base_url: base_url_override(job),
-            extra_ca_file: std::env::var_os(CA_FILE_ENV).map(Into::into),
+            extra_ca_file: ca_file_for(job),
             ..Default::default()
         },
     )
+}
+
+/// The extra CA certificate a job trusts: its `ca_file`, else `$FLIPLET_CA_FILE`.
+pub fn ca_file_for(job: &Job) -> Option<std::path::PathBuf> {
+    job.ca_file
+        .clone()
+        .or_else(|| std::env::var_os(CA_FILE_ENV).map(Into::into))
 }
 
 /// What happened to one operation of a run.
@@ -148,7 +155,7 @@ fn client_once(job: &Job) -> Option<Client> {
         job.auth_token.clone(),
         ClientOptions {
             base_url: base_url_override(job),
-            extra_ca_file: std::env::var_os(CA_FILE_ENV).map(Into::into),
+            extra_ca_file: ca_file_for(job),
             retry: Some(RetryPolicy {
                 attempts: 1,
                 ..Default::default()
@@ -331,6 +338,23 @@ pub struct OperationPreview {
 }
 
 impl JobPreview {
+    /// The counts of every operation's plan, added up.
+    pub fn totals(&self) -> Counts {
+        let mut t = Counts::default();
+        for c in self
+            .operations
+            .iter()
+            .filter_map(|o| o.plan.as_ref().map(|p| p.counts))
+        {
+            t.inserted += c.inserted;
+            t.updated += c.updated;
+            t.deleted += c.deleted;
+            t.unchanged += c.unchanged;
+            t.skipped += c.skipped;
+        }
+        t
+    }
+
     pub fn succeeded(&self) -> bool {
         self.error.is_none() && self.operations.iter().all(|o| o.error.is_none())
     }

@@ -17,14 +17,35 @@ pub enum ErrorCode {
     History,
     /// Anything else (files, demo set-up, scheduler).
     Other,
+    /// Setup wizard: the Fliplet token is unknown, revoked or of another region.
+    Token,
+    /// Setup wizard: Fliplet cannot be reached.
+    Network,
+    /// Setup wizard: TLS certificate verification failed (a proxy intercepting TLS?).
+    Tls,
+    /// Setup wizard: the token may not read the data source.
+    NoAccess,
+    /// Setup wizard: the database connection or login failed.
+    Database,
+    /// Setup wizard: the database rejected the query.
+    Query,
+    /// Setup wizard: a cron expression is invalid.
+    Schedule,
+    /// Setup wizard: the job being set up is incomplete or invalid.
+    Validation,
 }
 
-/// `{code, message}` as the desktop app's front end receives it.
+/// `{code, message}` as the desktop app's front end receives it, with, for the setup
+/// wizard, what to do about it (`hint`) and the job field it concerns (`field`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, thiserror::Error)]
 #[error("{message}")]
 pub struct AppError {
     pub code: ErrorCode,
     pub message: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hint: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
 }
 
 impl AppError {
@@ -32,7 +53,26 @@ impl AppError {
         AppError {
             code,
             message: message.into(),
+            hint: None,
+            field: None,
         }
+    }
+
+    /// The same error with a hint (what to do about it).
+    pub fn with_hint(mut self, hint: impl Into<String>) -> Self {
+        self.hint = Some(hint.into());
+        self
+    }
+
+    /// The same error, about the draft field `field` (`name`, `query`, `database.host`).
+    pub fn on(mut self, field: impl Into<String>) -> Self {
+        self.field = Some(field.into());
+        self
+    }
+
+    /// An invalid or missing value of the field `field`.
+    pub fn invalid(field: &str, message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::Validation, message).on(field)
     }
 
     pub fn not_found(message: impl Into<String>) -> Self {

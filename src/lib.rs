@@ -21,3 +21,4 @@ pub mod secret;
 pub mod secrets;
 pub mod source;
 pub mod sync;
+pub mod wizard;

@@ -443,7 +443,7 @@ fn write_sealed(path: &Path, map: &BTreeMap<String, String>) -> Result<(), Secre
 
 /// Write `bytes` to `path` atomically (temp file in the same folder + rename), with mode
 /// 0600 on Unix.
-fn write_private(path: &Path, bytes: &[u8]) -> Result<(), SecretsError> {
+pub fn write_private(path: &Path, bytes: &[u8]) -> Result<(), SecretsError> {
     write_atomic(path, bytes, Some(0o600))
 }
 
@@ -583,6 +583,27 @@ pub fn resolve_job(job: &mut Job, store: &SecretStore) -> Result<(), SecretsErro
         }
     }
     Ok(())
+}
+
+/// Move the plain (non-reference, non-empty) secrets of a loaded job into `store`, under
+/// `fliplet-agent/<job id>/<key>`, and make the job refer to them. The job file is not
+/// touched (the setup wizard saves the job later). Returns the keys moved.
+pub fn move_plain_secrets(
+    job: &mut Job,
+    store: &SecretStore,
+    job_id: &str,
+) -> Result<Vec<String>, SecretsError> {
+    let mut moved = Vec::new();
+    for (key, secret) in job_secrets_mut(job) {
+        if secret.is_empty() || reference_name(secret).is_some() {
+            continue;
+        }
+        let name = format!("{SERVICE}/{job_id}/{key}");
+        store.set(&name, secret)?;
+        *secret = Secret::new(format!("{REFERENCE_PREFIX}{name}"));
+        moved.push(key);
+    }
+    Ok(moved)
 }
 
 // ---------------------------------------------------------------------------------------

@@ -61,6 +61,7 @@ fn open_without_keychain_uses_the_sealed_file_and_says_so() {
         auth_token: Secret::new("keychain:fliplet-agent/headless/auth_token"),
         api_url: None,
         sync_on_init: false,
+        ca_file: None,
         log_verbosity: Default::default(),
         database: None,
         operations: vec![],

@@ -95,6 +95,7 @@ fn import_and_resolve_through_the_keychain() {
         auth_token: Secret::new(format!("keychain:fliplet-agent/{job_id}/auth_token")),
         api_url: None,
         sync_on_init: false,
+        ca_file: None,
         log_verbosity: Default::default(),
         database: Some(DatabaseConfig {
             driver: Driver::Postgres,

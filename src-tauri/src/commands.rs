@@ -1,9 +1,11 @@
 //! Tauri commands: one-line wrappers over the core's [`Agent`] use-cases. Errors reach the
 //! front end as the core's `{code, message}` ([`AppError`]).
 
-use fliplet_agent::agent::{AgentInfo, JobStatus};
+use fliplet_agent::agent::{AgentInfo, JobStatus, SavedJob};
+use fliplet_agent::api::JobPreview;
 use fliplet_agent::error::AppError;
 use fliplet_agent::history::{RunDetail, RunSummary, Trigger};
+use fliplet_agent::wizard::{self, JobDraft};
 use serde::Serialize;
 use tauri::{AppHandle, State};
 use tauri_plugin_autostart::ManagerExt;
@@ -120,4 +122,122 @@ pub fn close_window(window: tauri::WebviewWindow) {
 #[tauri::command]
 pub async fn quit(app: AppHandle) {
     crate::quit(&app).await
+}
+
+// ---------------------------------------------------------------------------------------
+// Setup wizard and preview: one-line wrappers over `fliplet_agent::wizard` and the agent.
+// ---------------------------------------------------------------------------------------
+
+#[tauri::command]
+pub async fn preview_job(state: State<'_, AppState>, id: String) -> Result<JobPreview> {
+    state.agent.preview_job(&id).await
+}
+
+#[tauri::command]
+pub fn wizard_new() -> JobDraft {
+    JobDraft::default()
+}
+
+#[tauri::command]
+pub async fn wizard_load(state: State<'_, AppState>, id: String) -> Result<JobDraft> {
+    state.agent.load_draft(&id).await
+}
+
+#[tauri::command]
+pub async fn wizard_import(state: State<'_, AppState>, path: String) -> Result<JobDraft> {
+    state.agent.import_draft(std::path::Path::new(&path)).await
+}
+
+#[tauri::command]
+pub async fn wizard_verify_token(
+    state: State<'_, AppState>,
+    token: String,
+    api_url: String,
+    ca_file: String,
+) -> Result<wizard::TokenCheck> {
+    wizard::verify_token(state.agent.secrets(), &token, &api_url, &ca_file).await
+}
+
+#[tauri::command]
+pub async fn wizard_data_sources(
+    state: State<'_, AppState>,
+    draft: JobDraft,
+) -> Result<Vec<wizard::DataSourceItem>> {
+    wizard::data_sources(&draft, state.agent.secrets()).await
+}
+
+#[tauri::command]
+pub async fn wizard_data_source(
+    state: State<'_, AppState>,
+    draft: JobDraft,
+    id: u64,
+) -> Result<wizard::DataSourceInfo> {
+    wizard::data_source(&draft, state.agent.secrets(), id).await
+}
+
+#[tauri::command]
+pub async fn wizard_test_connection(
+    state: State<'_, AppState>,
+    draft: JobDraft,
+    password: Option<String>,
+) -> Result<wizard::ConnectionCheck> {
+    wizard::test_connection(&draft, state.agent.secrets(), password.as_deref()).await
+}
+
+#[tauri::command]
+pub async fn wizard_run_query(
+    state: State<'_, AppState>,
+    draft: JobDraft,
+    limit: usize,
+) -> Result<wizard::QueryResult> {
+    wizard::run_query(&draft, state.agent.secrets(), limit).await
+}
+
+#[tauri::command]
+pub fn wizard_store_secret(
+    state: State<'_, AppState>,
+    name: String,
+    value: String,
+) -> Result<String> {
+    wizard::store_secret(state.agent.secrets(), &name, &value)
+}
+
+#[tauri::command]
+pub fn describe_schedule(expr: String) -> Result<wizard::ScheduleInfo> {
+    wizard::describe_schedule(&expr)
+}
+
+#[tauri::command]
+pub async fn wizard_preview(state: State<'_, AppState>, draft: JobDraft) -> Result<JobPreview> {
+    wizard::preview(&draft, state.agent.secrets()).await
+}
+
+#[tauri::command]
+pub async fn wizard_save(
+    state: State<'_, AppState>,
+    draft: JobDraft,
+    run_now: bool,
+) -> Result<SavedJob> {
+    state.agent.save_draft(&draft, run_now).await
+}
+
+/// The native file picker (`None` when cancelled).
+#[tauri::command]
+pub async fn pick_file(
+    app: AppHandle,
+    title: String,
+    extensions: Vec<String>,
+) -> Result<Option<String>> {
+    use tauri_plugin_dialog::DialogExt;
+    let picked = tauri::async_runtime::spawn_blocking(move || {
+        let mut dialog = app.dialog().file().set_title(title);
+        if !extensions.is_empty() {
+            let exts: Vec<&str> = extensions.iter().map(String::as_str).collect();
+            dialog = dialog.add_filter("Files", &exts);
+        }
+        dialog.blocking_pick_file()
+    })
+    .await
+    .map_err(other)?;
+    Ok(picked.map(|p| p.to_string()))
 }

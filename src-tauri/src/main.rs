@@ -134,6 +134,7 @@ fn main() {
             Some(vec!["--hidden"]),
         ))
         .plugin(tauri_plugin_notification::init())
+        .plugin(tauri_plugin_dialog::init())
         .invoke_handler(tauri::generate_handler![
             commands::list_jobs,
             commands::run_job,
@@ -148,6 +149,20 @@ fn main() {
             commands::ui_ready,
             commands::close_window,
             commands::quit,
+            commands::preview_job,
+            commands::wizard_new,
+            commands::wizard_load,
+            commands::wizard_import,
+            commands::wizard_verify_token,
+            commands::wizard_data_sources,
+            commands::wizard_data_source,
+            commands::wizard_test_connection,
+            commands::wizard_run_query,
+            commands::wizard_store_secret,
+            commands::describe_schedule,
+            commands::wizard_preview,
+            commands::wizard_save,
+            commands::pick_file,
         ])
         .setup(move |app| {
             let data_dir = paths::data_dir();

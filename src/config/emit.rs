@@ -450,6 +450,11 @@ pub fn to_multi_yaml(job: &Job) -> String {
     const LEGACY: &str = "database";
     let mut top = vec![("auth_token".to_string(), s(job.auth_token.expose()))];
     opt(&mut top, "api_url", job.api_url.clone().map(s));
+    opt(
+        &mut top,
+        "ca_file",
+        job.ca_file.as_ref().map(|p| s(p.to_string_lossy())),
+    );
     top.push((
         "sync_on_init".into(),
         Y::Scalar(Json::Bool(job.sync_on_init)),

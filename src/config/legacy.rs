@@ -265,6 +265,7 @@ pub fn parse(text: &str, path: &Path) -> Result<LoadedJob, ConfigError> {
         auth_token,
         api_url,
         sync_on_init,
+        ca_file: None,
         log_verbosity,
         database: Some(database),
         operations: vec![Operation::Push(op)],

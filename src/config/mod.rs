@@ -35,6 +35,9 @@ pub struct Job {
     /// Explicit API base URL (`api_url` key); `None` means: the environment variable
     /// [`API_URL_ENV`] if set, otherwise the region from the token prefix.
     pub api_url: Option<String>,
+    /// `ca_file` (multi-operation format): an extra CA certificate file (PEM) to trust for the
+    /// Fliplet API, for networks whose proxy intercepts TLS. `None`: `$FLIPLET_CA_FILE`, if set.
+    pub ca_file: Option<PathBuf>,
     /// `sync_on_init`: run every operation once at start, before the schedule. Default false.
     pub sync_on_init: bool,
     /// `log_verbosity`: debug | info | critical. Default debug (the original's default).

@@ -47,6 +47,7 @@ use crate::secret::Secret;
 pub const KEYS: &[&str] = &[
     "auth_token",
     "api_url",
+    "ca_file",
     "sync_on_init",
     "log_verbosity",
     "connections",
@@ -1056,6 +1057,10 @@ pub fn parse(text: &str, path: &Path) -> Result<LoadedJob, ConfigError> {
         Some((_, node)) => parse_api_url(&cx, node)?,
         None => None,
     };
+    let ca_file = match keys.get("ca_file") {
+        Some((_, node)) => cx.name("ca_file", node)?.map(|p| cx.absolute(&p)),
+        None => None,
+    };
     let sync_on_init = match keys.get("sync_on_init") {
         Some((_, node)) => cx.boolean("sync_on_init", node)?.unwrap_or(false),
         None => false,
@@ -1113,6 +1118,7 @@ pub fn parse(text: &str, path: &Path) -> Result<LoadedJob, ConfigError> {
         auth_token,
         api_url,
         sync_on_init,
+        ca_file,
         log_verbosity,
         database: None,
         operations,

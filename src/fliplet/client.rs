@@ -287,6 +287,12 @@ impl Client {
                     path.display()
                 ))
             })?;
+            if certs.is_empty() {
+                return Err(ApiError::Setup(format!(
+                    "CA file {} holds no PEM certificate (-----BEGIN CERTIFICATE-----)",
+                    path.display()
+                )));
+            }
             for cert in certs {
                 builder = builder.add_root_certificate(cert);
             }
