@@ -3,6 +3,7 @@ import { cleanup, fireEvent, render, screen, waitFor } from '@testing-library/sv
 import { setInvoke } from '../lib/backend';
 import Wizard from './Wizard.svelte';
 import StepSchedule from '../wizard/StepSchedule.svelte';
+import StepSave from '../wizard/StepSave.svelte';
 import { WizardState } from '../wizard/state.svelte';
 import { draft, samplePreview, staffResult } from '../test/fixtures';
 import type { Route } from '../lib/route';
@@ -277,5 +278,43 @@ describe('wizard', () => {
     expect((await screen.findByTestId('wizard-load-error')).textContent).toContain('2 operations');
     await fireEvent.click(screen.getByTestId('wizard-back-to-jobs'));
     expect(exits).toEqual([{ screen: 'jobs' }]);
+  });
+
+  it('asks before discarding changes', async () => {
+    fakeBackend();
+    const exits: Route[] = [];
+    render(Wizard, { props: { route: { screen: 'new' }, onExit: (r: Route) => exits.push(r) } });
+    await screen.findByTestId('token-input');
+    await fireEvent.input(screen.getByTestId('token-api-url'), { target: { value: 'https://fliplet.internal/' } });
+    await fireEvent.click(screen.getByTestId('wizard-cancel'));
+    expect(exits).toEqual([]);
+    await fireEvent.click(screen.getByTestId('wizard-keep'));
+    await fireEvent.click(screen.getByTestId('wizard-cancel'));
+    await fireEvent.click(screen.getByTestId('wizard-discard'));
+    expect(exits).toEqual([{ screen: 'jobs' }]);
+  });
+
+  it('shows save and preview errors next to their field, or links to their step', async () => {
+    fakeBackend({
+      wizard_preview: () => {
+        throw { code: 'query', message: 'relation "staff" does not exist', field: 'query' };
+      },
+      wizard_save: () => {
+        throw { code: 'validation', message: 'A job named “staff” already exists.', hint: 'Choose another name.', field: 'name' };
+      },
+    });
+    const w = new WizardState(draft({ name: 'staff' }), 'new');
+    w.step = 7;
+    render(StepSave, { props: { w } });
+    expect((await screen.findByTestId('preview-error')).textContent).toContain('relation "staff" does not exist');
+    await w.save(false);
+    const err = await screen.findByTestId('save-error');
+    expect(err.textContent).toContain('already exists');
+    expect(err.textContent).toContain('Choose another name.');
+    expect(screen.getByTestId('job-name').getAttribute('aria-describedby')).toBe('save-error');
+    await fireEvent.input(screen.getByTestId('job-name'), { target: { value: 'bad name' } });
+    expect((await screen.findByTestId('job-name-error')).textContent).toMatch(/letters/);
+    await fireEvent.click(screen.getByTestId('preview-error-goto'));
+    expect(w.step).toBe(3);
   });
 });

@@ -66,9 +66,17 @@ export class WizardState {
   saveError: AppError | null = $state(null);
   saveBusy = $state(false);
 
+  private readonly initial: string;
+
   constructor(draft: JobDraft, origin: Origin) {
     this.draft = $state(draft);
     this.origin = origin;
+    this.initial = JSON.stringify(draft);
+  }
+
+  /** Whether the draft changed since it was opened (an imported draft is always unsaved). */
+  get dirty(): boolean {
+    return this.origin === 'import' || JSON.stringify($state.snapshot(this.draft)) !== this.initial;
   }
 
   get connectionOk(): boolean {
