@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import {
+  batchSizeWarning,
+  concurrencyWarning,
   databaseProblem,
   databaseSignature,
   fieldStep,
@@ -46,21 +48,26 @@ describe('job name', () => {
 });
 
 describe('numbers', () => {
-  it('batch size is a whole number in 1..10000', () => {
+  it('batch size is a whole number in 1..100000 (a warning above 10000)', () => {
     expect(validateBatchSize(1000)).toBeNull();
     expect(validateBatchSize(1)).toBeNull();
-    expect(validateBatchSize(10000)).toBeNull();
-    expect(validateBatchSize(0)).toMatch(/between 1 and 10000/);
-    expect(validateBatchSize(10001)).toMatch(/between/);
+    expect(validateBatchSize(100000)).toBeNull();
+    expect(validateBatchSize(0)).toMatch(/between 1 and 100000/);
+    expect(validateBatchSize(100001)).toMatch(/between/);
+    expect(batchSizeWarning(10000)).toBeNull();
+    expect(batchSizeWarning(10001)).toMatch(/time out/);
+    expect(batchSizeWarning(0)).toBeNull();
     expect(validateBatchSize(2.5)).toMatch(/whole/);
     expect(validateBatchSize(NaN)).toMatch(/Enter/);
     expect(validateBatchSize(null)).toMatch(/Enter/);
   });
-  it('concurrency is a whole number in 1..20', () => {
+  it('concurrency is a whole number in 1..100 (a warning above 20)', () => {
     expect(validateConcurrency(1)).toBeNull();
-    expect(validateConcurrency(20)).toBeNull();
-    expect(validateConcurrency(21)).toMatch(/between 1 and 20/);
+    expect(validateConcurrency(100)).toBeNull();
+    expect(validateConcurrency(101)).toMatch(/between 1 and 100/);
     expect(validateConcurrency(0)).toMatch(/between/);
+    expect(concurrencyWarning(20)).toBeNull();
+    expect(concurrencyWarning(21)).toMatch(/rate-limited/);
   });
   it('port is empty (default) or 1..65535', () => {
     expect(validatePort(null)).toBeNull();
@@ -183,7 +190,7 @@ describe('step rules', () => {
     expect(stepProblem(s, facts({ query: staffResult, draft: draft({ primaryColumn: 'id', timestampColumn: 'updated_at' }) }))).toBeNull();
     expect(stepProblem(s, facts({ query: staffResult, draft: draft({ primaryColumn: 'gone' }) }))).toMatch(/primary key column “gone”/);
     expect(stepProblem(s, facts({ query: staffResult, draft: draft({ batchSize: 0 }) }))).toMatch(/batch size/);
-    expect(stepProblem(s, facts({ query: staffResult, draft: draft({ concurrency: 50 }) }))).toMatch(/concurrency/);
+    expect(stepProblem(s, facts({ query: staffResult, draft: draft({ concurrency: 150 }) }))).toMatch(/concurrency/);
   });
 
   it('files and encryption: complete settings, never the primary key', () => {

@@ -23,10 +23,13 @@ export const DRIVERS: { key: DriverKey; label: string; port: number | null }[] =
   { key: 'sqlite', label: 'SQLite', port: null },
 ];
 
+// Hard bounds are the backend's (src/wizard.rs); above the soft ones the wizard warns.
 export const BATCH_MIN = 1;
-export const BATCH_MAX = 10000;
+export const BATCH_MAX = 100000;
+export const BATCH_SOFT_MAX = 10000;
 export const CONCURRENCY_MIN = 1;
-export const CONCURRENCY_MAX = 20;
+export const CONCURRENCY_MAX = 100;
+export const CONCURRENCY_SOFT_MAX = 20;
 
 /** Job name (the file name of the job): required, letters, digits, `-`, `_` and `.`. */
 export function validateName(name: string): string | null {
@@ -58,6 +61,19 @@ function integerIn(value: unknown, min: number, max: number, what: string): stri
 
 export const validateBatchSize = (n: unknown) => integerIn(n, BATCH_MIN, BATCH_MAX, 'batch size');
 export const validateConcurrency = (n: unknown) => integerIn(n, CONCURRENCY_MIN, CONCURRENCY_MAX, 'concurrency');
+
+/** Valid but unusual numbers (not blocking). */
+export function batchSizeWarning(n: number): string | null {
+  return !validateBatchSize(n) && n > BATCH_SOFT_MAX
+    ? `Batches of more than ${BATCH_SOFT_MAX} entries make large requests that may time out.`
+    : null;
+}
+
+export function concurrencyWarning(n: number): string | null {
+  return !validateConcurrency(n) && n > CONCURRENCY_SOFT_MAX
+    ? `More than ${CONCURRENCY_SOFT_MAX} requests at a time may be slowed down (rate-limited) by Fliplet.`
+    : null;
+}
 
 /** null = the driver's default port. */
 export function validatePort(port: unknown): string | null {

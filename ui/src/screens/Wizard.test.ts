@@ -170,7 +170,7 @@ describe('wizard', () => {
     await fireEvent.change(screen.getByTestId('map-primary'), { target: { value: 'id' } });
     expect(screen.queryByTestId('map-no-pk-warning')).toBeNull();
     await type('map-batch-size', '0');
-    expect(screen.getByTestId('map-batch-error').textContent).toMatch(/between 1 and 10000/);
+    expect(screen.getByTestId('map-batch-error').textContent).toMatch(/between 1 and 100000/);
     expect((screen.getByTestId('wizard-next') as HTMLButtonElement).disabled).toBe(true);
     await type('map-batch-size', '500');
     await fireEvent.click(screen.getByTestId('map-mode-replace'));
