@@ -316,5 +316,6 @@ describe('wizard', () => {
     expect((await screen.findByTestId('job-name-error')).textContent).toMatch(/letters/);
     await fireEvent.click(screen.getByTestId('preview-error-goto'));
     expect(w.step).toBe(3);
+    expect(w.carried?.message).toContain('relation "staff" does not exist');
   });
 });

@@ -65,6 +65,8 @@ export class WizardState {
   previewBusy = $state(false);
   saveError: AppError | null = $state(null);
   saveBusy = $state(false);
+  /** A preview/save error about a field of another step, shown on that step once opened from it. */
+  carried: AppError | null = $state(null);
 
   private readonly initial: string;
 
@@ -123,6 +125,12 @@ export class WizardState {
   reachable(step: number): boolean {
     for (let i = 0; i < step; i++) if (this.problem(i)) return false;
     return true;
+  }
+
+  /** Open the step of an error's field, carrying the error there. */
+  goToError(error: AppError, step: number) {
+    this.carried = error;
+    this.step = step;
   }
 
   go(step: number) {
@@ -262,6 +270,7 @@ export class WizardState {
     this.previewError = null;
     try {
       this.preview = await backend.previewDraft($state.snapshot(this.draft));
+      this.carried = null;
     } catch (e) {
       this.previewError = e as AppError;
       this.preview = null;
