@@ -19,6 +19,9 @@ export async function wd(method, path, body) {
   return json.value;
 }
 
+/** The W3C WebDriver key of an element reference (to pass elements to execute/sync). */
+export const ELEMENT = 'element-6066-11e4-a52e-4f735466cecf';
+
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 export async function waitFor(what, fn, timeoutMs = 30_000) {
@@ -63,8 +66,14 @@ export class Session {
   async waitFind(css, timeoutMs) {
     return waitFor(css, () => this.find(css), timeoutMs);
   }
+  /** Centre an element in its scroll areas first: WebKitWebDriver does not scroll an element that
+   *  is partly visible (cut off at the bottom of the wizard's step), and then refuses to click it. */
+  async reveal(el) {
+    await this.exec('arguments[0].scrollIntoView({ block: "center", inline: "nearest" });', [{ [ELEMENT]: el }]).catch(() => {});
+  }
   async click(css, timeoutMs) {
     const el = await this.waitFind(css, timeoutMs);
+    await this.reveal(el);
     await wd('POST', this.p(`/element/${el}/click`), {});
   }
   async text(css) {
@@ -79,6 +88,7 @@ export class Session {
   }
   async type(css, value) {
     const el = await this.waitFind(css);
+    await this.reveal(el);
     await wd('POST', this.p(`/element/${el}/value`), { text: value });
   }
   async exec(script, args = []) {

@@ -62,3 +62,14 @@ export function jobState(j: { running: boolean; error: string | null; last_run: 
   if (paused) return 'paused';
   return j.last_run ? 'ok' : 'new';
 }
+
+/** A JSON value as cell text: strings as they are, null as "", objects as JSON. */
+export function valueText(v: unknown): string {
+  if (v === null || v === undefined) return '';
+  if (typeof v === 'string') return v;
+  if (typeof v === 'object') return JSON.stringify(v);
+  return String(v);
+}
+
+/** "1 entry", "3 entries". */
+export const plural = (n: number, one: string, many = `${one}s`): string => `${n} ${n === 1 ? one : many}`;

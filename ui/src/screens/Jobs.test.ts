@@ -1,8 +1,9 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { cleanup, fireEvent, render, screen } from '@testing-library/svelte';
+import { cleanup, fireEvent, render, screen, waitFor } from '@testing-library/svelte';
 import { setInvoke } from '../lib/backend';
 import Jobs from './Jobs.svelte';
 import type { JobStatus } from '../lib/types';
+import type { Route } from '../lib/route';
 
 afterEach(() => cleanup());
 
@@ -49,5 +50,29 @@ describe('Jobs screen', () => {
     expect(card.textContent).toContain('10 inserted');
     await fireEvent.click(screen.getByTestId('run-now'));
     expect(calls).toContainEqual(['run_job', { id: 'demo', dryRun: false }]);
+  });
+
+  it('opens the wizard for a new job, an imported file, and edits or previews a job', async () => {
+    const calls: [string, unknown][] = [];
+    setInvoke(async (cmd, args) => {
+      calls.push([cmd, args]);
+      if (cmd === 'pick_file') return '/home/me/old job.yml';
+      return [demoJob];
+    });
+    const routes: Route[] = [];
+    render(Jobs, { props: { onHistory: () => {}, onGo: (r: Route) => routes.push(r) } });
+    await screen.findByTestId('job-demo');
+    await fireEvent.click(screen.getByTestId('new-job'));
+    await fireEvent.click(screen.getByTestId('edit-job'));
+    await fireEvent.click(screen.getByTestId('preview-job'));
+    await fireEvent.click(screen.getByTestId('import-job'));
+    await waitFor(() => expect(routes).toHaveLength(4));
+    expect(routes).toEqual([
+      { screen: 'new' },
+      { screen: 'edit', id: 'demo' },
+      { screen: 'preview', id: 'demo' },
+      { screen: 'import', path: '/home/me/old job.yml' },
+    ]);
+    expect(calls).toContainEqual(['pick_file', { title: 'Import a fliplet-agent YAML file', extensions: ['yml', 'yaml'] }]);
   });
 });
