@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # End-to-end test of the real desktop app: builds the front end and the app (debug), then
-# runs ui/e2e/app.e2e.mjs against it over WebDriver (tauri-driver + WebKitWebDriver) under
+# runs ui/e2e/app.e2e.mjs (tray agent) and ui/e2e/wizard.e2e.mjs (setup wizard, against the
+# emulator, PostgreSQL and SQLite) against it over WebDriver (tauri-driver + WebKitWebDriver) under
 # Xvfb, inside a private D-Bus session with an unlocked gnome-keyring, with temporary
 # HOME/XDG folders (the real user's config, keychain and history are never touched).
 # Screenshots go to target/screenshots/. Needs what scripts/setup.sh installs.
@@ -14,7 +15,7 @@ case "$target" in /*) ;; *) target=$root/$target ;; esac
 
 if [ "${E2E_SKIP_BUILD:-}" != 1 ]; then
   npm run --silent ui:build
-  cargo build -p fliplet-agent-app -p fliplet-agent --bins --locked
+  cargo build -p fliplet-agent-app -p fliplet-agent -p fliplet-emulator --bins --locked
 fi
 
 tmp=$(mktemp -d /tmp/fliplet-e2e.XXXXXX)
@@ -27,6 +28,7 @@ native=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); 
 export HOME=$tmp/home XDG_CONFIG_HOME=$tmp/config XDG_DATA_HOME=$tmp/data \
   XDG_CACHE_HOME=$tmp/cache XDG_RUNTIME_DIR=$tmp/run FLIPLET_AGENT_LOG=$tmp/agent.log \
   APP=${APP:-$target/debug/fliplet-agent-app} CLI=${CLI:-$target/debug/fliplet-agent} \
+  EMULATOR=${EMULATOR:-$target/debug/fliplet-emulator} E2E_SCRIPTS=${E2E_SCRIPT:-ui/e2e/app.e2e.mjs ui/e2e/wizard.e2e.mjs} \
   WEBDRIVER_URL=http://127.0.0.1:$port SCREENSHOTS=$root/target/screenshots \
   E2E_PORT=$port E2E_NATIVE_PORT=$native
 export PATH=$HOME/.cargo/bin:/root/.cargo/bin:$PATH
@@ -40,7 +42,13 @@ dbus-run-session -- bash -c '
     tauri-driver --port \$E2E_PORT --native-port \$E2E_NATIVE_PORT >\"\$HOME/tauri-driver.log\" 2>&1 &
     driver=\$!
     status=0
-    node \${E2E_SCRIPT:-ui/e2e/app.e2e.mjs} || status=\$?
+    # Each script starts from an empty app (the app inherits the environment of tauri-driver, so
+    # the folders stay; their app parts are emptied). The keychain is shared.
+    for script in \$E2E_SCRIPTS; do
+      rm -rf \$XDG_CONFIG_HOME/fliplet-agent \$XDG_DATA_HOME/fliplet-agent \$XDG_DATA_HOME/com.fliplet.agent \$XDG_CACHE_HOME/com.fliplet.agent
+      echo \"== \$script\"
+      node \$script || { status=\$?; break; }
+    done
     kill \$driver 2>/dev/null || true
     exit \$status
   "

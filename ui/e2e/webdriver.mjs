@@ -91,6 +91,36 @@ export class Session {
     await this.reveal(el);
     await wd('POST', this.p(`/element/${el}/value`), { text: value });
   }
+  /** Empty a text field (WebDriver "Element Clear"; fires the events Svelte's bindings listen to). */
+  async clear(css) {
+    const el = await this.waitFind(css);
+    await this.reveal(el);
+    await wd('POST', this.p(`/element/${el}/clear`), {});
+    await this.exec(
+      'arguments[0].dispatchEvent(new Event("input", { bubbles: true })); arguments[0].dispatchEvent(new Event("change", { bubbles: true }));',
+      [{ [ELEMENT]: el }],
+    );
+  }
+  /** Choose an option of a <select> by value, as a user's choice does (a change event). */
+  async select(css, value) {
+    const el = await this.waitFind(css);
+    await this.reveal(el);
+    const ok = await this.exec(
+      `const s = arguments[0];
+       if (![...s.options].some((o) => o.value === arguments[1])) return false;
+       s.value = arguments[1];
+       s.dispatchEvent(new Event('input', { bubbles: true }));
+       s.dispatchEvent(new Event('change', { bubbles: true }));
+       return true;`,
+      [{ [ELEMENT]: el }, value],
+    );
+    if (!ok) throw new Error(`${css} has no option ${value}`);
+  }
+  /** Whether the element is enabled (a disabled button is not). */
+  async enabled(css) {
+    const el = await this.find(css);
+    return wd('GET', this.p(`/element/${el}/enabled`));
+  }
   async exec(script, args = []) {
     return wd('POST', this.p('/execute/sync'), { script, args });
   }
