@@ -871,7 +871,15 @@ pub async fn data_source(
 
 /// The database error in the wizard's words, about the field it most likely concerns.
 fn source_error(e: SourceError) -> AppError {
-    let message = e.to_string();
+    // The hints name the YAML keys; the wizard names its fields.
+    let message = e
+        .to_string()
+        .replace(source::HINT_AUTH, "Check the user name and password.")
+        .replace(
+            source::HINT_HOST,
+            "Check the server name and port, and that the database server is running.",
+        )
+        .replace(source::HINT_DATABASE, "Check the database name.");
     match e {
         SourceError::Connect { hint, .. } => {
             let field = match hint.as_deref() {

@@ -219,6 +219,11 @@ async fn a_wrong_postgres_password_names_the_password_and_the_right_one_is_store
         e.message
     );
     assert!(!e.message.contains("not-the-password"));
+    assert!(
+        e.message.ends_with("Check the user name and password."),
+        "the wizard names its fields, not YAML keys: {}",
+        e.message
+    );
     assert!(store.list().unwrap().iter().all(|n| !n.contains("db-")));
 
     let ok = wizard::test_connection(&draft, &store, Some(PW_RIGHT))

@@ -154,9 +154,12 @@ async function mappingToPreview(s, { shots }) {
   if (shots) await s.screenshot('wizard-6-files.png');
   await next(s, 6);
   await s.select('[data-testid=schedule-preset]', 'every15');
-  const words = await s.waitText('[data-testid=schedule-description]', (t) => t.includes('15'), 20_000);
-  const nextRuns = await s.findAll('[data-testid=schedule-next] li');
-  if (nextRuns.length !== 5) throw new Error(`next runs: ${nextRuns.length} (${words})`);
+  // The backend describes the expression and lists its next five runs.
+  await waitFor('the schedule checked', async () => (await s.enabled('[data-testid=wizard-next]')) || null, 20_000);
+  const words = await content(s, '[data-testid=schedule-description]');
+  if (!/15/.test(words)) throw new Error(`schedule in words: "${words}"`);
+  const times = await s.exec('return [...document.querySelectorAll("[data-testid=schedule-next] li")].map((l) => l.textContent);');
+  if (times.length !== 5) throw new Error(`next runs: ${JSON.stringify(times)} (${words})`);
   if (shots) await s.screenshot('wizard-7-schedule.png');
   await next(s, 7);
 }
