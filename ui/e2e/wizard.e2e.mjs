@@ -10,7 +10,7 @@
 //
 // Env: APP, EMULATOR (fliplet-emulator binary), WEBDRIVER_URL, SCREENSHOTS, XDG_CONFIG_HOME.
 import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Session, sleep, waitFor } from './webdriver.mjs';
 
@@ -319,6 +319,42 @@ async function main() {
       await next(s, 3);
       const q = await s.exec('return document.querySelector("[data-testid=query-input]").value;');
       if (!q.includes(TABLE)) throw new Error(`query in the editor: "${q}"`);
+      await s.click('[data-testid=wizard-cancel]');
+    });
+
+    await step('Import opens an original fliplet-agent YAML in the wizard, its secrets moved to the keychain', async () => {
+      const file = join(process.env.HOME, 'original.yml');
+      const original = [
+        `auth_token: ${basic.token}`,
+        `api_url: ${emu.url}`,
+        `datasource_id: ${basic.dataSourceId}`,
+        'database_driver: postgres',
+        `database_host: ${PG.host}`,
+        `database_username: ${PG.user}`,
+        `database_password: ${PG.password}`,
+        `database_name: ${PG.db}`,
+        `query: select id, name, deleted from ${TABLE}`,
+        'primary_column: id',
+        "frequency: '0 3 * * *'",
+        '',
+      ].join('\n');
+      writeFileSync(file, original);
+      await s.go('#/jobs');
+      const discard = await s.findAll('[data-testid=wizard-discard]');
+      if (discard.length) await s.click('[data-testid=wizard-discard]');
+      await s.go(`#/import/${encodeURIComponent(file)}`);
+      await s.waitFind('[data-testid=token-stored]', 30_000);
+      if (secretToolLookup('fliplet-agent/original/auth_token') !== basic.token) throw new Error('the token was not moved');
+      if (secretToolLookup('fliplet-agent/original/database_password') !== PG.password) throw new Error('the password was not moved');
+      if (readFileSync(file, 'utf8') !== original) throw new Error('the imported file was changed');
+      await next(s, 1);
+      await s.waitFind('[data-testid=ds-info]', 30_000);
+      await next(s, 2);
+      // The moved password connects without being typed again.
+      await s.waitFind('[data-testid=db-password-stored]', 10_000);
+      await s.click('[data-testid=db-test]');
+      await s.waitText('[data-testid=db-result]', (t) => t.includes('PostgreSQL'), 30_000);
+      await s.screenshot('wizard-import.png');
       await s.click('[data-testid=wizard-cancel]');
     });
 
