@@ -186,7 +186,7 @@ async function main() {
       const windowPid = lockHolder();
       if (!windowPid || exeOf(windowPid) !== APP) throw new Error(`the agent lock is held by ${windowPid} (${exeOf(windowPid)})`);
       const before = scheduledRuns();
-      await s.click('[data-testid=close-to-tray]');
+      await s.clickToClose('[data-testid=close-to-tray]');
       const trayPid = await waitFor('the tray agent holds the agent', async () => {
         const p = lockHolder();
         return p && exeOf(p) === TRAY ? p : null;
