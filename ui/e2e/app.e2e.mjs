@@ -59,6 +59,19 @@ function launch(args) {
   });
 }
 
+function gdbus(args) {
+  return execFileSync('gdbus', ['call', '--session', ...args], { encoding: 'utf8' });
+}
+
+/** The light tray's menu (com.canonical.dbusmenu, served by ksni): [{ id, label }]. */
+function trayMenu(dest) {
+  const layout = gdbus(['--dest', dest, '--object-path', '/MenuBar', '--method', 'com.canonical.dbusmenu.GetLayout', '--', '0', '-1', '@as []']);
+  return [...layout.matchAll(/<\((\d+), \{([^}]*)\}/g)].map((m) => ({
+    id: Number(m[1]),
+    label: m[2].match(/'label': <'([^']*)'>/)?.[1] ?? '',
+  }));
+}
+
 function secretToolLookup(name) {
   try {
     return execFileSync('secret-tool', ['lookup', 'service', 'fliplet-agent', 'username', name], {
@@ -289,6 +302,36 @@ async function main() {
       // The first instance is still there and answers.
       await s.go('#/jobs');
       await s.waitFind('[data-testid=job-demo]');
+    });
+    await step("the light tray's menu over D-Bus: Open starts the window process, which takes the agent back", async () => {
+      await s.clickToClose('[data-testid=close-to-tray]');
+      const trayPid = await waitFor('the tray agent holds the agent', async () => {
+        const p = lockHolder();
+        return p && exeOf(p) === TRAY ? p : null;
+      }, 60_000);
+      await s.end();
+      s = null;
+      const names = () => gdbus(['--dest', 'org.freedesktop.DBus', '--object-path', '/org/freedesktop/DBus', '--method', 'org.freedesktop.DBus.ListNames']);
+      const dest = await waitFor('the tray icon on D-Bus', async () => names().match(new RegExp(`org\\.kde\\.StatusNotifierItem-${trayPid}-\\d+`))?.[0]);
+      const menu = await waitFor('the job in the menu', async () => {
+        const m = trayMenu(dest);
+        return m.some((i) => i.label.startsWith('demo.yml: ')) ? m : null;
+      });
+      const labels = menu.map((i) => i.label).filter(Boolean);
+      for (const l of ['Run all now', 'Pause schedules', 'Open Fliplet Agent', 'Quit'])
+        if (!labels.includes(l)) throw new Error(`menu: ${JSON.stringify(labels)}`);
+      console.log(`  tray menu: ${JSON.stringify(labels)}`);
+      const open = menu.find((i) => i.label === 'Open Fliplet Agent');
+      gdbus(['--dest', dest, '--object-path', '/MenuBar', '--method', 'com.canonical.dbusmenu.Event', '--', String(open.id), "'clicked'", '<int32 0>', 'uint32 0']);
+      const windowPid = await waitFor('the window process holds the agent', async () => {
+        const p = lockHolder();
+        return p && exeOf(p) === APP ? p : null;
+      }, 60_000);
+      await waitFor('the tray agent exits', async () => !alive(trayPid), 60_000);
+      await waitFor('the window (WebKit) is back', async () => webkitProcesses().length > 0, 60_000);
+      // This window process was not started by WebDriver: end it here.
+      process.kill(windowPid, 'SIGTERM');
+      await waitFor('the window process exits', async () => !alive(windowPid), 30_000);
     });
   } finally {
     if (s) await s.end();
