@@ -282,7 +282,8 @@ async fn paused_schedules_do_not_run_and_resumed_ones_do() {
 
 /// Issue 4 (handoff between the window process and the light tray): `release` lets the run in
 /// flight finish and be recorded, stops the schedules and refuses new runs; the next process
-/// opening the same data folder finds no run cut short and schedules again.
+/// opening the same data folder finds no run cut short, keeps the schedules paused if they
+/// were, and schedules again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn release_finishes_the_run_in_flight_then_the_next_process_takes_over() {
     let d = dirs();
@@ -303,6 +304,8 @@ async fn release_finishes_the_run_in_flight_then_the_next_process_takes_over() {
     })
     .await
     .expect("a scheduled run starts");
+    // Paused by the user: stays paused in the next process.
+    agent.set_paused(true);
     agent.release().await;
     assert!(agent.is_releasing());
     assert!(agent.running_jobs().is_empty());
@@ -329,6 +332,9 @@ async fn release_finishes_the_run_in_flight_then_the_next_process_takes_over() {
         "{runs:?}"
     );
     let before = runs.len();
+    next.take_over(true);
+    assert!(next.is_paused(), "the paused state is handed over");
+    next.set_paused(false);
     next.resume_demo().await.unwrap();
     next.reload_schedules().await;
     tokio::time::sleep(std::time::Duration::from_millis(3000)).await;
