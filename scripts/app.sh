@@ -20,7 +20,7 @@ if [ ${#need[@]} -gt 0 ]; then
 fi
 [ -d node_modules ] || npm ci --no-audit --no-fund --loglevel=error
 npm run --silent ui:build
-cargo build -p fliplet-agent-app --release --locked
+cargo build -p fliplet-agent-app -p fliplet-agent-tray --release --locked
 target=${CARGO_TARGET_DIR:-target}
 if [ -z "${DISPLAY:-}${WAYLAND_DISPLAY:-}" ]; then
   echo "app: no display (DISPLAY/WAYLAND_DISPLAY unset). Built $target/release/fliplet-agent-app;"

@@ -15,7 +15,7 @@ case "$target" in /*) ;; *) target=$root/$target ;; esac
 
 if [ "${E2E_SKIP_BUILD:-}" != 1 ]; then
   npm run --silent ui:build
-  cargo build -p fliplet-agent-app -p fliplet-agent -p fliplet-emulator --bins --locked
+  cargo build -p fliplet-agent-app -p fliplet-agent-tray -p fliplet-agent -p fliplet-emulator --bins --locked
 fi
 
 tmp=$(mktemp -d /tmp/fliplet-e2e.XXXXXX)
@@ -29,6 +29,7 @@ export HOME=$tmp/home XDG_CONFIG_HOME=$tmp/config XDG_DATA_HOME=$tmp/data \
   XDG_CACHE_HOME=$tmp/cache XDG_RUNTIME_DIR=$tmp/run FLIPLET_AGENT_LOG=$tmp/agent.log \
   APP=${APP:-$target/debug/fliplet-agent-app} CLI=${CLI:-$target/debug/fliplet-agent} \
   EMULATOR=${EMULATOR:-$target/debug/fliplet-emulator} E2E_SCRIPTS=${E2E_SCRIPT:-ui/e2e/app.e2e.mjs ui/e2e/wizard.e2e.mjs} \
+  TRAY=${TRAY:-$(dirname "${APP:-$target/debug/fliplet-agent-app}")/fliplet-agent-tray} \
   WEBDRIVER_URL=http://127.0.0.1:$port SCREENSHOTS=$root/target/screenshots \
   E2E_PORT=$port E2E_NATIVE_PORT=$native
 export PATH=$HOME/.cargo/bin:/root/.cargo/bin:$PATH
@@ -53,6 +54,15 @@ dbus-run-session -- bash -c '
     exit \$status
   "
 ' || status=$?
+# A light tray process left by the test (a window closed by the end of a WebDriver session
+# hands the agent to one): stop it, by the pid in the agent lock.
+for _ in 1 2 3 4 5; do
+  pid=$(cat "$XDG_DATA_HOME/fliplet-agent/agent.lock" 2>/dev/null || true)
+  if [ -n "$pid" ] && [ "$(readlink "/proc/$pid/exe" 2>/dev/null)" = "$TRAY" ]; then
+    kill "$pid" 2>/dev/null || true
+  fi
+  sleep 1
+done
 if [ $status -ne 0 ]; then
   echo "--- app log (last 60 lines) ---"; tail -n 60 "$tmp/agent.log" 2>/dev/null || true
   echo "--- tauri-driver log (last 30 lines) ---"; tail -n 30 "$tmp/home/tauri-driver.log" 2>/dev/null || true

@@ -23,11 +23,13 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}"
 fi
 
-# Desktop app (Tauri 2): build dependencies and headless GUI test tools. Without
+# Desktop app (Tauri 2): build dependencies and headless GUI test tools (libglib2.0-bin:
+# gdbus, with which the e2e test clicks the light tray's menu over D-Bus). Without
 # recommends: dbus-x11 (D-Bus autolaunch) must not come along, it can hang the tests.
 gui_pkgs=(libwebkit2gtk-4.1-dev libsoup-3.0-dev libjavascriptcoregtk-4.1-dev libgtk-3-dev
   libayatana-appindicator3-dev librsvg2-dev libxdo-dev libssl-dev libdbus-1-dev
-  xvfb xauth gnome-keyring libsecret-tools webkit2gtk-driver at-spi2-core imagemagick)
+  xvfb xauth gnome-keyring libsecret-tools webkit2gtk-driver at-spi2-core imagemagick
+  libglib2.0-bin)
 need_gui=()
 for p in "${gui_pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || need_gui+=("$p")

@@ -195,7 +195,7 @@ fn tick(
 ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> {
     Box::pin(async move {
         let Some(agent) = agent.upgrade() else { return };
-        if agent.is_paused() {
+        if agent.is_paused() || agent.is_releasing() {
             return;
         }
         let _ = agent
@@ -212,6 +212,8 @@ pub struct Agent {
     capture: LogCapture,
     store: SecretStore,
     paused: AtomicBool,
+    /// Set by [`Agent::release`]: no new run starts.
+    releasing: AtomicBool,
     running: Mutex<HashSet<String>>,
     schedules: tokio::sync::Mutex<Vec<Schedule>>,
     demo: tokio::sync::Mutex<Option<fliplet_emulator::Emulator>>,
@@ -245,6 +247,7 @@ impl Agent {
             capture,
             store,
             paused: AtomicBool::new(false),
+            releasing: AtomicBool::new(false),
             running: Mutex::new(HashSet::new()),
             schedules: tokio::sync::Mutex::new(Vec::new()),
             demo: tokio::sync::Mutex::new(None),
@@ -324,6 +327,14 @@ impl Agent {
         trigger: Trigger,
         only: Option<usize>,
     ) -> Result<RecordedRun, AppError> {
+        if self.is_releasing() {
+            return Err(AppError::new(
+                ErrorCode::Other,
+                format!(
+                    "The job `{id}` was not run: the agent is handing over to another process of the app."
+                ),
+            ));
+        }
         if !self
             .running
             .lock()
@@ -415,6 +426,9 @@ impl Agent {
         for s in schedules.drain(..) {
             s.shutdown().await;
         }
+        if self.is_releasing() {
+            return;
+        }
         for file in jobs::list(&self.jobs_dir) {
             if file.frequency.is_none() {
                 continue;
@@ -432,6 +446,66 @@ impl Agent {
         }
         drop(schedules);
         self.emit(AgentEvent::JobsChanged);
+    }
+
+    /// Whether [`Agent::release`] was called (the agent is handing over or gone).
+    pub fn is_releasing(&self) -> bool {
+        self.releasing.load(Ordering::SeqCst)
+    }
+
+    /// The jobs running now.
+    pub fn running_jobs(&self) -> Vec<String> {
+        let mut v: Vec<String> = self
+            .running
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .cloned()
+            .collect();
+        v.sort();
+        v
+    }
+
+    /// Hand the agent over to another process of the app (see [`crate::instance`]): no new
+    /// run starts (scheduled ticks are skipped, Run now is refused), the schedules stop, the
+    /// runs in flight finish and are recorded, then [`Agent::shutdown`]. After it returns the
+    /// history is closed and the caller can release the agent lock.
+    pub async fn release(&self) {
+        self.releasing.store(true, Ordering::SeqCst);
+        for s in self.schedules.lock().await.drain(..) {
+            s.shutdown().await;
+        }
+        let mut logged = false;
+        loop {
+            let running = self.running_jobs();
+            if running.is_empty() {
+                break;
+            }
+            if !logged {
+                tracing::info!(
+                    "Handing over after the runs in flight finish: {}.",
+                    running.join(", ")
+                );
+                logged = true;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        self.shutdown().await;
+        let state = crate::instance::HandoffState {
+            paused: self.is_paused(),
+        };
+        if let Err(e) = crate::instance::save_state(&self.data_dir, &state) {
+            tracing::warn!("Cannot write the handoff state: {e}");
+        }
+    }
+
+    /// After taking the agent over from another process of the app ([`Agent::release`]),
+    /// restore its state (paused schedules stay paused). Call before the schedules start.
+    pub fn take_over(&self, handed_over: bool) {
+        let state = crate::instance::take_state(&self.data_dir);
+        if handed_over && let Some(state) = state {
+            self.set_paused(state.paused);
+        }
     }
 
     /// Stop the schedules and the demo emulator.

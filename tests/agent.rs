@@ -279,3 +279,65 @@ async fn paused_schedules_do_not_run_and_resumed_ones_do() {
     assert!(runs.iter().all(|r| r.trigger == Trigger::Scheduled));
     agent.shutdown().await;
 }
+
+/// Issue 4 (handoff between the window process and the light tray): `release` lets the run in
+/// flight finish and be recorded, stops the schedules and refuses new runs; the next process
+/// opening the same data folder finds no run cut short, keeps the schedules paused if they
+/// were, and schedules again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn release_finishes_the_run_in_flight_then_the_next_process_takes_over() {
+    let d = dirs();
+    let agent = agent(&d).await;
+    agent.create_demo().await.unwrap();
+    let path = d.jobs.join("demo.yml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(&path, text.replace("'*/15 * * * *'", "'* * * * * *'")).unwrap();
+    let mut events = agent.subscribe();
+    agent.reload_schedules().await;
+    // Release while a scheduled run is in flight.
+    tokio::time::timeout(std::time::Duration::from_secs(20), async {
+        loop {
+            if let Ok(AgentEvent::RunStarted { .. }) = events.recv().await {
+                break;
+            }
+        }
+    })
+    .await
+    .expect("a scheduled run starts");
+    // Paused by the user: stays paused in the next process.
+    agent.set_paused(true);
+    agent.release().await;
+    assert!(agent.is_releasing());
+    assert!(agent.running_jobs().is_empty());
+    let e = agent.run_job("demo", Trigger::Manual).await.unwrap_err();
+    assert!(e.message.contains("handing over"), "{}", e.message);
+    drop(agent);
+
+    // The next process: same folders, nothing was left `running` (no "app stopped" failure),
+    // and its schedules fire.
+    let next = self::agent(&d).await;
+    let runs = next.runs(Some("demo"), 50).await.unwrap();
+    assert!(!runs.is_empty());
+    assert!(
+        runs.iter().all(|r| r.outcome != Outcome::Running
+            && !r
+                .error
+                .as_deref()
+                .unwrap_or("")
+                .contains("stopped during this run")),
+        "{runs:?}"
+    );
+    assert!(
+        runs.iter().any(|r| r.outcome == Outcome::Success),
+        "{runs:?}"
+    );
+    let before = runs.len();
+    next.take_over(true);
+    assert!(next.is_paused(), "the paused state is handed over");
+    next.set_paused(false);
+    next.resume_demo().await.unwrap();
+    next.reload_schedules().await;
+    tokio::time::sleep(std::time::Duration::from_millis(3000)).await;
+    assert!(next.runs(Some("demo"), 50).await.unwrap().len() > before);
+    next.shutdown().await;
+}

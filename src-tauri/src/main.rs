@@ -3,11 +3,14 @@
 //! history, keeps secrets in the OS keychain, and notifies failures and recoveries.
 //!
 //! `--hidden` (what autostart passes) starts in the tray without a window; `--demo` creates
-//! the demo job on a first launch with no jobs (what `npm run app` does). Closing the
-//! window destroys the webview (WebKit's processes go away); Open recreates it.
+//! the demo job on a first launch with no jobs (what `npm run app` does). On Linux the tray
+//! without a window is the light `fliplet-agent-tray` process (no WebKit): closing the window
+//! hands the agent over to it and this process exits; its Open starts this process again
+//! (see `handoff.rs`).
 #![cfg_attr(not(debug_assertions), windows_subsystem = "windows")]
 
 mod commands;
+mod handoff;
 mod state;
 mod tray;
 
@@ -15,7 +18,7 @@ use std::time::Instant;
 
 use fliplet_agent::agent::{Agent, AgentEvent};
 use fliplet_agent::config::Verbosity;
-use fliplet_agent::history::{LogCapture, Outcome};
+use fliplet_agent::history::LogCapture;
 use fliplet_agent::paths;
 use fliplet_agent::secrets::SecretStore;
 use tauri::{AppHandle, Emitter, Manager, RunEvent, WebviewUrl, WebviewWindowBuilder};
@@ -57,6 +60,7 @@ pub fn open_window_at(app: &AppHandle, hash: &str) {
 
 /// Stop the schedules and the demo emulator, then exit.
 pub async fn quit(app: &AppHandle) {
+    handoff::set_quitting();
     let agent = app.state::<AppState>().agent.clone();
     agent.shutdown().await;
     app.exit(0);
@@ -93,25 +97,9 @@ async fn follow(app: AppHandle) {
             run,
             recovered_after,
         } = &event
+            && let Some((title, body)) = fliplet_agent::tray::notification(run, *recovered_after)
         {
-            if run.outcome == Outcome::Failed {
-                notify(
-                    &app,
-                    format!("{} failed", run.job_name),
-                    run.error
-                        .clone()
-                        .unwrap_or_else(|| "See its history for the log.".into()),
-                );
-            } else if let Some(n) = recovered_after {
-                notify(
-                    &app,
-                    format!("{} recovered", run.job_name),
-                    format!(
-                        "It ran successfully after {n} failed run{}.",
-                        if *n == 1 { "" } else { "s" }
-                    ),
-                );
-            }
+            notify(&app, title, body);
         }
         let _ = app.emit("agent-event", &event);
         tray::refresh(&app).await;
@@ -122,12 +110,15 @@ fn main() {
     let started = Instant::now();
     let hidden = std::env::args().any(|a| a == "--hidden");
     let demo = std::env::args().any(|a| a == "--demo");
+    handoff::exec_tray_if_hidden(hidden);
     let capture = LogCapture::new();
     let _log = fliplet_agent::log::init_with(Verbosity::Info, Some(&capture));
 
     let app = tauri::Builder::default()
         .plugin(tauri_plugin_single_instance::init(|app, _argv, _cwd| {
-            open_window(app)
+            if !handoff::second_launch_while_handing_over() {
+                open_window(app)
+            }
         }))
         .plugin(tauri_plugin_autostart::init(
             tauri_plugin_autostart::MacosLauncher::LaunchAgent,
@@ -166,6 +157,7 @@ fn main() {
         ])
         .setup(move |app| {
             let data_dir = paths::data_dir();
+            let handed_over = handoff::take_agent(app.handle(), &data_dir)?;
             let store = SecretStore::open(&data_dir);
             tracing::info!("Secrets are kept in the {}.", store.describe());
             let agent = tauri::async_runtime::block_on(Agent::open(
@@ -174,6 +166,7 @@ fn main() {
                 store,
                 capture.clone(),
             ))?;
+            agent.take_over(handed_over);
             app.manage(AppState {
                 agent: agent.clone(),
                 started,
@@ -183,7 +176,7 @@ fn main() {
                 tracing::warn!("No tray icon ({e}); the app runs until its window's Quit.");
             }
             if !hidden {
-                open_window(&handle);
+                open_window_at(&handle, &handoff::route_arg().unwrap_or_default());
             }
             tauri::async_runtime::spawn(follow(handle.clone()));
             tauri::async_runtime::spawn(async move {
@@ -197,17 +190,23 @@ fn main() {
                 }
                 agent.reload_schedules().await;
                 tray::refresh(&handle).await;
-                agent.run_startup_jobs().await;
+                if !handed_over {
+                    agent.run_startup_jobs().await;
+                }
             });
             Ok(())
         })
         .build(tauri::generate_context!())
         .expect("cannot start the app");
-    app.run(|_app, event| match event {
-        // Closing the last window keeps the agent running in the tray; only Quit exits.
+    app.run(|app, event| match event {
+        // Closing the last window hands the agent to the light tray process (or keeps it
+        // running in this process's tray without one); only Quit exits.
         RunEvent::ExitRequested {
             api, code: None, ..
-        } => api.prevent_exit(),
+        } => {
+            api.prevent_exit();
+            handoff::on_last_window_closed(app);
+        }
         RunEvent::WindowEvent {
             event: tauri::WindowEvent::Destroyed,
             ..

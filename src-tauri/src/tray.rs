@@ -1,9 +1,9 @@
 //! The tray icon and its menu: each job with its last result and next run, Run all now,
 //! Pause/Resume schedules, Open, Quit. Menu ids map to the same core calls as the commands.
 
-use chrono::{DateTime, Local, Utc};
 use fliplet_agent::agent::JobStatus;
-use fliplet_agent::history::{Outcome, Trigger};
+use fliplet_agent::history::Trigger;
+use fliplet_agent::tray::{TrayState, job_label, tooltip, tray_state};
 use tauri::image::Image;
 use tauri::menu::{Menu, MenuEvent, MenuItem, PredefinedMenuItem};
 use tauri::tray::TrayIconBuilder;
@@ -13,29 +13,6 @@ use crate::state::AppState;
 
 pub const TRAY_ID: &str = "main";
 
-/// What the icon shows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TrayState {
-    Idle,
-    Running,
-    Error,
-}
-
-pub fn tray_state(jobs: &[JobStatus]) -> TrayState {
-    if jobs.iter().any(|j| j.running) {
-        TrayState::Running
-    } else if jobs.iter().any(|j| {
-        j.file.error.is_some()
-            || j.last_run
-                .as_ref()
-                .is_some_and(|r| r.outcome == Outcome::Failed)
-    }) {
-        TrayState::Error
-    } else {
-        TrayState::Idle
-    }
-}
-
 fn icon(state: TrayState) -> Image<'static> {
     let bytes: &'static [u8] = match state {
         TrayState::Idle => include_bytes!("../../icons/tray-idle.png"),
@@ -43,44 +20,6 @@ fn icon(state: TrayState) -> Image<'static> {
         TrayState::Error => include_bytes!("../../icons/tray-error.png"),
     };
     Image::from_bytes(bytes).expect("bundled tray icons are valid PNGs")
-}
-
-fn local_time(t: DateTime<Utc>) -> String {
-    let t = t.with_timezone(&Local);
-    if t.date_naive() == Local::now().date_naive() {
-        t.format("%H:%M").to_string()
-    } else {
-        t.format("%d %b %H:%M").to_string()
-    }
-}
-
-/// "demo.yml: ✓ 10:02 (10 inserted) · next 10:15"
-pub fn job_label(j: &JobStatus, paused: bool) -> String {
-    let last = if j.running {
-        "running…".to_string()
-    } else if let Some(e) = &j.file.error {
-        let first = e.lines().next().unwrap_or_default();
-        format!("invalid: {}", first.chars().take(60).collect::<String>())
-    } else {
-        match &j.last_run {
-            None => "never run".to_string(),
-            Some(r) => {
-                let mark = match r.outcome {
-                    Outcome::Success => "✓",
-                    Outcome::Failed => "✗ failed",
-                    Outcome::Running => "…",
-                    Outcome::Skipped => "skipped",
-                };
-                format!("{mark} {}", local_time(r.started_at))
-            }
-        }
-    };
-    let next = match (paused, j.file.next_run) {
-        (true, Some(_)) => " · paused".to_string(),
-        (false, Some(t)) => format!(" · next {}", local_time(t)),
-        _ => String::new(),
-    };
-    format!("{}: {last}{next}", j.file.name)
 }
 
 fn build_menu(
@@ -163,13 +102,7 @@ pub async fn refresh(app: &AppHandle) {
             let _ = tray.set_menu(Some(menu));
         }
         let _ = tray.set_icon(Some(icon(state)));
-        let tip = match state {
-            TrayState::Idle if paused => "Fliplet Agent: schedules paused",
-            TrayState::Idle => "Fliplet Agent: idle",
-            TrayState::Running => "Fliplet Agent: running a job",
-            TrayState::Error => "Fliplet Agent: a job failed",
-        };
-        let _ = tray.set_tooltip(Some(tip));
+        let _ = tray.set_tooltip(Some(tooltip(state, paused)));
     });
 }
 
@@ -193,73 +126,5 @@ fn on_menu(app: &AppHandle, event: MenuEvent) {
             crate::open_window_at(&app, &format!("#/history/{job}"));
         }
         _ => {}
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use fliplet_agent::history::{RunCounts, RunId, RunSummary};
-    use fliplet_agent::jobs::JobFile;
-
-    fn job(id: &str, running: bool, outcome: Option<Outcome>) -> JobStatus {
-        JobStatus {
-            file: JobFile {
-                id: id.into(),
-                path: format!("/jobs/{id}.yml").into(),
-                name: format!("{id}.yml"),
-                description: None,
-                frequency: Some("*/15 * * * *".into()),
-                schedule: None,
-                next_run: Some(Utc::now() + chrono::Duration::minutes(5)),
-                sync_on_init: false,
-                error: None,
-                demo: false,
-                secrets: Vec::new(),
-            },
-            running,
-            last_run: outcome.map(|outcome| RunSummary {
-                id: RunId(1),
-                job: id.into(),
-                job_name: format!("{id}.yml"),
-                operation: None,
-                trigger: Trigger::Scheduled,
-                started_at: Utc::now(),
-                finished_at: Some(Utc::now()),
-                outcome,
-                counts: RunCounts::default(),
-                error: None,
-            }),
-        }
-    }
-
-    #[test]
-    fn icon_state_running_beats_error_beats_idle() {
-        assert_eq!(tray_state(&[]), TrayState::Idle);
-        let ok = job("a", false, Some(Outcome::Success));
-        let failed = job("b", false, Some(Outcome::Failed));
-        let running = job("c", true, None);
-        assert_eq!(tray_state(std::slice::from_ref(&ok)), TrayState::Idle);
-        assert_eq!(tray_state(&[ok.clone(), failed.clone()]), TrayState::Error);
-        assert_eq!(tray_state(&[ok, failed, running]), TrayState::Running);
-    }
-
-    #[test]
-    fn menu_labels_show_last_result_and_next_run() {
-        let l = job_label(&job("sales", false, None), false);
-        assert!(l.starts_with("sales.yml: never run · next "), "{l}");
-        let l = job_label(&job("sales", false, Some(Outcome::Failed)), false);
-        assert!(l.starts_with("sales.yml: ✗ failed "), "{l}");
-        let l = job_label(&job("sales", false, Some(Outcome::Success)), true);
-        assert!(
-            l.starts_with("sales.yml: ✓ ") && l.ends_with(" · paused"),
-            "{l}"
-        );
-        assert_eq!(
-            job_label(&job("sales", true, None), false)
-                .split(" · ")
-                .next(),
-            Some("sales.yml: running…")
-        );
     }
 }

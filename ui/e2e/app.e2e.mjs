@@ -5,9 +5,10 @@
 // Env: APP (app binary), CLI (fliplet-agent binary), WEBDRIVER_URL, SCREENSHOTS (folder),
 // XDG_CONFIG_HOME (to find the job files).
 import { execFileSync, spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Session, sleep, waitFor, wd } from './webdriver.mjs';
+import { DATA_DIR, TRAY, alive, appProcesses, exeOf, lockHolder, memKb, webkitProcesses } from './procs.mjs';
 
 const APP = process.env.APP;
 const CLI = process.env.CLI;
@@ -31,6 +32,44 @@ async function step(name, fn) {
     console.log(`FAIL ${name}: ${e.stack ?? e}`);
     throw e;
   }
+}
+
+/** Runs of the demo job recorded by schedules (read from the history database). */
+function scheduledRuns() {
+  const out = execFileSync(
+    'sqlite3',
+    [join(DATA_DIR, 'history.sqlite'), "select count(*) from runs where job = 'demo' and trigger = 'scheduled' and outcome = 'success'"],
+    { encoding: 'utf8' },
+  );
+  return Number(out.trim());
+}
+
+/** Launch the app with `args` and wait for it to exit; its exit code, or 'timeout'. */
+function launch(args) {
+  return new Promise((resolve) => {
+    const p = spawn(APP, args, { stdio: 'ignore' });
+    const timer = setTimeout(() => {
+      p.kill('SIGKILL');
+      resolve('timeout');
+    }, 20_000);
+    p.on('exit', (c) => {
+      clearTimeout(timer);
+      resolve(c);
+    });
+  });
+}
+
+function gdbus(args) {
+  return execFileSync('gdbus', ['call', '--session', ...args], { encoding: 'utf8' });
+}
+
+/** The light tray's menu (com.canonical.dbusmenu, served by ksni): [{ id, label }]. */
+function trayMenu(dest) {
+  const layout = gdbus(['--dest', dest, '--object-path', '/MenuBar', '--method', 'com.canonical.dbusmenu.GetLayout', '--', '0', '-1', '@as []']);
+  return [...layout.matchAll(/<\((\d+), \{([^}]*)\}/g)].map((m) => ({
+    id: Number(m[1]),
+    label: m[2].match(/'label': <'([^']*)'>/)?.[1] ?? '',
+  }));
 }
 
 function secretToolLookup(name) {
@@ -152,6 +191,61 @@ async function main() {
       void out;
     });
 
+    await step('closing the window hands the agent to the light tray: no WebKit, schedules still run', async () => {
+      if (!TRAY) throw new Error('TRAY (the fliplet-agent-tray binary) is not set');
+      const demoPath = join(JOBS_DIR, 'demo.yml');
+      // Every 4 seconds from now on: the tray agent reads the schedules when it takes over.
+      writeFileSync(demoPath, readFileSync(demoPath, 'utf8').replace("'*/15 * * * *'", "'*/4 * * * * *'"));
+      const windowPid = lockHolder();
+      if (!windowPid || exeOf(windowPid) !== APP) throw new Error(`the agent lock is held by ${windowPid} (${exeOf(windowPid)})`);
+      const before = scheduledRuns();
+      await s.clickToClose('[data-testid=close-to-tray]');
+      const trayPid = await waitFor('the tray agent holds the agent', async () => {
+        const p = lockHolder();
+        return p && exeOf(p) === TRAY ? p : null;
+      }, 60_000);
+      await waitFor('the window process exits', async () => !alive(windowPid), 30_000);
+      await s.end();
+      s = null;
+      await waitFor('WebKit processes gone', async () => webkitProcesses().length === 0, 30_000);
+      const procs = appProcesses();
+      if (procs.length !== 1 || procs[0].pid !== trayPid)
+        throw new Error(`app processes: ${procs.map((p) => `${p.pid} ${p.comm}`).join(', ')}`);
+      const maps = readFileSync(`/proc/${trayPid}/maps`, 'utf8');
+      if (/libwebkit|libgtk/.test(maps)) throw new Error('the tray process loaded GTK or WebKit');
+      await waitFor('scheduled runs recorded by the tray agent', async () => scheduledRuns() >= before + 2, 40_000);
+      console.log(`  tray agent pid ${trayPid}: ${Math.round(memKb(trayPid, 'RSS') / 1024)} MB RSS; scheduled runs ${before} -> ${scheduledRuns()}`);
+      // No second scheduler: a launch at login (--hidden) while the tray runs exits at once.
+      const code = await launch(['--hidden']);
+      if (code !== 0) throw new Error(`hidden launch exit: ${code}`);
+      if (lockHolder() !== trayPid || appProcesses().length !== 1) throw new Error('a hidden launch changed the agent');
+      const log = readFileSync(process.env.FLIPLET_AGENT_LOG, 'utf8');
+      if (!/Fliplet Agent already runs \(pid \d+\); this launch exits\./.test(log)) throw new Error('no "already runs" log line');
+      writeFileSync(demoPath, readFileSync(demoPath, 'utf8').replace("'*/4 * * * * *'", "'*/15 * * * *'"));
+    });
+
+    await step('Open (a new window process) takes the agent back from the tray agent', async () => {
+      const trayPid = lockHolder();
+      const runs = scheduledRuns();
+      s = await Session.start();
+      await s.waitFind('[data-testid=job-demo]', 60_000);
+      await waitFor('the tray agent exits', async () => !alive(trayPid), 60_000);
+      const holder = lockHolder();
+      if (exeOf(holder) !== APP) throw new Error(`the agent lock is held by ${holder} (${exeOf(holder)})`);
+      const trays = appProcesses().filter((p) => p.exe === TRAY);
+      if (trays.length) throw new Error(`tray processes still running: ${trays.map((p) => p.pid)}`);
+      // The tray agent's scheduled runs are in the window's History.
+      await s.go('#/history');
+      await waitFor('scheduled runs in History', async () => {
+        const rows = await s.findAll('tr.run');
+        let n = 0;
+        for (const r of rows) if (/Scheduled/.test(await wd('GET', s.p(`/element/${r}/text`)))) n++;
+        return n >= runs && n > 0;
+      });
+      const log = readFileSync(process.env.FLIPLET_AGENT_LOG, 'utf8');
+      if (!/Took the agent over from the tray agent\./.test(log)) throw new Error('no handoff log line');
+    });
+
     await step('quit from the app', async () => {
       await s.go('#/history');
       runsBeforeQuit = (await waitFor('runs', async () => s.findAll('tr.run'))).length;
@@ -209,8 +303,40 @@ async function main() {
       await s.go('#/jobs');
       await s.waitFind('[data-testid=job-demo]');
     });
+    await step("the light tray's menu over D-Bus: Open starts the window process, which takes the agent back", async () => {
+      await s.clickToClose('[data-testid=close-to-tray]');
+      const trayPid = await waitFor('the tray agent holds the agent', async () => {
+        const p = lockHolder();
+        return p && exeOf(p) === TRAY ? p : null;
+      }, 60_000);
+      await s.end();
+      s = null;
+      const names = () => gdbus(['--dest', 'org.freedesktop.DBus', '--object-path', '/org/freedesktop/DBus', '--method', 'org.freedesktop.DBus.ListNames']);
+      const dest = await waitFor('the tray icon on D-Bus', async () => names().match(new RegExp(`org\\.kde\\.StatusNotifierItem-${trayPid}-\\d+`))?.[0]);
+      const menu = await waitFor('the job in the menu', async () => {
+        const m = trayMenu(dest);
+        return m.some((i) => i.label.startsWith('demo.yml: ')) ? m : null;
+      });
+      const labels = menu.map((i) => i.label).filter(Boolean);
+      for (const l of ['Run all now', 'Pause schedules', 'Open Fliplet Agent', 'Quit'])
+        if (!labels.includes(l)) throw new Error(`menu: ${JSON.stringify(labels)}`);
+      console.log(`  tray menu: ${JSON.stringify(labels)}`);
+      const open = menu.find((i) => i.label === 'Open Fliplet Agent');
+      gdbus(['--dest', dest, '--object-path', '/MenuBar', '--method', 'com.canonical.dbusmenu.Event', '--', String(open.id), "'clicked'", '<int32 0>', 'uint32 0']);
+      const windowPid = await waitFor('the window process holds the agent', async () => {
+        const p = lockHolder();
+        return p && exeOf(p) === APP ? p : null;
+      }, 60_000);
+      await waitFor('the tray agent exits', async () => !alive(trayPid), 60_000);
+      await waitFor('the window (WebKit) is back', async () => webkitProcesses().length > 0, 60_000);
+      // This window process was not started by WebDriver: end it here.
+      process.kill(windowPid, 'SIGTERM');
+      await waitFor('the window process exits', async () => !alive(windowPid), 30_000);
+    });
   } finally {
     if (s) await s.end();
+    const tray = lockHolder();
+    if (tray && exeOf(tray) === TRAY) process.kill(tray, 'SIGTERM');
     console.log(`${passed} passed, ${failed} failed`);
   }
 }

@@ -1,0 +1,185 @@
+//! What the tray shows, for both tray shells (the window process's Tauri tray and the light
+//! tray process): the icon's state, the tooltip and each job's menu label. Pure functions of
+//! the agent's [`JobStatus`]es.
+
+use chrono::{DateTime, Local, Utc};
+
+use crate::agent::JobStatus;
+use crate::history::{Outcome, RunSummary};
+
+/// What the icon shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TrayState {
+    Idle,
+    Running,
+    Error,
+}
+
+pub fn tray_state(jobs: &[JobStatus]) -> TrayState {
+    if jobs.iter().any(|j| j.running) {
+        TrayState::Running
+    } else if jobs.iter().any(|j| {
+        j.file.error.is_some()
+            || j.last_run
+                .as_ref()
+                .is_some_and(|r| r.outcome == Outcome::Failed)
+    }) {
+        TrayState::Error
+    } else {
+        TrayState::Idle
+    }
+}
+
+/// The tooltip of the tray icon.
+pub fn tooltip(state: TrayState, paused: bool) -> &'static str {
+    match state {
+        TrayState::Idle if paused => "Fliplet Agent: schedules paused",
+        TrayState::Idle => "Fliplet Agent: idle",
+        TrayState::Running => "Fliplet Agent: running a job",
+        TrayState::Error => "Fliplet Agent: a job failed",
+    }
+}
+
+/// The desktop notification for a finished run, if any: a failure, or the first success
+/// after failed runs (`recovered_after`). Title and body.
+pub fn notification(run: &RunSummary, recovered_after: Option<u32>) -> Option<(String, String)> {
+    if run.outcome == Outcome::Failed {
+        Some((
+            format!("{} failed", run.job_name),
+            run.error
+                .clone()
+                .unwrap_or_else(|| "See its history for the log.".into()),
+        ))
+    } else {
+        recovered_after.map(|n| {
+            (
+                format!("{} recovered", run.job_name),
+                format!(
+                    "It ran successfully after {n} failed run{}.",
+                    if n == 1 { "" } else { "s" }
+                ),
+            )
+        })
+    }
+}
+
+fn local_time(t: DateTime<Utc>) -> String {
+    let t = t.with_timezone(&Local);
+    if t.date_naive() == Local::now().date_naive() {
+        t.format("%H:%M").to_string()
+    } else {
+        t.format("%d %b %H:%M").to_string()
+    }
+}
+
+/// "demo.yml: ✓ 10:02 (10 inserted) · next 10:15"
+pub fn job_label(j: &JobStatus, paused: bool) -> String {
+    let last = if j.running {
+        "running…".to_string()
+    } else if let Some(e) = &j.file.error {
+        let first = e.lines().next().unwrap_or_default();
+        format!("invalid: {}", first.chars().take(60).collect::<String>())
+    } else {
+        match &j.last_run {
+            None => "never run".to_string(),
+            Some(r) => {
+                let mark = match r.outcome {
+                    Outcome::Success => "✓",
+                    Outcome::Failed => "✗ failed",
+                    Outcome::Running => "…",
+                    Outcome::Skipped => "skipped",
+                };
+                format!("{mark} {}", local_time(r.started_at))
+            }
+        }
+    };
+    let next = match (paused, j.file.next_run) {
+        (true, Some(_)) => " · paused".to_string(),
+        (false, Some(t)) => format!(" · next {}", local_time(t)),
+        _ => String::new(),
+    };
+    format!("{}: {last}{next}", j.file.name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::history::{RunCounts, RunId, Trigger};
+    use crate::jobs::JobFile;
+
+    fn job(id: &str, running: bool, outcome: Option<Outcome>) -> JobStatus {
+        JobStatus {
+            file: JobFile {
+                id: id.into(),
+                path: format!("/jobs/{id}.yml").into(),
+                name: format!("{id}.yml"),
+                description: None,
+                frequency: Some("*/15 * * * *".into()),
+                schedule: None,
+                next_run: Some(Utc::now() + chrono::Duration::minutes(5)),
+                sync_on_init: false,
+                error: None,
+                demo: false,
+                secrets: Vec::new(),
+            },
+            running,
+            last_run: outcome.map(|outcome| RunSummary {
+                id: RunId(1),
+                job: id.into(),
+                job_name: format!("{id}.yml"),
+                operation: None,
+                trigger: Trigger::Scheduled,
+                started_at: Utc::now(),
+                finished_at: Some(Utc::now()),
+                outcome,
+                counts: RunCounts::default(),
+                error: None,
+            }),
+        }
+    }
+
+    #[test]
+    fn icon_state_running_beats_error_beats_idle() {
+        assert_eq!(tray_state(&[]), TrayState::Idle);
+        let ok = job("a", false, Some(Outcome::Success));
+        let failed = job("b", false, Some(Outcome::Failed));
+        let running = job("c", true, None);
+        assert_eq!(tray_state(std::slice::from_ref(&ok)), TrayState::Idle);
+        assert_eq!(tray_state(&[ok.clone(), failed.clone()]), TrayState::Error);
+        assert_eq!(tray_state(&[ok, failed, running]), TrayState::Running);
+    }
+
+    #[test]
+    fn menu_labels_show_last_result_and_next_run() {
+        let l = job_label(&job("sales", false, None), false);
+        assert!(l.starts_with("sales.yml: never run · next "), "{l}");
+        let l = job_label(&job("sales", false, Some(Outcome::Failed)), false);
+        assert!(l.starts_with("sales.yml: ✗ failed "), "{l}");
+        let l = job_label(&job("sales", false, Some(Outcome::Success)), true);
+        assert!(
+            l.starts_with("sales.yml: ✓ ") && l.ends_with(" · paused"),
+            "{l}"
+        );
+        assert_eq!(
+            job_label(&job("sales", true, None), false)
+                .split(" · ")
+                .next(),
+            Some("sales.yml: running…")
+        );
+    }
+
+    #[test]
+    fn failures_and_recoveries_are_notified_plain_successes_are_not() {
+        let failed = job("sales", false, Some(Outcome::Failed)).last_run.unwrap();
+        let (title, body) = notification(&failed, None).unwrap();
+        assert_eq!(title, "sales.yml failed");
+        assert_eq!(body, "See its history for the log.");
+        let ok = job("sales", false, Some(Outcome::Success))
+            .last_run
+            .unwrap();
+        assert_eq!(notification(&ok, None), None);
+        let (title, body) = notification(&ok, Some(2)).unwrap();
+        assert_eq!(title, "sales.yml recovered");
+        assert_eq!(body, "It ran successfully after 2 failed runs.");
+    }
+}
