@@ -8,7 +8,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Session, sleep, waitFor, wd } from './webdriver.mjs';
-import { DATA_DIR, TRAY, alive, appProcesses, exeOf, lockHolder, memKb, webkitProcesses } from './procs.mjs';
+import { DATA_DIR, TRAY, alive, appProcesses, exeOf, gdbus, lockHolder, memKb, trayDest, trayMenu, webkitProcesses } from './procs.mjs';
 
 const APP = process.env.APP;
 const CLI = process.env.CLI;
@@ -57,19 +57,6 @@ function launch(args) {
       resolve(c);
     });
   });
-}
-
-function gdbus(args) {
-  return execFileSync('gdbus', ['call', '--session', ...args], { encoding: 'utf8' });
-}
-
-/** The light tray's menu (com.canonical.dbusmenu, served by ksni): [{ id, label }]. */
-function trayMenu(dest) {
-  const layout = gdbus(['--dest', dest, '--object-path', '/MenuBar', '--method', 'com.canonical.dbusmenu.GetLayout', '--', '0', '-1', '@as []']);
-  return [...layout.matchAll(/<\((\d+), \{([^}]*)\}/g)].map((m) => ({
-    id: Number(m[1]),
-    label: m[2].match(/'label': <'([^']*)'>/)?.[1] ?? '',
-  }));
 }
 
 function secretToolLookup(name) {
@@ -311,8 +298,7 @@ async function main() {
       }, 60_000);
       await s.end();
       s = null;
-      const names = () => gdbus(['--dest', 'org.freedesktop.DBus', '--object-path', '/org/freedesktop/DBus', '--method', 'org.freedesktop.DBus.ListNames']);
-      const dest = await waitFor('the tray icon on D-Bus', async () => names().match(new RegExp(`org\\.kde\\.StatusNotifierItem-${trayPid}-\\d+`))?.[0]);
+      const dest = await waitFor('the tray icon on D-Bus', async () => trayDest(trayPid));
       const menu = await waitFor('the job in the menu', async () => {
         const m = trayMenu(dest);
         return m.some((i) => i.label.startsWith('demo.yml: ')) ? m : null;

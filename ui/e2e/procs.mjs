@@ -1,6 +1,7 @@
 // Processes of the desktop app, read from /proc, for the e2e test and the measurements: the
 // window process (APP), the light tray process (TRAY) and their children (WebKit's web and
 // network processes), and who holds the agent lock.
+import { execFileSync } from 'node:child_process';
 import { readFileSync, readdirSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
 
@@ -76,4 +77,24 @@ export function memKb(pid, field) {
   } catch {
     return 0;
   }
+}
+
+/** A method call on the session bus (what a desktop's tray host does). */
+export function gdbus(args) {
+  return execFileSync('gdbus', ['call', '--session', ...args], { encoding: 'utf8' });
+}
+
+/** The light tray's menu (com.canonical.dbusmenu, served by ksni): [{ id, label }]. */
+export function trayMenu(dest) {
+  const layout = gdbus(['--dest', dest, '--object-path', '/MenuBar', '--method', 'com.canonical.dbusmenu.GetLayout', '--', '0', '-1', '@as []']);
+  return [...layout.matchAll(/<\((\d+), \{([^}]*)\}/g)].map((m) => ({
+    id: Number(m[1]),
+    label: m[2].match(/'label': <'([^']*)'>/)?.[1] ?? '',
+  }));
+}
+
+/** The light tray's D-Bus name, once process `trayPid` shows its icon. */
+export function trayDest(trayPid) {
+  const names = gdbus(['--dest', 'org.freedesktop.DBus', '--object-path', '/org/freedesktop/DBus', '--method', 'org.freedesktop.DBus.ListNames']);
+  return names.match(new RegExp(`org\\.kde\\.StatusNotifierItem-${trayPid}-\\d+`))?.[0] ?? null;
 }

@@ -13,6 +13,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Session, sleep, waitFor } from './webdriver.mjs';
+import { TRAY, exeOf, lockHolder, trayDest, trayMenu } from './procs.mjs';
 
 const WD = process.env.WEBDRIVER_URL ?? 'http://127.0.0.1:4444';
 const JOBS_DIR = join(process.env.XDG_CONFIG_HOME, 'fliplet-agent', 'jobs');
@@ -398,8 +399,32 @@ async function main() {
         throw new Error(`entries on Fliplet: ${JSON.stringify(names)}`);
       }
     });
+
+    await step("closed to the tray, the light tray agent's menu lists the new jobs with their next run", async () => {
+      await s.go('#/jobs');
+      const discard = await s.findAll('[data-testid=wizard-discard]');
+      if (discard.length) await s.click('[data-testid=wizard-discard]');
+      await s.clickToClose('[data-testid=close-to-tray]');
+      const trayPid = await waitFor('the tray agent holds the agent', async () => {
+        const p = lockHolder();
+        return p && exeOf(p) === TRAY ? p : null;
+      }, 60_000);
+      await s.end();
+      s = null;
+      const dest = await waitFor('the tray icon on D-Bus', async () => trayDest(trayPid));
+      const menu = await waitFor('the new jobs in the tray menu', async () => {
+        const labels = trayMenu(dest).map((i) => i.label);
+        const ok = ['people-sync.yml: ', 'people-sqlite.yml: '].every((j) => labels.some((l) => l.startsWith(j)));
+        return ok ? labels : null;
+      }, 30_000);
+      const job = menu.find((l) => l.startsWith('people-sync.yml: '));
+      console.log(`  tray menu: ${JSON.stringify(menu)}`);
+      if (!/next/i.test(job)) throw new Error(`the tray menu shows no next run: "${job}"`);
+    });
   } finally {
     if (s) await s.end();
+    const tray = lockHolder();
+    if (tray && exeOf(tray) === TRAY) process.kill(tray, 'SIGTERM');
     emu.proc.kill();
     try {
       psql(`drop table if exists ${TABLE}`);
