@@ -99,7 +99,18 @@ pub fn set_paused(state: State<'_, AppState>, paused: bool) {
 #[tauri::command]
 pub fn set_autostart(app: AppHandle, enabled: bool) -> Result<bool> {
     let al = app.autolaunch();
-    if enabled { al.enable() } else { al.disable() }.map_err(other)?;
+    // The autostart plugin writes ~/.config/autostart/<app>.desktop but does not create
+    // ~/.config (absent for a new user, or when XDG_CONFIG_HOME points elsewhere).
+    #[cfg(target_os = "linux")]
+    if enabled && let Some(home) = std::env::var_os("HOME") {
+        let _ = std::fs::create_dir_all(std::path::Path::new(&home).join(".config/autostart"));
+    }
+    if enabled { al.enable() } else { al.disable() }.map_err(|e| {
+        other(format!(
+            "Cannot turn {} start at login: {e}",
+            if enabled { "on" } else { "off" }
+        ))
+    })?;
     al.is_enabled().map_err(other)
 }
 

@@ -5,7 +5,7 @@
 // Env: APP (app binary), CLI (fliplet-agent binary), WEBDRIVER_URL, SCREENSHOTS (folder),
 // XDG_CONFIG_HOME (to find the job files).
 import { execFileSync, spawn } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Session, sleep, waitFor, wd } from './webdriver.mjs';
 import { DATA_DIR, TRAY, alive, appProcesses, exeOf, gdbus, lockHolder, memKb, trayDest, trayMenu, webkitProcesses } from './procs.mjs';
@@ -176,6 +176,31 @@ async function main() {
         stdio: ['ignore', 'pipe', 'pipe'],
       });
       void out;
+    });
+
+    await step('Settings switches start-at-login on (hidden in the tray) and off again', async () => {
+      const dir = join(process.env.HOME, '.config', 'autostart');
+      const entries = () => {
+        try {
+          return readdirSync(dir).filter((f) => f.endsWith('.desktop')).map((f) => readFileSync(join(dir, f), 'utf8'));
+        } catch {
+          return [];
+        }
+      };
+      if (entries().length) throw new Error('an autostart entry exists before the switch');
+      await s.go('#/settings');
+      await s.click('[data-testid=autostart]');
+      const entry = await waitFor('the autostart entry', async () => entries()[0] ?? null, 10_000).catch(async (e) => {
+        const shown = await s.exec('return document.body.innerText;');
+        console.log(`  settings screen: ${shown}`);
+        throw e;
+      });
+      const exec = entry.split('\n').find((l) => l.startsWith('Exec='));
+      if (!exec || !exec.includes(APP) || !exec.includes('--hidden')) throw new Error(`autostart entry: ${entry}`);
+      await waitFor('the switch shows on', async () => (await s.exec('return document.querySelector("[data-testid=autostart]").checked;')) || null, 10_000);
+      await s.click('[data-testid=autostart]');
+      await waitFor('the autostart entry removed', async () => entries().length === 0 || null, 10_000);
+      await s.go('#/jobs');
     });
 
     await step('closing the window hands the agent to the light tray: no WebKit, schedules still run', async () => {
