@@ -110,8 +110,8 @@ async function tokenStep(s, emu, token, { wrongFirst, shots }) {
     if (shots) await s.screenshot('wizard-1-token-error.png');
     await s.clear('[data-testid=token-input]');
   }
-  await s.type('[data-testid=token-input]', token);
-  await s.click('[data-testid=token-verify]');
+  // Keyboard: Enter in the token field verifies it.
+  await s.type('[data-testid=token-input]', `${token}\uE007`);
   const who = await s.waitText('[data-testid=token-result]', (t) => t.includes('Test User'), 30_000);
   if (who.includes(token)) throw new Error('the token is shown back');
   if (shots) await s.screenshot('wizard-1-token.png');
@@ -119,6 +119,10 @@ async function tokenStep(s, emu, token, { wrongFirst, shots }) {
 }
 
 async function dataSourceStep(s, dsId, { shots }) {
+  // Keyboard: each step puts the focus on its first field.
+  const focused = await waitFor('the search field focused', async () =>
+    (await s.exec('return document.activeElement && document.activeElement.dataset.testid;')) === 'ds-search' || null, 10_000);
+  void focused;
   await s.click(`[data-testid=ds-item-${dsId}]`, 30_000);
   const info = await s.waitText('[data-testid=ds-info]', (t) => /3 entries/.test(t), 30_000);
   if (!info.includes('name')) throw new Error(`data source info: "${info}"`);
