@@ -12,7 +12,7 @@
 import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Session, sleep, waitFor } from './webdriver.mjs';
+import { Session, sleep, waitFor, wd } from './webdriver.mjs';
 import { TRAY, exeOf, lockHolder, trayDest, trayMenu } from './procs.mjs';
 
 const WD = process.env.WEBDRIVER_URL ?? 'http://127.0.0.1:4444';
@@ -269,6 +269,14 @@ async function main() {
       await s.clear('[data-testid=job-name]');
       await s.type('[data-testid=job-name]', 'people-sync');
       await s.screenshot('wizard-8-preview.png');
+      // At the window's minimum size the step scrolls, the step list and the buttons stay.
+      await wd('POST', `/session/${s.id}/window/rect`, { width: 640, height: 420 });
+      await sleep(500);
+      const fits = await s.exec(`const r = (t) => document.querySelector('[data-testid=' + t + ']').getBoundingClientRect();
+        const b = r('save-run'); return b.bottom <= window.innerHeight && b.right <= window.innerWidth;`);
+      await s.screenshot('wizard-8-preview-small.png');
+      await wd('POST', `/session/${s.id}/window/rect`, { width: 980, height: 700 });
+      if (!fits) throw new Error('Save and run now is cut off at 640x420');
       const writes = (await emu.api('GET', '/__emulator/journal')).filter((j) => j.method !== 'GET');
       if (writes.length) throw new Error(`the wizard wrote to Fliplet: ${JSON.stringify(writes.map((w) => w.path))}`);
     });
