@@ -632,7 +632,13 @@ impl Agent {
                 format!("A job named `{name}` already exists; choose another name."),
             ));
         }
-        let text = crate::wizard::job_file_text(draft)?;
+        let mut text = crate::wizard::job_file_text(draft)?;
+        // An edited demo job stays the demo job (its emulator is started with the app).
+        if let Some(old) = &draft.id
+            && jobs::find(&self.jobs_dir, old).is_ok_and(|p| jobs::is_demo(&p))
+        {
+            text = format!("{}\n{text}", jobs::DEMO_MARKER);
+        }
         // Read it back as `fliplet-agent start` will, before anything is replaced.
         crate::config::parse_job(&text, &path)?;
         secrets::write_private(&path, text.as_bytes())?;

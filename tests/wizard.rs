@@ -526,3 +526,42 @@ async fn importing_a_plaintext_yaml_moves_its_secrets_to_the_store_and_opens_a_d
     let text = wizard::job_file_text(&draft).unwrap();
     assert!(!text.contains(PW_RIGHT) && !text.contains(&env.basic.token));
 }
+
+/// Editing the demo job in the wizard keeps it the demo job: it still runs against the
+/// emulator the app starts, also after a restart (new port).
+#[tokio::test]
+async fn an_edited_demo_job_stays_the_demo_job() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let jobs_dir = tmp.path().join("jobs");
+    let open = || async {
+        Agent::open(
+            &jobs_dir,
+            &data,
+            SecretStore::sealed_file(&data),
+            LogCapture::new(),
+        )
+        .await
+        .unwrap()
+    };
+    let agent = open().await;
+    agent.create_demo().await.unwrap();
+    let mut draft = agent.load_draft("demo").await.unwrap();
+    draft.frequency = "0 6 * * *".into();
+    let saved = agent.save_draft(&draft, true).await.unwrap();
+    assert_eq!(saved.run.unwrap().outcome, Outcome::Success);
+    assert!(saved.job.file.demo, "still marked as the demo job");
+    agent.shutdown().await;
+    // A restart starts the demo emulator on a new port and points the edited job at it.
+    let agent = open().await;
+    agent.resume_demo().await.unwrap();
+    let run = agent.run_job("demo", Trigger::Manual).await.unwrap().run;
+    assert_eq!(run.outcome, Outcome::Success, "{:?}", run.error);
+    assert_eq!(run.counts.unchanged, 10);
+    let text = std::fs::read_to_string(jobs_dir.join("demo.yml")).unwrap();
+    assert!(
+        text.contains("0 6 * * *") && text.contains("operations:"),
+        "{text}"
+    );
+    agent.shutdown().await;
+}
