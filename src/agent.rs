@@ -98,10 +98,7 @@ pub async fn run_recorded(
         let report = api::run_job(job, dry_run, only_list.as_ref().map(|a| &a[..])).await;
         let ended = Ended {
             totals: report.totals(),
-            error: report
-                .error
-                .clone()
-                .or_else(|| report.operations.iter().find_map(|o| o.error.clone())),
+            error: report.first_error(),
             ok: report.succeeded(),
         };
         (ended, ())
@@ -559,10 +556,7 @@ impl Agent {
             let preview = api::preview_job(job, Some(crate::wizard::PREVIEW_ROWS)).await;
             let ended = Ended {
                 totals: preview.totals(),
-                error: preview
-                    .error
-                    .clone()
-                    .or_else(|| preview.operations.iter().find_map(|o| o.error.clone())),
+                error: preview.first_error(),
                 ok: preview.succeeded(),
             };
             (ended, preview)

@@ -18,7 +18,12 @@ pub const CA_FILE_ENV: &str = "FLIPLET_CA_FILE";
 /// The API base URL a job talks to: its `api_url`, else `$FLIPLET_API_URL`, else `None`
 /// (the token's region decides).
 pub fn base_url_override(job: &Job) -> Option<String> {
-    job.api_url.clone().or_else(|| {
+    base_url_or_env(job.api_url.clone())
+}
+
+/// `explicit` (an `api_url`), else `$FLIPLET_API_URL`, else `None`.
+pub fn base_url_or_env(explicit: Option<String>) -> Option<String> {
+    explicit.or_else(|| {
         std::env::var(API_URL_ENV)
             .ok()
             .filter(|v| !v.trim().is_empty())
@@ -39,9 +44,12 @@ pub fn client_for(job: &Job) -> Result<Client, ApiError> {
 
 /// The extra CA certificate a job trusts: its `ca_file`, else `$FLIPLET_CA_FILE`.
 pub fn ca_file_for(job: &Job) -> Option<std::path::PathBuf> {
-    job.ca_file
-        .clone()
-        .or_else(|| std::env::var_os(CA_FILE_ENV).map(Into::into))
+    ca_file_or_env(job.ca_file.clone())
+}
+
+/// `explicit` (a `ca_file`), else `$FLIPLET_CA_FILE`, else `None`.
+pub fn ca_file_or_env(explicit: Option<std::path::PathBuf>) -> Option<std::path::PathBuf> {
+    explicit.or_else(|| std::env::var_os(CA_FILE_ENV).map(Into::into))
 }
 
 /// What happened to one operation of a run.
@@ -92,15 +100,14 @@ impl JobReport {
 
     /// Sum of the operations' counts.
     pub fn totals(&self) -> Counts {
-        let mut t = Counts::default();
-        for c in self.operations.iter().filter_map(|o| o.counts) {
-            t.inserted += c.inserted;
-            t.updated += c.updated;
-            t.deleted += c.deleted;
-            t.unchanged += c.unchanged;
-            t.skipped += c.skipped;
-        }
-        t
+        self.operations.iter().filter_map(|o| o.counts).sum()
+    }
+
+    /// The error that stopped the job, else the first operation's error.
+    pub fn first_error(&self) -> Option<String> {
+        self.error
+            .clone()
+            .or_else(|| self.operations.iter().find_map(|o| o.error.clone()))
     }
 }
 
@@ -340,19 +347,17 @@ pub struct OperationPreview {
 impl JobPreview {
     /// The counts of every operation's plan, added up.
     pub fn totals(&self) -> Counts {
-        let mut t = Counts::default();
-        for c in self
-            .operations
+        self.operations
             .iter()
             .filter_map(|o| o.plan.as_ref().map(|p| p.counts))
-        {
-            t.inserted += c.inserted;
-            t.updated += c.updated;
-            t.deleted += c.deleted;
-            t.unchanged += c.unchanged;
-            t.skipped += c.skipped;
-        }
-        t
+            .sum()
+    }
+
+    /// The error that stopped the preview, else the first operation's error.
+    pub fn first_error(&self) -> Option<String> {
+        self.error
+            .clone()
+            .or_else(|| self.operations.iter().find_map(|o| o.error.clone()))
     }
 
     pub fn succeeded(&self) -> bool {

@@ -50,24 +50,13 @@ pub async fn prepare(dir: &Path) -> Result<Demo, DemoError> {
         .ok_or_else(|| fail("the emulator's demo state has no data source".into()))?;
     let emulator = Emulator::start_with_state(state).await;
     let job_path = dir.join("demo.yml");
-    let yaml = format!(
-        "# Demo job: pushes the staff table of a bundled SQLite file into a local Fliplet emulator.\n\
-         auth_token: {DEMO_TOKEN}\n\
-         api_url: {url}\n\
-         datasource_id: {data_source_id}\n\
-         database_driver: sqlite\n\
-         database_name: {db}\n\
-         description: Push staff to Fliplet (demo)\n\
-         sync_on_init: true\n\
-         frequency: '*/15 * * * *'\n\
-         query: SELECT id, email AS \"Email\", full_name AS \"Full Name\", office AS \"Office\", role AS \"Role\", updated_at AS \"updatedAt\", deleted_at AS \"deletedAt\" FROM staff ORDER BY id\n\
-         primary_column: id\n\
-         timestamp_column: updatedAt\n\
-         delete_column: deletedAt\n\
-         mode: update\n\
-         log_verbosity: info\n",
-        url = emulator.url(),
-        db = database.display(),
+    let yaml = job_yaml(
+        "# Demo job: pushes the staff table of a bundled SQLite file into a local Fliplet emulator.\n",
+        DEMO_TOKEN,
+        &emulator.url(),
+        data_source_id,
+        &database,
+        true,
     );
     std::fs::write(&job_path, yaml).map_err(|e| fail(e.to_string()))?;
     let job = load_job(&job_path).map_err(|e| fail(e.to_string()))?.job;
@@ -188,17 +177,42 @@ pub async fn app_demo(
     if job_path.exists() {
         return Ok((emulator, job_path));
     }
-    let text = format!(
-        "{marker}\n\
+    let header = format!(
+        "{}\n\
          # Pushes the staff table of a bundled SQLite file into the Fliplet API emulator that\n\
-         # the app starts on a free loopback port (api_url is updated at each start).\n\
-         auth_token: keychain:{token_name}\n\
+         # the app starts on a free loopback port (api_url is updated at each start).\n",
+        crate::jobs::DEMO_MARKER
+    );
+    let text = job_yaml(
+        &header,
+        &format!("keychain:{token_name}"),
+        &url,
+        data_source_id,
+        &database,
+        false,
+    );
+    std::fs::write(&job_path, text).map_err(|e| fail(e.to_string()))?;
+    Ok((emulator, job_path))
+}
+
+/// The demo job file (single-operation format) after the comment lines `header`.
+fn job_yaml(
+    header: &str,
+    auth_token: &str,
+    url: &str,
+    data_source_id: u64,
+    database: &Path,
+    sync_on_init: bool,
+) -> String {
+    format!(
+        "{header}\
+         auth_token: {auth_token}\n\
          api_url: {url}\n\
          datasource_id: {data_source_id}\n\
          database_driver: sqlite\n\
          database_name: {db}\n\
          description: Push staff to Fliplet (demo)\n\
-         sync_on_init: false\n\
+         sync_on_init: {sync_on_init}\n\
          frequency: '*/15 * * * *'\n\
          query: SELECT id, email AS \"Email\", full_name AS \"Full Name\", office AS \"Office\", role AS \"Role\", updated_at AS \"updatedAt\", deleted_at AS \"deletedAt\" FROM staff ORDER BY id\n\
          primary_column: id\n\
@@ -206,9 +220,6 @@ pub async fn app_demo(
          delete_column: deletedAt\n\
          mode: update\n\
          log_verbosity: info\n",
-        marker = crate::jobs::DEMO_MARKER,
         db = database.display(),
-    );
-    std::fs::write(&job_path, text).map_err(|e| fail(e.to_string()))?;
-    Ok((emulator, job_path))
+    )
 }

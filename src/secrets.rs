@@ -567,22 +567,25 @@ pub fn job_secrets(job: &Job) -> Vec<Secret> {
 /// [`SecretsError::MissingReference`] naming the key and the reference.
 pub fn resolve_job(job: &mut Job, store: &SecretStore) -> Result<(), SecretsError> {
     for (field, secret) in job_secrets_mut(job) {
-        let Some(name) = reference_name(secret).map(str::to_owned) else {
-            continue;
-        };
-        match store.get(&name) {
-            Ok(value) => *secret = value,
-            Err(SecretsError::NotFound { .. }) => {
-                return Err(SecretsError::MissingReference {
-                    field,
-                    name,
-                    backend: store.describe(),
-                });
-            }
-            Err(e) => return Err(e),
-        }
+        *secret = resolve(secret, store, &field)?;
     }
     Ok(())
+}
+
+/// The value of `secret`: the stored value when it is a `keychain:<name>` reference (a
+/// missing entry is a [`SecretsError::MissingReference`] naming `field`), else itself.
+pub fn resolve(secret: &Secret, store: &SecretStore, field: &str) -> Result<Secret, SecretsError> {
+    let Some(name) = reference_name(secret) else {
+        return Ok(secret.clone());
+    };
+    store.get(name).map_err(|e| match e {
+        SecretsError::NotFound { .. } => SecretsError::MissingReference {
+            field: field.to_owned(),
+            name: name.to_owned(),
+            backend: store.describe(),
+        },
+        e => e,
+    })
 }
 
 /// Move the plain (non-reference, non-empty) secrets of a loaded job into `store`, under
@@ -682,16 +685,7 @@ pub fn import_job_file(
     for (span, replacement) in edits.into_iter().rev() {
         out.replace_range(span, &replacement);
     }
-    #[cfg(unix)]
-    let mode = {
-        use std::os::unix::fs::PermissionsExt;
-        fs::metadata(&real)
-            .ok()
-            .map(|m| m.permissions().mode() & 0o7777)
-    };
-    #[cfg(not(unix))]
-    let mode = None;
-    write_atomic(&real, out.as_bytes(), mode)?;
+    rewrite(&real, out.as_bytes())?;
     Ok(report)
 }
 
@@ -743,18 +737,23 @@ pub fn set_job_secret(
         }
     };
     if out != text {
-        #[cfg(unix)]
-        let mode = {
-            use std::os::unix::fs::PermissionsExt;
-            fs::metadata(&real)
-                .ok()
-                .map(|m| m.permissions().mode() & 0o7777)
-        };
-        #[cfg(not(unix))]
-        let mode = None;
-        write_atomic(&real, out.as_bytes(), mode)?;
+        rewrite(&real, out.as_bytes())?;
     }
     Ok(reference)
+}
+
+/// Replace the file at `real` atomically, keeping its permissions.
+fn rewrite(real: &Path, bytes: &[u8]) -> Result<(), SecretsError> {
+    #[cfg(unix)]
+    let mode = {
+        use std::os::unix::fs::PermissionsExt;
+        fs::metadata(real)
+            .ok()
+            .map(|m| m.permissions().mode() & 0o7777)
+    };
+    #[cfg(not(unix))]
+    let mode = None;
+    write_atomic(real, bytes, mode)
 }
 
 fn check_job_id(path: &Path, job_id: &str) -> Result<(), SecretsError> {

@@ -4,7 +4,9 @@
 
 use chrono::{DateTime, Local, Utc};
 
-use crate::agent::JobStatus;
+use tokio::sync::broadcast;
+
+use crate::agent::{AgentEvent, JobStatus};
 use crate::history::{Outcome, RunSummary};
 
 /// What the icon shows.
@@ -37,6 +39,29 @@ pub fn tooltip(state: TrayState, paused: bool) -> &'static str {
         TrayState::Idle => "Fliplet Agent: idle",
         TrayState::Running => "Fliplet Agent: running a job",
         TrayState::Error => "Fliplet Agent: a job failed",
+    }
+}
+
+/// The next event of the agent for a shell following it (a slow follower skips what it
+/// missed: it reloads the whole state on any event); `None` once the agent is gone.
+pub async fn next_event(rx: &mut broadcast::Receiver<AgentEvent>) -> Option<AgentEvent> {
+    loop {
+        match rx.recv().await {
+            Ok(e) => return Some(e),
+            Err(broadcast::error::RecvError::Lagged(_)) => continue,
+            Err(broadcast::error::RecvError::Closed) => return None,
+        }
+    }
+}
+
+/// The desktop notification an agent event calls for (see [`notification`]).
+pub fn event_notification(event: &AgentEvent) -> Option<(String, String)> {
+    match event {
+        AgentEvent::RunFinished {
+            run,
+            recovered_after,
+        } => notification(run, *recovered_after),
+        _ => None,
     }
 }
 

@@ -453,22 +453,26 @@ fn job_stem(file_name: &str) -> String {
         .file_stem()
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let id: String = stem
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {
-                c
-            } else {
-                '-'
-            }
-        })
-        .collect();
+    let id = dashed(&stem, &['-', '_', '.']);
     let id = id.trim_start_matches('.').to_owned();
     if id.is_empty() {
         "imported-job".into()
     } else {
         id
     }
+}
+
+/// `text` with every character but ASCII letters, digits and `keep` replaced by `-`.
+fn dashed(text: &str, keep: &[char]) -> String {
+    text.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || keep.contains(&c) {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect()
 }
 
 impl FileDraft {
@@ -580,18 +584,8 @@ pub fn store_secret(store: &SecretStore, name: &str, value: &str) -> Result<Stri
     if value.is_empty() {
         return Err(AppError::invalid("secret", "The value is empty."));
     }
-    let clean: String = name
-        .trim()
-        .chars()
-        .take(200)
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '@' | ':' | '/') {
-                c
-            } else {
-                '-'
-            }
-        })
-        .collect();
+    let clean: String = name.trim().chars().take(200).collect();
+    let clean = dashed(&clean, &['-', '_', '.', '@', ':', '/']);
     let clean = clean.trim_matches('/');
     if clean.is_empty() {
         return Err(AppError::invalid("secret", "The secret needs a name."));
@@ -602,33 +596,20 @@ pub fn store_secret(store: &SecretStore, name: &str, value: &str) -> Result<Stri
 }
 
 fn client(token: Secret, api_url: &str, ca_file: &str) -> Result<Client, AppError> {
-    let base_url = opt(api_url).or_else(|| {
-        std::env::var(crate::config::API_URL_ENV)
-            .ok()
-            .filter(|v| !v.trim().is_empty())
-    });
-    let extra_ca_file = match opt(ca_file) {
-        Some(p) => {
-            let p = PathBuf::from(p);
-            if !p.is_file() {
-                return Err(AppError::new(
-                    ErrorCode::Tls,
-                    format!("The CA certificate file {} does not exist.", p.display()),
-                )
-                .on("caFile")
-                .with_hint(
-                    "Choose the PEM file your IT department gave you (often .pem or .crt).",
-                ));
-            }
-            Some(p)
-        }
-        None => std::env::var_os(api::CA_FILE_ENV).map(Into::into),
-    };
+    let chosen_ca = opt(ca_file).map(PathBuf::from);
+    if let Some(p) = chosen_ca.as_ref().filter(|p| !p.is_file()) {
+        return Err(AppError::new(
+            ErrorCode::Tls,
+            format!("The CA certificate file {} does not exist.", p.display()),
+        )
+        .on("caFile")
+        .with_hint("Choose the PEM file your IT department gave you (often .pem or .crt)."));
+    }
     Client::new(
         token,
         ClientOptions {
-            base_url,
-            extra_ca_file,
+            base_url: api::base_url_or_env(opt(api_url)),
+            extra_ca_file: api::ca_file_or_env(chosen_ca),
             retry: Some(RetryPolicy {
                 attempts: 1,
                 ..Default::default()
@@ -756,11 +737,8 @@ pub async fn verify_token(
 fn draft_client(draft: &JobDraft, store: &SecretStore) -> Result<(Client, String), AppError> {
     let token = reference("authToken", &draft.auth_token)?
         .ok_or_else(|| AppError::invalid("authToken", "Verify your Fliplet API token first."))?;
-    let name = secrets::reference_name(&token)
-        .unwrap_or_default()
-        .to_owned();
-    let token = store.get(&name).map_err(|e| {
-        AppError::new(ErrorCode::Secrets, e.to_string())
+    let token = secrets::resolve(&token, store, "auth_token").map_err(|e| {
+        AppError::from(e)
             .on("authToken")
             .with_hint("Paste and verify the token again.")
     })?;
@@ -918,12 +896,13 @@ fn resolved_database(
     }
     let mut db = d.to_config()?;
     if let Some(p) = &db.password {
-        let name = secrets::reference_name(p).unwrap_or_default().to_owned();
-        db.password = Some(store.get(&name).map_err(|e| {
-            AppError::new(ErrorCode::Secrets, e.to_string())
-                .on("database.password")
-                .with_hint("Type the password again.")
-        })?);
+        db.password = Some(
+            secrets::resolve(p, store, "database_password").map_err(|e| {
+                AppError::from(e)
+                    .on("database.password")
+                    .with_hint("Type the password again.")
+            })?,
+        );
     }
     if let Some(p) = password.filter(|p| !p.is_empty())
         && db.driver != Driver::Sqlite

@@ -16,7 +16,7 @@ mod tray;
 
 use std::time::Instant;
 
-use fliplet_agent::agent::{Agent, AgentEvent};
+use fliplet_agent::agent::Agent;
 use fliplet_agent::config::Verbosity;
 use fliplet_agent::history::LogCapture;
 use fliplet_agent::paths;
@@ -87,18 +87,8 @@ fn notify(app: &AppHandle, title: String, body: String) {
 async fn follow(app: AppHandle) {
     let agent = app.state::<AppState>().agent.clone();
     let mut rx = agent.subscribe();
-    loop {
-        let event = match rx.recv().await {
-            Ok(e) => e,
-            Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
-            Err(_) => break,
-        };
-        if let AgentEvent::RunFinished {
-            run,
-            recovered_after,
-        } = &event
-            && let Some((title, body)) = fliplet_agent::tray::notification(run, *recovered_after)
-        {
+    while let Some(event) = fliplet_agent::tray::next_event(&mut rx).await {
+        if let Some((title, body)) = fliplet_agent::tray::event_notification(&event) {
             notify(&app, title, body);
         }
         let _ = app.emit("agent-event", &event);

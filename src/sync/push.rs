@@ -68,6 +68,18 @@ pub struct Counts {
     pub skipped: usize,
 }
 
+impl std::iter::Sum for Counts {
+    fn sum<I: Iterator<Item = Counts>>(iter: I) -> Counts {
+        iter.fold(Counts::default(), |t, c| Counts {
+            inserted: t.inserted + c.inserted,
+            updated: t.updated + c.updated,
+            deleted: t.deleted + c.deleted,
+            unchanged: t.unchanged + c.unchanged,
+            skipped: t.skipped + c.skipped,
+        })
+    }
+}
+
 impl Counts {
     pub fn of(plan: &Plan) -> Counts {
         Counts {

@@ -5,13 +5,15 @@ use std::process::{Command, ExitCode, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use fliplet_agent::agent::{Agent, AgentEvent, JobStatus};
+use fliplet_agent::agent::{Agent, JobStatus};
 use fliplet_agent::config::Verbosity;
 use fliplet_agent::history::{LogCapture, Trigger};
 use fliplet_agent::instance::{self, AgentLock, HandoffListener};
 use fliplet_agent::paths;
 use fliplet_agent::secrets::SecretStore;
-use fliplet_agent::tray::{TrayState, job_label, notification, tooltip, tray_state};
+use fliplet_agent::tray::{
+    TrayState, event_notification, job_label, next_event, tooltip, tray_state,
+};
 use ksni::TrayMethods;
 use tokio::sync::mpsc::{UnboundedSender, unbounded_channel};
 
@@ -226,18 +228,8 @@ fn open_window(route: &str) {
 /// Follow the agent: tray updates and notifications.
 async fn follow(agent: Arc<Agent>, tray: Option<ksni::Handle<LightTray>>) {
     let mut rx = agent.subscribe();
-    loop {
-        let event = match rx.recv().await {
-            Ok(e) => e,
-            Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
-            Err(_) => break,
-        };
-        if let AgentEvent::RunFinished {
-            run,
-            recovered_after,
-        } = &event
-            && let Some((title, body)) = notification(run, *recovered_after)
-        {
+    while let Some(event) = next_event(&mut rx).await {
+        if let Some((title, body)) = event_notification(&event) {
             tokio::spawn(notify(title, body));
         }
         refresh(&agent, &tray).await;

@@ -8,7 +8,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Session, sleep, waitFor, wd } from './webdriver.mjs';
-import { DATA_DIR, TRAY, alive, appProcesses, exeOf, gdbus, lockHolder, memKb, trayDest, trayMenu, webkitProcesses } from './procs.mjs';
+import { DATA_DIR, TRAY, alive, appProcesses, exeOf, gdbus, lockHolder, memKb, trayDest, trayHolder, trayMenu, webkitProcesses } from './procs.mjs';
 
 const APP = process.env.APP;
 const CLI = process.env.CLI;
@@ -212,10 +212,7 @@ async function main() {
       if (!windowPid || exeOf(windowPid) !== APP) throw new Error(`the agent lock is held by ${windowPid} (${exeOf(windowPid)})`);
       const before = scheduledRuns();
       await s.clickToClose('[data-testid=close-to-tray]');
-      const trayPid = await waitFor('the tray agent holds the agent', async () => {
-        const p = lockHolder();
-        return p && exeOf(p) === TRAY ? p : null;
-      }, 60_000);
+      const trayPid = await waitFor('the tray agent holds the agent', async () => trayHolder(), 60_000);
       await waitFor('the window process exits', async () => !alive(windowPid), 30_000);
       await s.end();
       s = null;
@@ -262,7 +259,7 @@ async function main() {
       await s.go('#/history');
       runsBeforeQuit = (await waitFor('runs', async () => s.findAll('tr.run'))).length;
       await s.go('#/settings');
-      await s.click('[data-testid=quit]');
+      await s.clickToClose('[data-testid=quit]');
       await sleep(1500);
       await s.end();
       s = null;
@@ -298,17 +295,7 @@ async function main() {
 
     await step('a second launch exits and leaves the first instance', async () => {
       const t0 = Date.now();
-      const code = await new Promise((resolve) => {
-        const p = spawn(APP, [], { stdio: 'ignore' });
-        const timer = setTimeout(() => {
-          p.kill('SIGKILL');
-          resolve('timeout');
-        }, 20_000);
-        p.on('exit', (c) => {
-          clearTimeout(timer);
-          resolve(c);
-        });
-      });
+      const code = await launch([]);
       if (code !== 0) throw new Error(`second instance exit: ${code}`);
       console.log(`  second instance exited in ${Date.now() - t0} ms`);
       // The first instance is still there and answers.
@@ -317,10 +304,7 @@ async function main() {
     });
     await step("the light tray's menu over D-Bus: Open starts the window process, which takes the agent back", async () => {
       await s.clickToClose('[data-testid=close-to-tray]');
-      const trayPid = await waitFor('the tray agent holds the agent', async () => {
-        const p = lockHolder();
-        return p && exeOf(p) === TRAY ? p : null;
-      }, 60_000);
+      const trayPid = await waitFor('the tray agent holds the agent', async () => trayHolder(), 60_000);
       await s.end();
       s = null;
       const dest = await waitFor('the tray icon on D-Bus', async () => trayDest(trayPid));
@@ -346,8 +330,8 @@ async function main() {
     });
   } finally {
     if (s) await s.end();
-    const tray = lockHolder();
-    if (tray && exeOf(tray) === TRAY) process.kill(tray, 'SIGTERM');
+    const tray = trayHolder();
+    if (tray) process.kill(tray, 'SIGTERM');
     console.log(`${passed} passed, ${failed} failed`);
   }
 }

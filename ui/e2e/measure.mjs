@@ -6,7 +6,7 @@ import { spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Session, sleep, waitFor } from './webdriver.mjs';
-import { APP, TRAY, appProcesses, exeOf, lockHolder, memKb } from './procs.mjs';
+import { APP, TRAY, appProcesses, exeOf, lockHolder, memKb, trayHolder } from './procs.mjs';
 
 const JOBS_DIR = join(process.env.XDG_CONFIG_HOME, 'fliplet-agent', 'jobs');
 const LOG = process.env.FLIPLET_AGENT_LOG;
@@ -39,10 +39,7 @@ async function measure(label) {
 }
 
 async function trayHolds() {
-  return waitFor('the tray agent holds the agent', async () => {
-    const p = lockHolder();
-    return p && exeOf(p) === TRAY ? p : null;
-  }, 120_000);
+  return waitFor('the tray agent holds the agent', async () => trayHolder(), 120_000);
 }
 
 function interactiveMs() {

@@ -68,6 +68,12 @@ export function lockHolder() {
   }
 }
 
+/** The light tray process's pid when it holds the agent, else null. */
+export function trayHolder() {
+  const p = lockHolder();
+  return p && exeOf(p) === TRAY ? p : null;
+}
+
 export function memKb(pid, field) {
   try {
     const file = field === 'Pss' ? `/proc/${pid}/smaps_rollup` : `/proc/${pid}/status`;

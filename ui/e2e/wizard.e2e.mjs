@@ -13,7 +13,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Session, sleep, waitFor, wd } from './webdriver.mjs';
-import { TRAY, exeOf, lockHolder, trayDest, trayMenu } from './procs.mjs';
+import { trayDest, trayHolder, trayMenu } from './procs.mjs';
 
 const WD = process.env.WEBDRIVER_URL ?? 'http://127.0.0.1:4444';
 const JOBS_DIR = join(process.env.XDG_CONFIG_HOME, 'fliplet-agent', 'jobs');
@@ -417,10 +417,7 @@ async function main() {
       const discard = await s.findAll('[data-testid=wizard-discard]');
       if (discard.length) await s.click('[data-testid=wizard-discard]');
       await s.clickToClose('[data-testid=close-to-tray]');
-      const trayPid = await waitFor('the tray agent holds the agent', async () => {
-        const p = lockHolder();
-        return p && exeOf(p) === TRAY ? p : null;
-      }, 60_000);
+      const trayPid = await waitFor('the tray agent holds the agent', async () => trayHolder(), 60_000);
       await s.end();
       s = null;
       const dest = await waitFor('the tray icon on D-Bus', async () => trayDest(trayPid));
@@ -435,8 +432,8 @@ async function main() {
     });
   } finally {
     if (s) await s.end();
-    const tray = lockHolder();
-    if (tray && exeOf(tray) === TRAY) process.kill(tray, 'SIGTERM');
+    const tray = trayHolder();
+    if (tray) process.kill(tray, 'SIGTERM');
     emu.proc.kill();
     try {
       psql(`drop table if exists ${TABLE}`);
