@@ -7,6 +7,7 @@
 import { execFileSync, spawn } from 'node:child_process';
 import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { Steps, secretToolLookup } from './harness.mjs';
 import { Session, sleep, waitFor, wd } from './webdriver.mjs';
 import { DATA_DIR, TRAY, alive, appProcesses, exeOf, gdbus, lockHolder, memKb, trayDest, trayHolder, trayMenu, webkitProcesses } from './procs.mjs';
 
@@ -16,23 +17,8 @@ const WD = process.env.WEBDRIVER_URL ?? 'http://127.0.0.1:4444';
 const JOBS_DIR = join(process.env.XDG_CONFIG_HOME, 'fliplet-agent', 'jobs');
 const SECRET = `eu--e2e-${Math.random().toString(36).slice(2, 10)}`;
 
-let passed = 0;
-let failed = 0;
-const results = [];
-
-async function step(name, fn) {
-  const t0 = Date.now();
-  try {
-    await fn();
-    passed++;
-    results.push(`ok   ${name} (${Date.now() - t0} ms)`);
-    console.log(`ok   ${name} (${Date.now() - t0} ms)`);
-  } catch (e) {
-    failed++;
-    console.log(`FAIL ${name}: ${e.stack ?? e}`);
-    throw e;
-  }
-}
+const steps = new Steps();
+const step = (name, fn) => steps.step(name, fn);
 
 /** Runs of the demo job recorded by schedules (read from the history database). */
 function scheduledRuns() {
@@ -57,16 +43,6 @@ function launch(args) {
       resolve(c);
     });
   });
-}
-
-function secretToolLookup(name) {
-  try {
-    return execFileSync('secret-tool', ['lookup', 'service', 'fliplet-agent', 'username', name], {
-      encoding: 'utf8',
-    });
-  } catch {
-    return null;
-  }
 }
 
 async function main() {
@@ -332,14 +308,8 @@ async function main() {
     if (s) await s.end();
     const tray = trayHolder();
     if (tray) process.kill(tray, 'SIGTERM');
-    console.log(`${passed} passed, ${failed} failed`);
+    steps.summary();
   }
 }
 
-main().then(
-  () => process.exit(failed ? 1 : 0),
-  (e) => {
-    if (!failed) console.log(`FAIL ${e.stack ?? e}\n${passed} passed, 1 failed`);
-    process.exit(1);
-  },
-);
+steps.run(main);

@@ -12,6 +12,7 @@
 import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { Steps, secretToolLookup } from './harness.mjs';
 import { Session, sleep, waitFor, wd } from './webdriver.mjs';
 import { trayDest, trayHolder, trayMenu } from './procs.mjs';
 
@@ -20,24 +21,12 @@ const JOBS_DIR = join(process.env.XDG_CONFIG_HOME, 'fliplet-agent', 'jobs');
 const PG = { host: '127.0.0.1', db: 'test', user: 'fliplet_pw', password: 'fliplet-pw-right' };
 const TABLE = `wiz_e2e_${process.pid}_${Math.floor(Math.random() * 1e6)}`;
 
-let passed = 0;
-let failed = 0;
 /** The session, for a screenshot of a failing step. */
 let current = null;
-
-async function step(name, fn) {
-  const t0 = Date.now();
-  try {
-    await fn();
-    passed++;
-    console.log(`ok   ${name} (${Date.now() - t0} ms)`);
-  } catch (e) {
-    failed++;
-    console.log(`FAIL ${name}: ${e.stack ?? e}`);
-    if (current) await current.screenshot('wizard-FAILED.png').catch(() => {});
-    throw e;
-  }
-}
+const steps = new Steps(async () => {
+  if (current) await current.screenshot('wizard-FAILED.png');
+});
+const step = (name, fn) => steps.step(name, fn);
 
 function psql(sql) {
   return execFileSync('psql', ['-h', PG.host, '-U', 'postgres', '-d', PG.db, '-v', 'ON_ERROR_STOP=1', '-Atc', sql], {
@@ -47,14 +36,6 @@ function psql(sql) {
 
 function sqlite(file, sql) {
   execFileSync('sqlite3', [file, sql]);
-}
-
-function secretToolLookup(name) {
-  try {
-    return execFileSync('secret-tool', ['lookup', 'service', 'fliplet-agent', 'username', name], { encoding: 'utf8' });
-  } catch {
-    return null;
-  }
 }
 
 /** The text of an element, also when it is scrolled out of view (WebDriver's "Get Element
@@ -438,14 +419,8 @@ async function main() {
     try {
       psql(`drop table if exists ${TABLE}`);
     } catch {}
-    console.log(`${passed} passed, ${failed} failed`);
+    steps.summary();
   }
 }
 
-main().then(
-  () => process.exit(failed ? 1 : 0),
-  (e) => {
-    if (!failed) console.log(`FAIL ${e.stack ?? e}\n${passed} passed, 1 failed`);
-    process.exit(1);
-  },
-);
+steps.run(main);
