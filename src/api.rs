@@ -278,7 +278,14 @@ async fn run_operation(session: &Session, job: &Job, op: &Operation, dry_run: bo
     }
     let outcome = match op {
         Operation::Push(p) => Outcome::Push(Box::new(
-            push::run_push(&session.client, job.database.as_ref(), p, dry_run).await,
+            push::run_push(
+                &session.client,
+                job.database.as_ref(),
+                p,
+                dry_run,
+                &job.name,
+            )
+            .await,
         )),
         Operation::Pull(p) => Outcome::Pull(pull::run_pull(&session.client, p, dry_run).await),
     };

@@ -145,6 +145,9 @@ pub struct JobDraft {
     /// `update` or `replace`.
     pub mode: String,
     pub merge: bool,
+    /// `remove_duplicate_entries` (not in the wizard's form; kept when a job is edited).
+    #[serde(default)]
+    pub remove_duplicate_entries: bool,
     /// `insert`, `update`.
     pub run_hooks: Vec<String>,
     pub batch_size: usize,
@@ -174,6 +177,7 @@ impl Default for JobDraft {
             delete_column: String::new(),
             mode: "update".into(),
             merge: false,
+            remove_duplicate_entries: false,
             run_hooks: Vec::new(),
             batch_size: 1000,
             concurrency: 1,
@@ -364,6 +368,7 @@ impl JobDraft {
             delete_column: opt(&self.delete_column),
             run_hooks,
             merge: self.merge.then_some(true),
+            remove_duplicate_entries: self.remove_duplicate_entries,
             files,
             encrypt,
             ..PushOperation::new(datasource_id, "")
@@ -433,6 +438,7 @@ impl JobDraft {
             }
             .into(),
             merge: push.merge == Some(true),
+            remove_duplicate_entries: push.remove_duplicate_entries,
             run_hooks: push.run_hooks.iter().map(|h| h.as_str().into()).collect(),
             batch_size: push.batch_size,
             concurrency: push.concurrency,

@@ -188,6 +188,7 @@ async fn the_schedule_runs_the_job_and_skips_overlapping_ticks() {
         method: "GET".into(),
         path: format!("/v1/data-sources/{}/data", env.ds()),
         times: 1,
+        after: 0,
         action: FaultAction::Delay(Duration::from_millis(2500)),
     });
     let mut child = agent()

@@ -26,7 +26,7 @@ fn op(job: &Job) -> &PushOperation {
 
 async fn push(job: &Job, dry_run: bool) -> Result<PushRun, RunError> {
     let client = client_for(job).unwrap();
-    run_push(&client, job.database.as_ref(), op(job), dry_run).await
+    run_push(&client, job.database.as_ref(), op(job), dry_run, &job.name).await
 }
 
 /// `CryptoJS.AES.decrypt(c, key).toString(CryptoJS.enc.Utf8)` for each `(ciphertext, key)`,

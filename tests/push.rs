@@ -346,6 +346,9 @@ async fn a_bad_token_stops_before_any_write_and_touches_each_data_source_once() 
 async fn transient_failures_are_retried_and_4xx_are_not() {
     // SAFETY of env: the retry delay is read when each client is built.
     unsafe { std::env::set_var("FLIPLET_RETRY_BASE_MS", "10") };
+    // A 503 without a retry hint may have been applied: the run reads the data source again
+    // before going on (briefly, here), and nothing is doubled.
+    unsafe { std::env::set_var("FLIPLET_SETTLE_MS", "200") };
     let env = Env::new().await;
     let (db, _) = sqlite(&env, USERS).await;
     let job = env.job(&db, KEYS);
@@ -354,6 +357,7 @@ async fn transient_failures_are_retried_and_4xx_are_not() {
         method: "POST".into(),
         path: commit_path.clone(),
         times: 2,
+        after: 0,
         action: FaultAction::Respond {
             status: 503,
             body: json!({"message": "Service unavailable"}),
@@ -370,6 +374,7 @@ async fn transient_failures_are_retried_and_4xx_are_not() {
         method: "POST".into(),
         path: format!("/v1/data-sources/{}/commit", env.ds()),
         times: 1,
+        after: 0,
         action: FaultAction::Respond {
             status: 400,
             body: json!({"message": "Entries are malformed"}),

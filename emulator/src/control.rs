@@ -375,12 +375,23 @@ pub struct FaultBody {
     pub path: String,
     #[serde(default = "one")]
     pub times: u32,
+    /// Matching requests let through before the fault applies.
+    #[serde(default)]
+    pub after: u32,
     #[serde(default)]
     pub respond: Option<RespondBody>,
     #[serde(default)]
     pub delay_ms: Option<u64>,
     #[serde(default)]
     pub drop: bool,
+    /// Answer with a non-JSON body (`respondText`), e.g. a gateway's HTML page.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub respond_text: Option<RespondTextBody>,
+    /// Handle the request normally first (its effect stays): with `drop`, the answer is lost;
+    /// with `delayMs`, the answer is held after applying; with `respondText`, the answer is
+    /// replaced.
+    #[serde(default)]
+    pub apply: bool,
 }
 
 #[derive(Deserialize, serde::Serialize)]
@@ -388,6 +399,20 @@ pub struct RespondBody {
     pub status: u16,
     #[serde(default)]
     pub body: Value,
+}
+
+#[derive(Deserialize, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RespondTextBody {
+    pub status: u16,
+    #[serde(default = "html")]
+    pub content_type: String,
+    #[serde(default)]
+    pub body: String,
+}
+
+fn html() -> String {
+    "text/html; charset=utf-8".into()
 }
 
 fn star() -> String {
@@ -399,16 +424,32 @@ fn one() -> u32 {
 
 impl FaultBody {
     fn into_fault(self) -> Result<Fault, ApiError> {
-        let action = match (self.respond, self.delay_ms, self.drop) {
-            (Some(r), None, false) => FaultAction::Respond {
+        let action = match (
+            self.respond,
+            self.respond_text,
+            self.delay_ms,
+            self.drop,
+            self.apply,
+        ) {
+            (Some(r), None, None, false, false) => FaultAction::Respond {
                 status: r.status,
                 body: r.body,
             },
-            (None, Some(ms), false) => FaultAction::Delay(Duration::from_millis(ms)),
-            (None, None, true) => FaultAction::Drop,
+            (None, Some(t), None, false, apply) => FaultAction::RespondText {
+                status: t.status,
+                content_type: t.content_type,
+                body: t.body,
+                apply,
+            },
+            (None, None, Some(ms), false, false) => FaultAction::Delay(Duration::from_millis(ms)),
+            (None, None, Some(ms), false, true) => {
+                FaultAction::ApplyThenDelay(Duration::from_millis(ms))
+            }
+            (None, None, None, true, false) => FaultAction::Drop,
+            (None, None, None, true, true) => FaultAction::ApplyThenDrop,
             _ => {
                 return Err(ApiError::bad(
-                    "A fault needs exactly one of respond, delayMs or drop:true",
+                    "A fault needs exactly one of respond, respondText, delayMs or drop:true (apply:true goes with respondText, delayMs or drop)",
                 ));
             }
         };
@@ -416,6 +457,7 @@ impl FaultBody {
             method: self.method,
             path: self.path,
             times: self.times,
+            after: self.after,
             action,
         })
     }
@@ -425,9 +467,12 @@ impl FaultBody {
             method: f.method.clone(),
             path: f.path.clone(),
             times: f.times,
+            after: f.after,
             respond: None,
             delay_ms: None,
             drop: false,
+            respond_text: None,
+            apply: false,
         };
         match &f.action {
             FaultAction::Respond { status, body } => {
@@ -436,8 +481,29 @@ impl FaultBody {
                     body: body.clone(),
                 })
             }
+            FaultAction::RespondText {
+                status,
+                content_type,
+                body,
+                apply,
+            } => {
+                b.respond_text = Some(RespondTextBody {
+                    status: *status,
+                    content_type: content_type.clone(),
+                    body: body.clone(),
+                });
+                b.apply = *apply;
+            }
             FaultAction::Delay(d) => b.delay_ms = Some(d.as_millis() as u64),
             FaultAction::Drop => b.drop = true,
+            FaultAction::ApplyThenDrop => {
+                b.drop = true;
+                b.apply = true;
+            }
+            FaultAction::ApplyThenDelay(d) => {
+                b.delay_ms = Some(d.as_millis() as u64);
+                b.apply = true;
+            }
         }
         b
     }

@@ -236,17 +236,37 @@ pub struct Fault {
     pub path: String,
     /// How many matching requests are affected; 0 means every one until faults are cleared.
     pub times: u32,
+    /// How many matching requests go through untouched before the fault applies (e.g. 1:
+    /// the second commit and those after it).
+    pub after: u32,
     pub action: FaultAction,
 }
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum FaultAction {
-    /// Answer with this status and JSON body.
+    /// Answer with this status and JSON body; the request is not applied.
     Respond { status: u16, body: Value },
-    /// Wait this long, then handle the request normally.
+    /// Answer with this status, content type and text body (e.g. a gateway's HTML page).
+    /// With `apply`, the request is first handled normally (its effect stays) and only the
+    /// answer is replaced.
+    RespondText {
+        status: u16,
+        content_type: String,
+        body: String,
+        apply: bool,
+    },
+    /// Hold the request this long, then handle it normally. The handling goes on even when
+    /// the client has gone meanwhile (a slow server still applying a request whose client
+    /// was killed or timed out).
     Delay(Duration),
-    /// Close the connection without answering.
+    /// Close the connection without answering; the request is not applied.
     Drop,
+    /// Handle the request normally (its effect stays), then close the connection without
+    /// answering: the answer is lost.
+    ApplyThenDrop,
+    /// Handle the request normally at once, then hold the answer this long (past a client's
+    /// timeout, the answer is lost).
+    ApplyThenDelay(Duration),
 }
 
 /// What `setup_basic` created.

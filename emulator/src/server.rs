@@ -145,6 +145,10 @@ impl Shared {
             (f.method == "*" || f.method.eq_ignore_ascii_case(method.as_str()))
                 && path_matches(&f.path, path)
         })?;
+        if faults[idx].after > 0 {
+            faults[idx].after -= 1;
+            return None;
+        }
         let action = faults[idx].action.clone();
         if faults[idx].times > 0 {
             faults[idx].times -= 1;
@@ -446,28 +450,91 @@ pub async fn outer(AxState(sh): AxState<Arc<Shared>>, req: Request, next: Next) 
         truncated,
         status: 0,
     });
-    let set_status = |status: u16| {
-        if let Some(r) = sh.journal().records.get_mut(jidx) {
-            r.status = status;
-        }
-    };
+    let set_status = |status: u16| set_journal_status(&sh, jidx, status);
 
     // Faults.
-    match sh.take_fault(&method, &norm) {
+    let fault = sh.take_fault(&method, &norm);
+    let handle = || handle(sh.clone(), parts, bytes, query, norm, jidx, next);
+    match fault {
+        None => handle().await,
         Some(FaultAction::Respond { status, body }) => {
             let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
             set_status(status.as_u16());
-            return json_value(status, &body);
+            json_value(status, &body)
         }
-        Some(FaultAction::Delay(d)) => tokio::time::sleep(d).await,
-        Some(FaultAction::Drop) => {
-            // Unwinding the connection task closes the socket without an answer;
-            // `resume_unwind` skips the panic hook, so nothing is printed.
-            std::panic::resume_unwind(Box::new("fliplet-emulator: injected dropped connection"));
+        Some(FaultAction::RespondText {
+            status,
+            content_type,
+            body,
+            apply,
+        }) => {
+            if apply {
+                let _ = detached(handle()).await;
+            }
+            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            set_status(status.as_u16());
+            let mut r = Response::new(Body::from(body));
+            *r.status_mut() = status;
+            if let Ok(v) = HeaderValue::from_str(&content_type) {
+                r.headers_mut().insert(header::CONTENT_TYPE, v);
+            }
+            r
         }
-        None => {}
+        Some(FaultAction::Delay(d)) => {
+            let work = handle();
+            detached(async move {
+                tokio::time::sleep(d).await;
+                work.await
+            })
+            .await
+        }
+        Some(FaultAction::Drop) => drop_connection(),
+        Some(FaultAction::ApplyThenDrop) => {
+            let _ = detached(handle()).await;
+            set_status(0);
+            drop_connection()
+        }
+        Some(FaultAction::ApplyThenDelay(d)) => {
+            let resp = detached(handle()).await;
+            tokio::time::sleep(d).await;
+            resp
+        }
     }
+}
 
+fn set_journal_status(sh: &Shared, jidx: usize, status: u16) {
+    if let Some(r) = sh.journal().records.get_mut(jidx) {
+        r.status = status;
+    }
+}
+
+/// Run the handling of a request on its own task, so it goes on (and its effect lands) even
+/// when the client goes away and the connection's task is dropped.
+async fn detached(work: impl std::future::Future<Output = Response> + Send + 'static) -> Response {
+    match tokio::spawn(work).await {
+        Ok(r) => r,
+        Err(_) => ApiError::new(500, "the request's handler failed").into_response(),
+    }
+}
+
+/// Close the connection without an answer: unwinding the connection task closes the socket;
+/// `resume_unwind` skips the panic hook, so nothing is printed.
+fn drop_connection() -> Response {
+    std::panic::resume_unwind(Box::new("fliplet-emulator: injected dropped connection"))
+}
+
+/// Handle a (journalled, fault-free) request: form bodies, auth, rate limit, the router.
+async fn handle(
+    sh: Arc<Shared>,
+    parts: axum::http::request::Parts,
+    bytes: Bytes,
+    query: String,
+    norm: String,
+    jidx: usize,
+    next: Next,
+) -> Response {
+    let method = parts.method.clone();
+    let set_status = |status: u16| set_journal_status(&sh, jidx, status);
     // §1.4: url-encoded bodies are accepted too; handlers see them as a JSON object of strings.
     let form = parts
         .headers

@@ -305,6 +305,12 @@ fn push(p: &PushOperation, legacy_connection: &str) -> Y {
         ));
     }
     opt(&mut m, "merge", p.merge.map(|b| Y::Scalar(Json::Bool(b))));
+    if p.remove_duplicate_entries {
+        m.push((
+            "remove_duplicate_entries".into(),
+            Y::Scalar(Json::Bool(true)),
+        ));
+    }
     if !p.files.is_empty() {
         let files = p
             .files

@@ -34,6 +34,7 @@
 //! | `delete_column` | text | | Rows where this column is set (not null) delete their entry. |
 //! | `run_hooks` | list of `insert` / `update` | none | Post-sync hooks run by Fliplet servers. A key with only commented-out items means none. |
 //! | `merge` | true/false | not sent | Merge sent columns into existing entries instead of replacing them. |
+//! | `remove_duplicate_entries` | true/false | false | Our addition: delete the extra entries sharing a primary key with another (the lowest id is kept). |
 //! | `files` | list (see below) | none | Columns holding URLs or paths of files to upload. |
 //! | `encrypt` | `{fields, key?, salt?}` | none | Columns to encrypt (see below). |
 //! | `log_verbosity` | `debug` \| `info` \| `critical` | `debug` | How much is logged. |
@@ -95,6 +96,7 @@ pub const KEYS: &[&str] = &[
     "delete_column",
     "run_hooks",
     "merge",
+    "remove_duplicate_entries",
     "files",
     "encrypt",
     "log_verbosity",
@@ -479,6 +481,11 @@ pub(super) fn parse_push_options<'n>(
     op.delete_column = text_key(cx, "delete_column")?;
     if let Some((_, node)) = get("run_hooks") {
         op.run_hooks = parse_hooks(cx, node, &key("run_hooks"))?;
+    }
+    if let Some((_, node)) = get("remove_duplicate_entries") {
+        op.remove_duplicate_entries = cx
+            .boolean(&key("remove_duplicate_entries"), node)?
+            .unwrap_or(false);
     }
     if let Some((_, node)) = get("merge") {
         op.merge = cx.boolean(&key("merge"), node)?;

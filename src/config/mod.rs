@@ -462,6 +462,10 @@ pub struct PushOperation {
     /// `merge`: `Some(true)` merges sent columns into entries (commit `extend: true`);
     /// `None` leaves `extend` out of the commit, as the original does.
     pub merge: Option<bool>,
+    /// `remove_duplicate_entries`: delete the extra entries that share a primary key with
+    /// another entry, keeping the entry with the lowest id. Default false: they are reported
+    /// in the preview and the run log, and left alone.
+    pub remove_duplicate_entries: bool,
     /// `files`: columns holding files to upload.
     pub files: Vec<FileColumn>,
     /// `encrypt`: columns to encrypt.
@@ -490,6 +494,7 @@ impl PushOperation {
             delete_column: None,
             run_hooks: Vec::new(),
             merge: None,
+            remove_duplicate_entries: false,
             files: Vec::new(),
             encrypt: None,
             on_sync: None,

@@ -84,6 +84,7 @@ pub const PUSH_KEYS: &[&str] = &[
     "delete_column",
     "run_hooks",
     "merge",
+    "remove_duplicate_entries",
     "files",
     "encrypt",
     "on_sync",

@@ -74,6 +74,18 @@ impl RetryPolicy {
     }
 }
 
+/// Environment variable overriding the per-request timeout, in milliseconds (default 120 s).
+pub const HTTP_TIMEOUT_ENV: &str = "FLIPLET_HTTP_TIMEOUT_MS";
+
+/// The per-request timeout: `$FLIPLET_HTTP_TIMEOUT_MS`, else 120 s.
+pub fn request_timeout() -> Duration {
+    std::env::var(HTTP_TIMEOUT_ENV)
+        .ok()
+        .and_then(|v| v.trim().parse().ok())
+        .map(Duration::from_millis)
+        .unwrap_or(Duration::from_secs(120))
+}
+
 /// Options for building a [`Client`].
 #[derive(Debug, Clone, Default)]
 pub struct ClientOptions {
@@ -106,6 +118,12 @@ pub enum ApiError {
     /// Still failing after every retry: network errors, timeouts, 5xx, 429.
     #[error("{message} (gave up after {attempts} attempts)")]
     Transient { message: String, attempts: u32 },
+    /// A write whose answer never came back as the API documents it (the connection dropped
+    /// after the request was sent, a timeout, a 5xx, a 2xx body that is not the API's): the
+    /// server may or may not have applied it, so it is not resent. The caller finds out what
+    /// the server holds before sending anything else.
+    #[error("{message}: the request may or may not have been applied")]
+    OutcomeUnknown { message: String },
     /// Another 4xx: not retried, reported with the server's message.
     #[error("Fliplet API answered {status}: {message}")]
     Rejected { status: u16, message: String },
@@ -120,6 +138,23 @@ impl ApiError {
     fn is_transient(&self) -> bool {
         matches!(self, ApiError::Transient { .. })
     }
+}
+
+/// Whether a request may be sent again after a failure whose outcome is unknown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Resend {
+    /// A read: resent after any transient failure.
+    Always,
+    /// A write (a commit inserts rows that carry no id): resent only when it provably never
+    /// reached the server (connection refused, DNS failure, a 429, a 503 with a retry hint).
+    IfNotSent,
+}
+
+/// Whether a failed attempt reached the server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Reached {
+    No,
+    Maybe,
 }
 
 /// `GET v1/user`.
@@ -276,7 +311,7 @@ impl Client {
         let mut builder = reqwest::Client::builder()
             .user_agent(USER_AGENT)
             .connect_timeout(Duration::from_secs(15))
-            .timeout(options.timeout.unwrap_or(Duration::from_secs(120)));
+            .timeout(options.timeout.unwrap_or_else(request_timeout));
         if let Some(path) = &options.extra_ca_file {
             let pem = std::fs::read(path).map_err(|e| {
                 ApiError::Setup(format!("cannot read CA file {}: {e}", path.display()))
@@ -375,13 +410,15 @@ impl Client {
             entries: Vec<RemoteEntry>,
         }
         let path = format!("v1/data-sources/{data_source_id}/data");
-        let bytes = self
-            .send(Method::GET, &path, None, Some(data_source_id))
+        let r: R = self
+            .request(
+                Method::GET,
+                &path,
+                None,
+                Some(data_source_id),
+                Resend::Always,
+            )
             .await?;
-        let r: R = serde_json::from_slice(&bytes).map_err(|e| ApiError::Decode {
-            context: format!("GET {path}"),
-            message: e.to_string(),
-        })?;
         Ok(r.entries)
     }
 
@@ -398,13 +435,24 @@ impl Client {
             entries: Vec<PulledEntry>,
         }
         let path = format!("v1/data-sources/{data_source_id}/data/query");
+        let body = serde_json::to_vec(body).expect("JSON value serialises");
+        // A query reads: resending it is safe.
         let r: R = self
-            .json(Method::POST, &path, Some(body), Some(data_source_id))
+            .request(
+                Method::POST,
+                &path,
+                Some(Body::Json(body)),
+                Some(data_source_id),
+                Resend::Always,
+            )
             .await?;
         Ok(r.entries)
     }
 
-    /// `POST v1/data-sources/:id/commit`. The body is serialised here once; retries resend it.
+    /// `POST v1/data-sources/:id/commit`. The body is serialised here once. It is resent only
+    /// when it provably never reached the server; any other failure after sending (dropped
+    /// connection, timeout, 5xx, a success answer that is not the API's JSON) is
+    /// [`ApiError::OutcomeUnknown`].
     pub async fn commit<D: Serialize>(
         &self,
         data_source_id: u64,
@@ -415,12 +463,22 @@ impl Client {
             message: e.to_string(),
         })?;
         let path = format!("v1/data-sources/{data_source_id}/commit");
-        self.send(Method::POST, &path, Some(body), Some(data_source_id))
+        // The documented answer is `{"entries": [...]}`; anything that is not a JSON object
+        // (a proxy's HTML page) says nothing about whether the commit was applied.
+        let _: serde_json::Map<String, Value> = self
+            .request(
+                Method::POST,
+                &path,
+                Some(Body::Json(body)),
+                Some(data_source_id),
+                Resend::IfNotSent,
+            )
             .await?;
         Ok(())
     }
 
-    /// Send a JSON request and decode a JSON response.
+    /// Send a JSON request and decode a JSON response. A `GET` is resent after any transient
+    /// failure; any other method only when it provably never reached the server.
     pub async fn json<T: for<'de> Deserialize<'de>>(
         &self,
         method: Method,
@@ -428,36 +486,43 @@ impl Client {
         body: Option<&Value>,
         data_source_id: Option<u64>,
     ) -> Result<T, ApiError> {
-        let body = body.map(|b| serde_json::to_vec(b).expect("JSON value serialises"));
-        let context = format!("{method} {path}");
-        let bytes = self.send(method, path, body, data_source_id).await?;
-        serde_json::from_slice(&bytes).map_err(|e| ApiError::Decode {
-            context,
-            message: e.to_string(),
-        })
-    }
-
-    /// Send a request with retries; returns the body of a 2xx response.
-    async fn send(
-        &self,
-        method: Method,
-        path: &str,
-        body: Option<Vec<u8>>,
-        data_source_id: Option<u64>,
-    ) -> Result<bytes::Bytes, ApiError> {
-        self.send_body(method, path, body.map(Body::Json), data_source_id)
+        let body = body.map(|b| Body::Json(serde_json::to_vec(b).expect("JSON value serialises")));
+        let resend = if method == Method::GET {
+            Resend::Always
+        } else {
+            Resend::IfNotSent
+        };
+        self.request(method, path, body, data_source_id, resend)
             .await
     }
 
-    /// [`Client::send`] for any kind of body (JSON or a multipart upload, rebuilt for each
-    /// attempt).
-    pub(super) async fn send_body(
+    /// Send a request and decode its 2xx answer as `T`. A 2xx answer that does not decode
+    /// counts as a failed attempt (a proxy's page in place of the API's answer).
+    pub(super) async fn request<T: for<'de> Deserialize<'de>>(
         &self,
         method: Method,
         path: &str,
         body: Option<Body>,
         data_source_id: Option<u64>,
-    ) -> Result<bytes::Bytes, ApiError> {
+        resend: Resend,
+    ) -> Result<T, ApiError> {
+        self.send_body(method, path, body, data_source_id, resend, |bytes| {
+            serde_json::from_slice(bytes).map_err(|e| e.to_string())
+        })
+        .await
+    }
+
+    /// Send a request with retries (as `resend` allows) and decode the body of its 2xx answer.
+    /// Multipart uploads are rebuilt for each attempt.
+    async fn send_body<T>(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Body>,
+        data_source_id: Option<u64>,
+        resend: Resend,
+        decode: impl Fn(&[u8]) -> Result<T, String>,
+    ) -> Result<T, ApiError> {
         let url = format!("{}/{}", self.base, path.trim_start_matches('/'));
         let mut attempt = 0;
         loop {
@@ -475,23 +540,58 @@ impl Client {
                 Some(Body::Upload(u)) => req = req.multipart(u.form()?),
                 None => {}
             }
-            let (err, wait) = match req.send().await {
+            let (err, wait, reached) = match req.send().await {
                 Ok(resp) => {
                     let status = resp.status();
                     if status.is_success() {
                         match resp.bytes().await {
-                            Ok(b) => return Ok(b),
-                            Err(e) => (transient(&method, path, &e), None),
+                            Ok(b) => match decode(&b) {
+                                Ok(v) => return Ok(v),
+                                Err(e) => (
+                                    ApiError::Transient {
+                                        message: format!(
+                                            "{method} {path} answered HTTP {status} with a body that is not the Fliplet API's JSON ({e}): {}",
+                                            snippet(&b)
+                                        ),
+                                        attempts: 1,
+                                    },
+                                    None,
+                                    Reached::Maybe,
+                                ),
+                            },
+                            Err(e) => {
+                                let (err, _) = transient(&method, path, &e);
+                                (err, None, Reached::Maybe)
+                            }
                         }
                     } else {
+                        let hint = status == StatusCode::SERVICE_UNAVAILABLE
+                            && resp.headers().contains_key(reqwest::header::RETRY_AFTER);
                         let bytes = resp.bytes().await.unwrap_or_default();
-                        classify(status, &bytes, &method, path, data_source_id)
+                        let (err, wait) = classify(status, &bytes, &method, path, data_source_id);
+                        // A 429, or a 503 with a retry hint, is a refusal: nothing was applied.
+                        let refused =
+                            status == StatusCode::TOO_MANY_REQUESTS || hint || wait.is_some();
+                        (
+                            err,
+                            wait,
+                            if refused { Reached::No } else { Reached::Maybe },
+                        )
                     }
                 }
-                Err(e) => (transient(&method, path, &e), None),
+                Err(e) => {
+                    let (err, reached) = transient(&method, path, &e);
+                    (err, None, reached)
+                }
             };
             if !err.is_transient() {
                 return Err(err);
+            }
+            if resend == Resend::IfNotSent && reached == Reached::Maybe {
+                return Err(match err {
+                    ApiError::Transient { message, .. } => ApiError::OutcomeUnknown { message },
+                    other => other,
+                });
             }
             if attempt >= self.retry.attempts {
                 return Err(match err {
@@ -506,7 +606,8 @@ impl Client {
                 .map(|w| w.min(self.retry.max_delay))
                 .unwrap_or_else(|| self.retry.delay(attempt));
             tracing::warn!(
-                "{err}; retrying in {:.1} s (attempt {}/{})",
+                "{}; retrying in {:.1} s (attempt {} of {})",
+                err_message(&err),
                 delay.as_secs_f64(),
                 attempt + 1,
                 self.retry.attempts
@@ -516,11 +617,28 @@ impl Client {
     }
 }
 
+/// An error's message without the "gave up after" suffix (used while still retrying).
+fn err_message(e: &ApiError) -> String {
+    match e {
+        ApiError::Transient { message, .. } => message.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// The first 200 characters of a body, on one line.
+fn snippet(bytes: &[u8]) -> String {
+    let text = String::from_utf8_lossy(bytes);
+    let one_line: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    one_line.chars().take(200).collect()
+}
+
 pub(super) fn urlencode(s: &str) -> String {
     url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
 
-fn transient(method: &Method, path: &str, e: &reqwest::Error) -> ApiError {
+/// A failed attempt, and whether the request may have reached the server: a connection that
+/// could not be made (refused, DNS, TLS handshake) carried nothing.
+fn transient(method: &Method, path: &str, e: &reqwest::Error) -> (ApiError, Reached) {
     // reqwest's Display includes the URL, which never holds the token (it is a header).
     let what = if e.is_timeout() {
         "timed out"
@@ -538,10 +656,18 @@ fn transient(method: &Method, path: &str, e: &reqwest::Error) -> ApiError {
     if message.contains("certificate") || message.contains("UnknownIssuer") {
         message.push_str(". The TLS certificate is not trusted: if a corporate proxy inspects HTTPS traffic, add its CA certificate file (ca_file / FLIPLET_CA_FILE) instead of disabling verification");
     }
-    ApiError::Transient {
-        message,
-        attempts: 1,
-    }
+    let reached = if e.is_connect() {
+        Reached::No
+    } else {
+        Reached::Maybe
+    };
+    (
+        ApiError::Transient {
+            message,
+            attempts: 1,
+        },
+        reached,
+    )
 }
 
 /// Map a non-2xx response to an error; the second value is how long the server asked us to

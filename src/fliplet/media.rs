@@ -3,7 +3,7 @@
 use reqwest::Method;
 use serde::{Deserialize, Serialize};
 
-use super::client::{ApiError, Body, Client, Upload, urlencode};
+use super::client::{ApiError, Body, Client, Resend, Upload, urlencode};
 
 /// Name of the organization media folder the agent uploads into.
 pub const UPLOAD_FOLDER_NAME: &str = "Files uploaded from DIS";
@@ -131,13 +131,17 @@ impl Client {
             bytes,
             checksum: checksum.to_string(),
         };
-        let raw = self
-            .send_body(Method::POST, &path, Some(Body::Upload(upload)), None)
+        // Resent like a read after a lost answer: at worst an unreferenced copy of the file
+        // stays in the media folder; no data source entry depends on the lost answer.
+        let r: R = self
+            .request(
+                Method::POST,
+                &path,
+                Some(Body::Upload(upload)),
+                None,
+                Resend::Always,
+            )
             .await?;
-        let r: R = serde_json::from_slice(&raw).map_err(|e| ApiError::Decode {
-            context: "POST v1/media/files".into(),
-            message: e.to_string(),
-        })?;
         r.files.into_iter().next().ok_or_else(|| ApiError::Decode {
             context: "POST v1/media/files".into(),
             message: "the response lists no file".into(),

@@ -1,7 +1,9 @@
 //! Push: the pure plan ([`plan`]) and its application against Fliplet ([`push`]); pull:
 //! entries of a data source into a table or a file ([`pull`], [`table`]).
 
+pub mod commit;
 pub mod files;
+pub mod guard;
 pub mod on_sync;
 pub mod plan;
 pub mod pull;

@@ -51,6 +51,10 @@ pub struct PlanOptions {
     /// encrypted (null, false, 0, "") are compared as they are.
     pub encrypted_columns: Vec<String>,
     pub encryption_key: Option<Secret>,
+    /// `remove_duplicate_entries`: delete the extra copies of entries that share a primary
+    /// key with another entry (the entry with the lowest id is kept). Off: they are only
+    /// reported (in `replace` mode they are deleted anyway, as no row matches them).
+    pub remove_duplicates: bool,
 }
 
 /// Why a row is left out of the commit.
@@ -101,6 +105,9 @@ pub enum DeleteReason {
     Flagged { row: usize },
     /// `mode: replace` and the source no longer returns this entry's key.
     NotInSource,
+    /// The entry shares its primary key with the entry `kept` (the lowest id of that key),
+    /// and `remove_duplicate_entries` is on (or `mode: replace`).
+    DuplicateKey { kept: u64 },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -109,6 +116,16 @@ pub struct Delete {
     /// Index of the entry in the remote list given to [`plan`].
     pub remote: usize,
     pub reason: DeleteReason,
+}
+
+/// A remote entry whose primary key another entry (`kept`, the lowest id) also has. A row
+/// only ever matches the kept entry, so the others are never updated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Duplicate {
+    pub entry_id: u64,
+    /// Index of the entry in the remote list given to [`plan`].
+    pub remote: usize,
+    pub kept: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -126,6 +143,8 @@ pub struct Plan {
     pub deletes: Vec<Delete>,
     pub unchanged: Vec<Unchanged>,
     pub skipped: Vec<Skip>,
+    /// Remote entries that share a primary key with another entry (see [`Duplicate`]).
+    pub duplicates: Vec<Duplicate>,
     pub warnings: Vec<String>,
 }
 
@@ -294,6 +313,8 @@ pub fn plan(table: &Table, remote: &[RemoteEntry], opts: &PlanOptions) -> Result
             remote.len().max(table.rows.len()),
             foldhash::fast::RandomState::default(),
         );
+    // Remote entries whose key an entry with a lower id also has.
+    let mut extras: Vec<(usize, String)> = Vec::new();
     let mut remote_ts: Vec<Option<Value>> = Vec::new();
     if ts.is_some() {
         remote_ts.reserve(remote.len());
@@ -308,10 +329,24 @@ pub fn plan(table: &Table, remote: &[RemoteEntry], opts: &PlanOptions) -> Result
             .and_then(|v| v.as_ref())
             .and_then(|v| canonical_key(v, opts.case_insensitive))
         {
-            index.entry(key).or_insert(Slot {
-                remote: Some(i),
-                row: None,
-            });
+            match index.entry(key) {
+                std::collections::hash_map::Entry::Occupied(mut o) => {
+                    let kept = o.get().remote.expect("only remote entries are indexed yet");
+                    let (keep, extra) = if entry.id < remote[kept].id {
+                        (i, kept)
+                    } else {
+                        (kept, i)
+                    };
+                    o.get_mut().remote = Some(keep);
+                    extras.push((extra, o.key().clone()));
+                }
+                std::collections::hash_map::Entry::Vacant(v) => {
+                    v.insert(Slot {
+                        remote: Some(i),
+                        row: None,
+                    });
+                }
+            }
         }
     }
 
@@ -373,13 +408,50 @@ pub fn plan(table: &Table, remote: &[RemoteEntry], opts: &PlanOptions) -> Result
         }
     }
 
+    extras.sort_unstable();
+    let mut duplicate_of: HashMap<usize, u64> = HashMap::new();
+    for (extra, key) in extras {
+        let kept = index
+            .get(&key)
+            .and_then(|slot| slot.remote)
+            .map(|k| remote[k].id)
+            .expect("the key of a duplicate is indexed");
+        let entry_id = remote[extra].id;
+        plan.duplicates.push(Duplicate {
+            entry_id,
+            remote: extra,
+            kept,
+        });
+        if replace {
+            // Deleted with the other unmatched entries below, in listing order.
+            duplicate_of.insert(extra, kept);
+        } else if opts.remove_duplicates {
+            matched[extra] = true;
+            plan.deletes.push(Delete {
+                entry_id,
+                remote: extra,
+                reason: DeleteReason::DuplicateKey { kept },
+            });
+        }
+    }
+    if !plan.duplicates.is_empty() {
+        plan.warnings.push(duplicates_warning(
+            &plan.duplicates,
+            pk_name,
+            opts.remove_duplicates || replace,
+        ));
+    }
+
     if replace {
         for (i, entry) in remote.iter().enumerate() {
             if !matched[i] {
                 plan.deletes.push(Delete {
                     entry_id: entry.id,
                     remote: i,
-                    reason: DeleteReason::NotInSource,
+                    reason: match duplicate_of.get(&i) {
+                        Some(&kept) => DeleteReason::DuplicateKey { kept },
+                        None => DeleteReason::NotInSource,
+                    },
                 });
             }
         }
@@ -391,6 +463,35 @@ pub fn plan(table: &Table, remote: &[RemoteEntry], opts: &PlanOptions) -> Result
         }
     }
     Ok(plan)
+}
+
+/// How many entries share a key with another, their ids (the first 20), and what happens.
+fn duplicates_warning(dups: &[Duplicate], pk: &str, removed: bool) -> String {
+    let ids: Vec<String> = dups
+        .iter()
+        .take(20)
+        .map(|d| d.entry_id.to_string())
+        .collect();
+    let more = if dups.len() > ids.len() {
+        format!(" and {} more", dups.len() - ids.len())
+    } else {
+        String::new()
+    };
+    let n = dups.len();
+    let what = if removed {
+        "they are deleted, keeping the entry with the lowest id of each key".to_string()
+    } else {
+        "no row ever updates them. To delete the extra copies (keeping the entry with the lowest id of each key), set `remove_duplicate_entries: true` in the job file and preview the run".to_string()
+    };
+    format!(
+        "{n} data source {} a \"{pk}\" value with an entry of lower id (ids {}{more}): {what}.",
+        if n == 1 {
+            "entry shares"
+        } else {
+            "entries share"
+        },
+        ids.join(", ")
+    )
 }
 
 /// What the plan's key index knows about one key.

@@ -12,12 +12,12 @@ use std::collections::HashMap;
 
 use crate::config::{DatabaseConfig, Mode, PushOperation};
 use crate::crypto::{cryptojs_decrypt, encrypt_value, field_plaintext};
-use crate::fliplet::{
-    ApiError, Client, CommitRequest, CommitRow, KeySource, KeystoreError, RemoteEntry, keystore_key,
-};
+use crate::fliplet::{ApiError, Client, KeySource, KeystoreError, RemoteEntry, keystore_key};
 use crate::secret::Secret;
 use crate::source::{self, SourceError, Table};
+use crate::sync::commit::{self, Commit};
 use crate::sync::files::{self, FileAction, FileReport, FilesError, FilesFlow};
+use crate::sync::guard::{self, DataSourceLock, LockError, PendingFile};
 use crate::sync::plan::{self, DeleteReason, Plan, PlanError, PlanOptions};
 
 /// Why a push did not complete. Messages follow the original's catalogue and say what to do.
@@ -43,19 +43,65 @@ pub enum RunError {
     Plan(#[from] PlanError),
     #[error(
         "Cannot sync data to Fliplet servers: {message}{}",
-        if *.sent > 0 { format!(" ({} of {} commit requests had already been applied; the next run will send the rest)", .sent, .total) } else { String::new() }
+        commit_progress(*.sent, *.total, *.resumable)
     )]
     Commit {
         message: String,
+        /// Commit requests answered before the failure, and how many the run needed.
         sent: usize,
         total: usize,
+        /// Whether the next run can tell what landed (a primary key matches rows to entries).
+        resumable: bool,
     },
+    #[error(
+        "Cannot sync data to Fliplet servers: the answer to commit {commit} of {total} was lost {rounds} times in a row (last: {message}). Nothing was sent twice: what the data source holds was read again each time. The next run checks that commit before sending anything and finishes the sync. If this keeps happening, check the network path to the Fliplet API (proxy, firewall, timeouts) or lower batch_size."
+    )]
+    CommitUnknown {
+        message: String,
+        commit: usize,
+        total: usize,
+        rounds: usize,
+    },
+    #[error("{0}")]
+    Lock(#[from] LockError),
     #[error("{0}")]
     Config(String),
     #[error("{0}")]
     Files(#[from] FilesError),
     #[error("{0}")]
     Keystore(#[from] KeystoreError),
+}
+
+fn commit_progress(sent: usize, total: usize, resumable: bool) -> String {
+    if sent == 0 {
+        String::new()
+    } else if resumable {
+        format!(
+            " ({sent} of {total} commit requests had already been applied; the next run will send the rest)"
+        )
+    } else {
+        format!(
+            " ({sent} of {total} commit requests had already been applied. This job has no primary_column, so rows cannot be matched to entries: the next run appends every row again, including those already appended. Set primary_column to make runs resumable.)"
+        )
+    }
+}
+
+impl RunError {
+    /// A failure to read a data source's entries.
+    pub fn fetch(data_source_id: u64, e: ApiError) -> RunError {
+        match e {
+            ApiError::NoAccess { message, .. } | ApiError::Unauthorized { message } => {
+                RunError::NoAccess {
+                    data_source_id,
+                    message,
+                }
+            }
+            source => RunError::Fetch {
+                data_source_id,
+                source,
+            },
+        }
+    }
 }
 
 /// How many rows went where.
@@ -149,16 +195,22 @@ pub fn plan_options(op: &PushOperation, key: Option<&Secret>) -> PlanOptions {
             .map(|e| e.fields.clone())
             .unwrap_or_default(),
         encryption_key: key.cloned(),
+        remove_duplicates: op.remove_duplicate_entries,
     }
 }
 
 /// Run one push. With `dry_run`, everything but the commit happens: the result holds the plan
 /// that a real run would send, and nothing is written to Fliplet.
+///
+/// A real run holds the data source's lock from its reading of the entries to its last commit
+/// (another process on the same data source waits), and first settles a commit that a
+/// previous run left in flight (see [`crate::sync::commit`]).
 pub async fn run_push(
     client: &Client,
     database: Option<&DatabaseConfig>,
     op: &PushOperation,
     dry_run: bool,
+    job: &str,
 ) -> Result<PushRun, RunError> {
     let ds = op.datasource_id;
     if op.case_insensitive_primary_column {
@@ -200,19 +252,51 @@ pub async fn run_push(
         }),
     };
 
+    let dir = guard::sync_dir();
+    let pending = PendingFile::new(&dir, client.base_url(), ds);
+    let left_in_flight = pending.read();
+    let _lock = if dry_run {
+        None
+    } else {
+        Some(DataSourceLock::acquire(&dir, client.base_url(), ds, job, guard::lock_wait()).await?)
+    };
     info!("[PUSH] Fetching data via Fliplet API...");
-    let remote = client.entries(ds).await.map_err(|e| match e {
-        ApiError::NoAccess { message, .. } | ApiError::Unauthorized { message } => {
-            RunError::NoAccess {
-                data_source_id: ds,
-                message,
-            }
+    let mut in_flight_warning = None;
+    let remote = match left_in_flight {
+        Some(rec) if !dry_run => {
+            warn!(
+                "The previous run of job \"{}\" (pid {}) stopped while its commit {}/{} was in flight (sent at {}). Checking what the data source holds before planning, so that nothing is sent twice...",
+                rec.job,
+                rec.pid,
+                rec.commit,
+                rec.commits,
+                rec.sent_at.format("%Y-%m-%d %H:%M:%S UTC")
+            );
+            let remote = commit::settle(
+                client,
+                ds,
+                &rec,
+                op.primary_column.as_deref(),
+                op.case_insensitive_primary_column,
+            )
+            .await?;
+            pending.clear();
+            remote
         }
-        source => RunError::Fetch {
-            data_source_id: ds,
-            source,
-        },
-    })?;
+        other => {
+            if let Some(rec) = other {
+                in_flight_warning = Some(format!(
+                    "The last run of job \"{}\" stopped while a commit was in flight (sent at {}): the next real run checks what landed before sending anything, so this preview may show rows that are already on Fliplet.",
+                    rec.job,
+                    rec.sent_at.format("%Y-%m-%d %H:%M:%S UTC")
+                ));
+            }
+            client
+                .entries(ds)
+                .await
+                .map_err(|e| RunError::fetch(ds, e))?
+        }
+    };
     debug!("Fetched {} entries from the data source.", remote.len());
 
     if let Some(col) = &op.delete_column {
@@ -226,7 +310,8 @@ pub async fn run_push(
     }
 
     let options = plan_options(op, key.as_ref().and_then(|k| k.key.as_ref()));
-    let plan = plan::plan(&table, &remote, &options)?;
+    let mut plan = plan::plan(&table, &remote, &options)?;
+    plan.warnings.extend(in_flight_warning);
     log_plan(&table, &remote, &plan, op);
 
     let mut run = PushRun {
@@ -311,7 +396,20 @@ pub async fn run_push(
         return Ok(run);
     }
     let patches = patches(op, &run, key.as_ref().and_then(|k| k.key.as_ref()));
-    run.commits_sent = commit(client, op, &run, &patches).await?;
+    run.commits_sent = Commit {
+        client,
+        job,
+        data_source_id: ds,
+        table: &run.table,
+        options: &run.options,
+        patches: &patches,
+        batch_size: op.batch_size,
+        run_hooks: op.run_hooks.iter().map(|h| h.as_str()).collect(),
+        extend: op.merge,
+        pending: &pending,
+    }
+    .run(&run.plan, &run.remote)
+    .await?;
     info!(
         "Sync finished. {} data source entries have been affected ({} inserted, {} updated, {} deleted).",
         c.inserted + c.updated + c.deleted,
@@ -501,6 +599,10 @@ fn log_plan(table: &Table, remote: &[RemoteEntry], plan: &Plan, op: &PushOperati
                 "Remote entry with ID {} has been marked for deletion as it doesn't exist in the local dataset.",
                 remote[d.remote].id
             ),
+            DeleteReason::DuplicateKey { kept } => debug!(
+                "Remote entry with ID {} has been marked for deletion as it shares its primary key with entry {kept}.",
+                d.entry_id
+            ),
         }
     }
 }
@@ -510,73 +612,6 @@ fn display_key(v: &Value) -> String {
         Value::String(s) => s.clone(),
         other => other.to_string(),
     }
-}
-
-/// Send the plan: inserts and updates in row order, `batch_size` per request; the deletes
-/// once, with the last request (so a failure part-way never deletes anything).
-async fn commit(
-    client: &Client,
-    op: &PushOperation,
-    run: &PushRun,
-    patches: &HashMap<usize, RowPatch>,
-) -> Result<usize, RunError> {
-    let mut writes: Vec<(usize, Option<u64>)> = run
-        .plan
-        .inserts
-        .iter()
-        .map(|&r| (r, None))
-        .chain(run.plan.updates.iter().map(|u| (u.row, Some(u.entry_id))))
-        .collect();
-    writes.sort_unstable_by_key(|(r, _)| *r);
-    let deletes = run.plan.delete_ids();
-    let batch = op.batch_size.max(1);
-    let chunks: Vec<&[(usize, Option<u64>)]> = if writes.is_empty() {
-        vec![&[]]
-    } else {
-        writes.chunks(batch).collect()
-    };
-    let total = chunks.len();
-    let hooks: Vec<&'static str> = op.run_hooks.iter().map(|h| h.as_str()).collect();
-    for (i, chunk) in chunks.iter().enumerate() {
-        let last = i + 1 == total;
-        let entries: Vec<CommitRow<RowObject>> = chunk
-            .iter()
-            .map(|&(r, id)| CommitRow {
-                id,
-                data: RowObject::new(&run.table, r).with_patch(patches.get(&r)),
-            })
-            .collect();
-        let request = CommitRequest {
-            append: true,
-            entries: &entries,
-            delete: (last && !deletes.is_empty()).then_some(deletes.as_slice()),
-            run_hooks: hooks.clone(),
-            extend: op.merge,
-            return_entries: false,
-        };
-        if total > 1 {
-            debug!(
-                "Sending commit {}/{} ({} entries{}).",
-                i + 1,
-                total,
-                entries.len(),
-                if request.delete.is_some() {
-                    format!(", {} deletions", deletes.len())
-                } else {
-                    String::new()
-                }
-            );
-        }
-        client
-            .commit(op.datasource_id, &request)
-            .await
-            .map_err(|e| RunError::Commit {
-                message: e.to_string(),
-                sent: i,
-                total,
-            })?;
-    }
-    Ok(total)
 }
 
 /// A row of a table serialised as a JSON object in column order, with its [`RowPatch`].
@@ -654,7 +689,8 @@ pub struct PreviewUpdate {
 #[derive(Debug, Clone, Serialize)]
 pub struct PreviewDelete {
     pub entry_id: u64,
-    /// `flagged` (the row's delete column is set) or `not_in_source` (replace mode).
+    /// `flagged` (the row's delete column is set), `not_in_source` (replace mode) or
+    /// `duplicate_key` (an extra copy of an entry's key, `remove_duplicate_entries`).
     pub reason: &'static str,
     pub row: Option<usize>,
     /// The entry's current data on Fliplet.
@@ -665,6 +701,16 @@ pub struct PreviewDelete {
 pub struct PreviewSkip {
     pub row: usize,
     pub reason: String,
+    pub data: Value,
+}
+
+/// An entry sharing its primary key with the entry `kept` (the lowest id of that key).
+#[derive(Debug, Clone, Serialize)]
+pub struct PreviewDuplicate {
+    pub entry_id: u64,
+    pub kept: u64,
+    /// Whether the plan deletes it (`remove_duplicate_entries`, or `mode: replace`).
+    pub deleted: bool,
     pub data: Value,
 }
 
@@ -679,6 +725,10 @@ pub struct PushPreview {
     pub updates: Vec<PreviewUpdate>,
     pub deletes: Vec<PreviewDelete>,
     pub skipped: Vec<PreviewSkip>,
+    /// Entries that share a primary key with an entry of lower id (complete count in
+    /// `duplicate_count`; at most `max_rows` listed).
+    pub duplicates: Vec<PreviewDuplicate>,
+    pub duplicate_count: usize,
     pub warnings: Vec<String>,
     pub truncated: bool,
     /// File columns: what happens to each file of the rows inserted or updated (at most
@@ -738,6 +788,11 @@ impl PushRun {
                 .map(|(i, e)| (e.id, i))
                 .collect()
         };
+        let deleted_ids: std::collections::HashSet<u64> = if p.duplicates.is_empty() {
+            Default::default()
+        } else {
+            p.deletes.iter().map(|d| d.entry_id).collect()
+        };
         let truncated = [
             p.inserts.len(),
             p.updates.len(),
@@ -785,10 +840,11 @@ impl PushRun {
                     reason: match d.reason {
                         DeleteReason::Flagged { .. } => "flagged",
                         DeleteReason::NotInSource => "not_in_source",
+                        DeleteReason::DuplicateKey { .. } => "duplicate_key",
                     },
                     row: match d.reason {
                         DeleteReason::Flagged { row } => Some(row + 1),
-                        DeleteReason::NotInSource => None,
+                        DeleteReason::NotInSource | DeleteReason::DuplicateKey { .. } => None,
                     },
                     data: self.remote[d.remote].data_value(),
                 })
@@ -803,8 +859,20 @@ impl PushRun {
                     data: row_value(s.row),
                 })
                 .collect(),
+            duplicates: p
+                .duplicates
+                .iter()
+                .take(cap)
+                .map(|d| PreviewDuplicate {
+                    entry_id: d.entry_id,
+                    kept: d.kept,
+                    deleted: deleted_ids.contains(&d.entry_id),
+                    data: self.remote[d.remote].data_value(),
+                })
+                .collect(),
+            duplicate_count: p.duplicates.len(),
             warnings: p.warnings.clone(),
-            truncated: truncated || self.files.len() > cap,
+            truncated: truncated || self.files.len() > cap || p.duplicates.len() > cap,
             files: self
                 .files
                 .iter()

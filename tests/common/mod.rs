@@ -11,6 +11,8 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use fliplet_agent::config::{Job, load_job};
+pub mod proxy;
+
 use fliplet_emulator::{Basic, Emulator};
 use serde_json::Value;
 

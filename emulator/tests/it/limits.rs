@@ -87,6 +87,7 @@ async fn fault_respond_next_n_then_normal() {
         method: "POST".into(),
         path: "/v1/data-sources/*/commit".into(),
         times: 2,
+        after: 0,
         action: FaultAction::Respond {
             status: 503,
             body: json!({"message": "try later"}),
@@ -117,6 +118,7 @@ async fn fault_delay_and_drop() {
         method: "*".into(),
         path: "v1/user".into(),
         times: 1,
+        after: 0,
         action: FaultAction::Delay(Duration::from_millis(300)),
     });
     let t = Instant::now();
@@ -127,6 +129,7 @@ async fn fault_delay_and_drop() {
         method: "GET".into(),
         path: "v1/user".into(),
         times: 1,
+        after: 0,
         action: FaultAction::Delay(Duration::from_millis(500)),
     });
     let err = c
@@ -143,6 +146,7 @@ async fn fault_delay_and_drop() {
         method: "GET".into(),
         path: "/v1/**".into(),
         times: 1,
+        after: 0,
         action: FaultAction::Drop,
     });
     let err = c

@@ -238,10 +238,58 @@ fn update_mode_keeps_orphans_and_replace_mode_deletes_them() {
         }]
     );
     assert_eq!(p.delete_ids(), vec![11, 12, 13]);
+    let reasons: Vec<DeleteReason> = p.deletes.iter().map(|d| d.reason).collect();
+    assert_eq!(
+        reasons,
+        vec![
+            DeleteReason::NotInSource,
+            DeleteReason::DuplicateKey { kept: 10 },
+            DeleteReason::NotInSource
+        ]
+    );
+    assert_eq!(p.duplicates.len(), 1);
+}
+
+#[test]
+fn entries_sharing_a_key_keep_the_lowest_id_and_are_removed_only_when_asked() {
+    let t = table(&["id", "ts"], vec![vec![json!(1), json!(T2)]]);
+    // Listed out of id order: the kept entry is the lowest id (7), whatever the order.
+    let r = [
+        entry(12, json!({"id": 1, "ts": T1})),
+        entry(7, json!({"id": "1", "ts": T1})),
+        entry(30, json!({"id": 1, "ts": T1})),
+    ];
+    let mut o = opts(Some("id"), Some("ts"));
+    let p = plan(&t, &r, &o).unwrap();
+    assert_eq!(
+        p.updates,
+        vec![Update {
+            row: 0,
+            entry_id: 7
+        }]
+    );
+    let dups: Vec<(u64, u64)> = p.duplicates.iter().map(|d| (d.entry_id, d.kept)).collect();
+    assert_eq!(dups, vec![(12, 7), (30, 7)]);
+    assert!(p.deletes.is_empty(), "only reported without the option");
+    assert!(
+        p.warnings
+            .iter()
+            .any(|w| w.contains("ids 12, 30") && w.contains("remove_duplicate_entries"))
+    );
+    o.remove_duplicates = true;
+    let p = plan(&t, &r, &o).unwrap();
+    assert_eq!(p.delete_ids(), vec![12, 30]);
     assert!(
         p.deletes
             .iter()
-            .all(|d| d.reason == DeleteReason::NotInSource)
+            .all(|d| d.reason == DeleteReason::DuplicateKey { kept: 7 })
+    );
+    assert_eq!(
+        p.updates,
+        vec![Update {
+            row: 0,
+            entry_id: 7
+        }]
     );
 }
 

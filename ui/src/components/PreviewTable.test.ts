@@ -44,6 +44,7 @@ describe('preview tables', () => {
     expect(skipped.querySelector('.null')?.textContent).toBe('null');
 
     expect(screen.getByTestId('preview-warnings').textContent).toContain('mixed types');
+    expect(screen.getByTestId('preview-duplicates').textContent?.replace(/\s+/g, ' ')).toContain('1 entry shares a primary key with an entry of lower id: #603 (copy of #600).');
     expect(screen.getByTestId('preview-truncated')).toBeTruthy();
     expect(screen.getByTestId('preview-files').textContent).toContain('HTTP 404');
     expect(screen.getByTestId('preview-encryption').textContent?.replace(/\s+/g, ' ')).toContain('3 values of email would be encrypted with the organization keystore (data source 77)');
@@ -61,7 +62,7 @@ describe('preview tables', () => {
           plan: {
             ...plan,
             counts: { inserted: 0, updated: 0, deleted: 0, unchanged: 3, skipped: 0 },
-            inserts: [], updates: [], deletes: [], skipped: [], warnings: [], truncated: false, files: [], encryption: null,
+            inserts: [], updates: [], deletes: [], skipped: [], duplicates: [], duplicate_count: 0, warnings: [], truncated: false, files: [], encryption: null,
           },
         },
         { index: 1, description: 'pull', kind: 'push', data_source_id: 5, error: 'Cannot read data source 5', plan: null, pull: null },

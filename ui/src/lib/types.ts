@@ -161,6 +161,8 @@ export interface JobDraft {
   deleteColumn: string;
   mode: Mode;
   merge: boolean;
+  /** `remove_duplicate_entries` (not in the form; kept when a job is edited). */
+  remove_duplicate_entries?: boolean;
   runHooks: HookKind[];
   batchSize: number;
   concurrency: number;
@@ -267,8 +269,9 @@ export interface PreviewUpdate {
 
 export interface PreviewDelete {
   entry_id: number;
-  /** `flagged`: the row's delete column is set; `not_in_source`: replace mode. */
-  reason: 'flagged' | 'not_in_source';
+  /** `flagged`: the row's delete column is set; `not_in_source`: replace mode;
+   * `duplicate_key`: an extra entry of a primary key (`remove_duplicate_entries`). */
+  reason: 'flagged' | 'not_in_source' | 'duplicate_key';
   row: number | null;
   data: Record<string, unknown>;
 }
@@ -289,6 +292,15 @@ export interface PreviewFile {
   reason?: string;
 }
 
+/** An entry sharing its primary key with the entry `kept` (the lowest id of that key). */
+export interface PreviewDuplicate {
+  entry_id: number;
+  kept: number;
+  /** Whether the plan deletes it. */
+  deleted: boolean;
+  data: Record<string, unknown>;
+}
+
 export interface PushPreview {
   data_source_id: number;
   counts: RunCounts;
@@ -297,6 +309,9 @@ export interface PushPreview {
   updates: PreviewUpdate[];
   deletes: PreviewDelete[];
   skipped: PreviewSkip[];
+  /** Entries sharing a primary key with an entry of lower id (listed up to the row cap). */
+  duplicates: PreviewDuplicate[];
+  duplicate_count: number;
   warnings: string[];
   /** Lists were cut (counts are complete). */
   truncated: boolean;

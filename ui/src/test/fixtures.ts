@@ -74,6 +74,8 @@ export const samplePreview: JobPreview = {
           { entry_id: 602, reason: 'flagged', row: 4, data: { id: 10, email: 'flagged@x.org' } },
         ],
         skipped: [{ row: 3, reason: 'the row is missing its primary key value', data: { id: null, email: 'nokey@x.org' } }],
+        duplicates: [{ entry_id: 603, kept: 600, deleted: false, data: { id: 1, email: 'copy@x.org' } }],
+        duplicate_count: 1,
         warnings: ['Column "email" has mixed types'],
         truncated: true,
         files: [
