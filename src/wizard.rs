@@ -19,7 +19,7 @@ use serde_json::Value;
 use crate::api::{self, JobPreview};
 use crate::config::{
     DatabaseConfig, Driver, EncryptConfig, FileColumn, FileSource, Hook, Job, Mode, Operation,
-    PushOperation, PushSource, Verbosity,
+    PushOperation, PushSource, QueryTimeouts, Verbosity,
 };
 use crate::error::{AppError, ErrorCode};
 use crate::fliplet::{ApiError, Client, ClientOptions, RetryPolicy};
@@ -154,6 +154,11 @@ pub struct JobDraft {
     /// Cron expression; empty: never scheduled.
     pub frequency: String,
     pub sync_on_init: bool,
+    /// `query_timeout` in seconds (0: no limit). The wizard shows no field for it: a job
+    /// edited in the wizard keeps its value.
+    pub query_timeout: u64,
+    /// `stall_timeout` in seconds (0: no limit), kept like `query_timeout`.
+    pub stall_timeout: u64,
 }
 
 impl Default for JobDraft {
@@ -181,6 +186,8 @@ impl Default for JobDraft {
             encrypt: None,
             frequency: "0 * * * *".into(),
             sync_on_init: false,
+            query_timeout: QueryTimeouts::DEFAULT_QUERY,
+            stall_timeout: QueryTimeouts::DEFAULT_STALL,
         }
     }
 }
@@ -354,6 +361,7 @@ impl JobDraft {
             source: PushSource::Sql {
                 connection: None,
                 query: query.to_owned(),
+                timeouts: self.timeouts(),
             },
             primary_column,
             case_insensitive_primary_column: self.case_insensitive,
@@ -400,7 +408,12 @@ impl JobDraft {
                 job.operations.len()
             )));
         };
-        let PushSource::Sql { connection, query } = &push.source else {
+        let PushSource::Sql {
+            connection,
+            query,
+            timeouts,
+        } = &push.source
+        else {
             return Err(not_here("does not read an SQL query"));
         };
         let db = connection
@@ -443,7 +456,17 @@ impl JobDraft {
             }),
             frequency: push.frequency.clone().unwrap_or_default(),
             sync_on_init: job.sync_on_init,
+            query_timeout: timeouts.query,
+            stall_timeout: timeouts.stall,
         })
+    }
+
+    /// The draft's `query_timeout` and `stall_timeout` (larger values are capped).
+    fn timeouts(&self) -> QueryTimeouts {
+        QueryTimeouts {
+            query: self.query_timeout.min(QueryTimeouts::MAX),
+            stall: self.stall_timeout.min(QueryTimeouts::MAX),
+        }
     }
 }
 

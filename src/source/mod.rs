@@ -153,7 +153,10 @@ pub async fn fetch_source(
 ) -> Result<Table, SourceError> {
     use crate::config::PushSource;
     match source {
-        PushSource::Sql { connection, query } => {
+        // `query_timeout` / `stall_timeout` are not enforced yet.
+        PushSource::Sql {
+            connection, query, ..
+        } => {
             let db = connection.as_ref().map(|c| &c.config).or(database).ok_or_else(|| {
                 SourceError::Config {
                     message: "This push runs an SQL query but the job has no database connection (database_driver and the other database_* keys, or a named connection).".into(),
