@@ -1017,7 +1017,7 @@ pub async fn run_query(
     if query.is_empty() {
         return Err(AppError::invalid("query", "Write a query first."));
     }
-    let table = source::fetch(&db, query, Some(limit + 1))
+    let table = source::fetch_with_timeouts(&db, query, Some(limit + 1), &draft.timeouts())
         .await
         .map_err(source_error)?;
     let more = table.rows.len() > limit;
