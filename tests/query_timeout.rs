@@ -418,3 +418,81 @@ async fn the_source_error_says_what_happened_to_the_query() {
         other => panic!("{other}"),
     }
 }
+
+// ---------- A killed agent ----------
+
+/// Start `fliplet-agent start <job> --test` and kill it (SIGKILL) once `running` shows its
+/// query on the server.
+async fn kill_agent_while_running<F, Fut>(job: &std::path::Path, running: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Vec<String>>,
+{
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_fliplet-agent"))
+        .arg("start")
+        .arg(job)
+        .arg("--test")
+        .env_remove("FLIPLET_API_URL")
+        .env_remove("FLIPLET_LOG")
+        .env("FLIPLET_AGENT_LOG", "off")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let seen = eventually_some(Duration::from_secs(20), running).await;
+    let still_running = child.try_wait().unwrap().is_none();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(
+        !seen.is_empty() && still_running,
+        "the agent's query never showed on the server"
+    );
+}
+
+/// PostgreSQL 14+: `client_connection_check_interval` ends the query of a killed agent
+/// within seconds, even with no `query_timeout`.
+#[tokio::test]
+async fn pg_a_killed_agent_leaves_no_query_behind() {
+    let env = Env::new().await;
+    let pool = pg().await;
+    let version: i32 = sqlx::query_scalar("SELECT current_setting('server_version_num')::int")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    if version < 140_000 {
+        eprintln!("PostgreSQL {version}: no client_connection_check_interval, test skipped");
+        return;
+    }
+    let marker = unique("killed_pg");
+    let job = env.write_job(
+        &format!("{marker}.yml"),
+        &pg_yaml(),
+        &format!("query: SELECT pg_sleep(120) AS s, '{marker}' AS m\nquery_timeout: 0"),
+    );
+    kill_agent_while_running(&job, || async {
+        pg_sessions(&pool, &marker)
+            .await
+            .into_iter()
+            .filter(|s| s.starts_with("active"))
+            .collect()
+    })
+    .await;
+    let left = eventually_empty(Duration::from_secs(20), || pg_sessions(&pool, &marker)).await;
+    assert!(left.is_empty(), "still on the server: {left:?}");
+}
+
+/// MariaDB: `max_statement_time` ends the query of a killed agent at `query_timeout`.
+#[tokio::test]
+async fn mysql_a_killed_agent_leaves_no_query_behind() {
+    let env = Env::new().await;
+    let pool = mysql().await;
+    let marker = unique("killed_my");
+    let job = env.write_job(
+        &format!("{marker}.yml"),
+        &mysql_yaml(),
+        &format!("query: SELECT SLEEP(120) AS s, '{marker}' AS m\nquery_timeout: 3"),
+    );
+    kill_agent_while_running(&job, || mysql_running(&pool, &marker)).await;
+    let left = eventually_empty(Duration::from_secs(20), || mysql_running(&pool, &marker)).await;
+    assert!(left.is_empty(), "still on the server: {left:?}");
+}

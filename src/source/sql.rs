@@ -297,8 +297,9 @@ struct PgBackend {
     started: Option<String>,
 }
 
-/// Prepare the query's session: `statement_timeout` (when `query_timeout` is set) and the
-/// backend's pid. Returns the backend and whether the server enforces the limit.
+/// Prepare the query's session: `statement_timeout` (when `query_timeout` is set), the
+/// check for a vanished client (PostgreSQL 14+, so that a killed agent's query ends too),
+/// and the backend's pid. Returns the backend and whether the server enforces the limit.
 async fn pg_prepare(
     db: &DatabaseConfig,
     conn: &mut PgConnection,
@@ -330,7 +331,7 @@ async fn pg_prepare(
     }
 }
 
-/// Run `setup` (ending with the backend's pid and start).
+/// Run `setup` (ending with the backend's pid and start) and the best-effort settings.
 fn pg_setup<'a>(
     db: &'a DatabaseConfig,
     conn: &'a mut PgConnection,
@@ -353,6 +354,14 @@ fn pg_setup<'a>(
             pid,
             started: started.map(str::to_string),
         };
+        if conn.server_version_num().is_some_and(|v| v >= 140_000) {
+            // Best effort: not every platform supports it (the setting then fails).
+            let _ = Executor::execute(
+                &mut *conn,
+                sqlx::raw_sql("SET client_connection_check_interval = 5000"),
+            )
+            .await;
+        }
         Ok(backend)
     })
 }
