@@ -19,7 +19,7 @@ use serde_json::Value;
 use crate::api::{self, JobPreview};
 use crate::config::{
     DatabaseConfig, Driver, EncryptConfig, FileColumn, FileSource, Hook, Job, Mode, Operation,
-    PushOperation, PushSource, Verbosity,
+    PushOperation, PushSource, QueryTimeouts, Verbosity,
 };
 use crate::error::{AppError, ErrorCode};
 use crate::fliplet::{ApiError, Client, ClientOptions, RetryPolicy};
@@ -157,6 +157,11 @@ pub struct JobDraft {
     /// Cron expression; empty: never scheduled.
     pub frequency: String,
     pub sync_on_init: bool,
+    /// `query_timeout` in seconds (0: no limit). The wizard shows no field for it: a job
+    /// edited in the wizard keeps its value.
+    pub query_timeout: u64,
+    /// `stall_timeout` in seconds (0: no limit), kept like `query_timeout`.
+    pub stall_timeout: u64,
 }
 
 impl Default for JobDraft {
@@ -185,6 +190,8 @@ impl Default for JobDraft {
             encrypt: None,
             frequency: "0 * * * *".into(),
             sync_on_init: false,
+            query_timeout: QueryTimeouts::DEFAULT_QUERY,
+            stall_timeout: QueryTimeouts::DEFAULT_STALL,
         }
     }
 }
@@ -358,6 +365,7 @@ impl JobDraft {
             source: PushSource::Sql {
                 connection: None,
                 query: query.to_owned(),
+                timeouts: self.timeouts(),
             },
             primary_column,
             case_insensitive_primary_column: self.case_insensitive,
@@ -405,7 +413,12 @@ impl JobDraft {
                 job.operations.len()
             )));
         };
-        let PushSource::Sql { connection, query } = &push.source else {
+        let PushSource::Sql {
+            connection,
+            query,
+            timeouts,
+        } = &push.source
+        else {
             return Err(not_here("does not read an SQL query"));
         };
         let db = connection
@@ -449,7 +462,17 @@ impl JobDraft {
             }),
             frequency: push.frequency.clone().unwrap_or_default(),
             sync_on_init: job.sync_on_init,
+            query_timeout: timeouts.query,
+            stall_timeout: timeouts.stall,
         })
+    }
+
+    /// The draft's `query_timeout` and `stall_timeout` (larger values are capped).
+    fn timeouts(&self) -> QueryTimeouts {
+        QueryTimeouts {
+            query: self.query_timeout.min(QueryTimeouts::MAX),
+            stall: self.stall_timeout.min(QueryTimeouts::MAX),
+        }
     }
 }
 
@@ -1000,7 +1023,7 @@ pub async fn run_query(
     if query.is_empty() {
         return Err(AppError::invalid("query", "Write a query first."));
     }
-    let table = source::fetch(&db, query, Some(limit + 1))
+    let table = source::fetch_with_timeouts(&db, query, Some(limit + 1), &draft.timeouts())
         .await
         .map_err(source_error)?;
     let more = table.rows.len() > limit;

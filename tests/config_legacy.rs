@@ -3,8 +3,8 @@
 use std::path::{Path, PathBuf};
 
 use fliplet_agent::config::{
-    ConfigError, Driver, FileSource, Hook, LoadedJob, Mode, Operation, PushOperation, Verbosity,
-    load_job,
+    ConfigError, Driver, FileSource, Hook, LoadedJob, Mode, Operation, PushOperation, PushSource,
+    QueryTimeouts, Verbosity, load_job,
 };
 
 const MIN: &str =
@@ -671,4 +671,73 @@ fn unknown_nested_keys_name_their_path() {
     assert_eq!(loaded.warnings[0].key.as_deref(), Some("encrypt.keys"));
     assert_eq!(loaded.warnings[0].line, Some(7));
     assert!(loaded.warnings[0].message.contains("did you mean `key`?"));
+}
+
+// --- query_timeout / stall_timeout (our addition) ------------------------------------------
+
+fn timeouts(loaded: &LoadedJob) -> QueryTimeouts {
+    match &push(loaded).source {
+        PushSource::Sql { timeouts, .. } => *timeouts,
+        other => panic!("expected an SQL source, got {other:?}"),
+    }
+}
+
+#[test]
+fn query_and_stall_timeouts_default_and_parse() {
+    assert_eq!(timeouts(&load_ok(MIN)), QueryTimeouts::default());
+    assert_eq!(
+        QueryTimeouts::default(),
+        QueryTimeouts {
+            query: 300,
+            stall: 60
+        }
+    );
+    let loaded = load_ok(&with("query_timeout: 45\nstall_timeout: \"0\"\n"));
+    assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
+    assert_eq!(
+        timeouts(&loaded),
+        QueryTimeouts {
+            query: 45,
+            stall: 0
+        }
+    );
+    // 0: no limit at all.
+    let loaded = load_ok(&with("query_timeout: 0\n"));
+    assert_eq!(timeouts(&loaded).query, 0);
+    assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
+}
+
+#[test]
+fn bad_timeouts_name_the_key_and_line() {
+    for (value, line) in [("-1", 5), ("soon", 5), ("1.5", 5), ("2147484", 5)] {
+        let e = err(&with(&format!("query_timeout: {value}\n")));
+        let m = invalid_at(&e, "query_timeout", line);
+        assert!(
+            m.contains("expected a whole number of seconds between 0 (no limit) and 2147483"),
+            "{m}"
+        );
+    }
+    let e = err(&with("stall_timeout: [1]\n"));
+    invalid_at(&e, "stall_timeout", 5);
+}
+
+#[test]
+fn a_stall_timeout_longer_than_the_query_timeout_is_warned_about() {
+    let loaded = load_ok(&with("query_timeout: 10\nstall_timeout: 20\n"));
+    assert_eq!(loaded.warnings.len(), 1, "{:?}", loaded.warnings);
+    assert_eq!(loaded.warnings[0].key.as_deref(), Some("stall_timeout"));
+    assert_eq!(loaded.warnings[0].line, Some(6));
+    assert!(
+        loaded.warnings[0]
+            .message
+            .contains("longer than query_timeout (10 s)"),
+        "{}",
+        loaded.warnings[0]
+    );
+    // With no query limit, the stall bound is the only one: no warning.
+    assert!(
+        load_ok(&with("query_timeout: 0\nstall_timeout: 20\n"))
+            .warnings
+            .is_empty()
+    );
 }

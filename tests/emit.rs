@@ -88,8 +88,10 @@ operations:
     datasource_id: 4
   - source: {type: http, url: 'http://h/p', pagination: {type: next_link, next: links.next}}
     datasource_id: 5
-  - source: {type: sql, connection: lite, query: "SELECT 'a' AS \"x\""}
+  - source: {type: sql, connection: lite, query: "SELECT 'a' AS \"x\"", query_timeout: 45, stall_timeout: 0}
     datasource_id: 6
+  - source: {type: sql, connection: sql, query: SELECT 2}
+    datasource_id: 10
   - type: pull
     datasource_id: 7
     where: {syncedAt: '', Age: {$gte: 30}, $or: [{a: 1}, {b: "2"}]}
@@ -112,7 +114,16 @@ operations:
     .unwrap();
     let (before, after, text) = roundtrip(&p);
     assert_eq!(before, after, "{text}");
-    assert_eq!(before.operations.len(), 9);
+    assert_eq!(before.operations.len(), 10);
+    assert!(
+        text.contains("query_timeout: 45\n      stall_timeout: 0\n"),
+        "{text}"
+    );
+    // Defaults are written too, so that the saved file shows them.
+    assert!(
+        text.contains("query_timeout: 300\n      stall_timeout: 60\n"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -126,7 +137,10 @@ fn a_single_operation_file_converts_to_the_multi_operation_format() {
     else {
         panic!()
     };
-    let PushSource::Sql { connection, query } = &a.source else {
+    let PushSource::Sql {
+        connection, query, ..
+    } = &a.source
+    else {
         panic!()
     };
     assert_eq!(Some(query.as_str()), b.query());

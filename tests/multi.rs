@@ -545,3 +545,57 @@ fn pull_config_checks() {
     let e = load_job(&p).unwrap_err().to_string();
     assert!(e.contains("not a valid HTTP header name"), "{e}");
 }
+
+#[test]
+fn query_timeouts_belong_to_the_sql_source() {
+    use fliplet_agent::config::QueryTimeouts;
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("t.yml");
+    std::fs::write(
+        &p,
+        "auth_token: x\nconnections:\n  main: {driver: sqlite, name: x.db}\noperations:\n  - datasource_id: 1\n    source: {type: sql, query: SELECT 1, query_timeout: 20, stall_timeout: 5}\n  - datasource_id: 2\n    query_timeout: 20\n    source: {type: sql, query: SELECT 2}\n  - datasource_id: 3\n    source: {type: sql, query: SELECT 3, query_timeout: -5}\n",
+    )
+    .unwrap();
+    let e = load_job(&p).unwrap_err();
+    assert!(
+        matches!(&e, ConfigError::Invalid { key, line: Some(11), .. } if key == "operations[2].source.query_timeout"),
+        "{e:?}"
+    );
+    let text = std::fs::read_to_string(&p).unwrap();
+    std::fs::write(&p, text.replace("query_timeout: -5", "query_timeout: 0")).unwrap();
+    let l = load_job(&p).unwrap();
+    let timeouts: Vec<QueryTimeouts> = l
+        .job
+        .operations
+        .iter()
+        .map(|op| match op {
+            Operation::Push(p) => match &p.source {
+                PushSource::Sql { timeouts, .. } => *timeouts,
+                _ => panic!(),
+            },
+            _ => panic!(),
+        })
+        .collect();
+    assert_eq!(
+        timeouts,
+        vec![
+            QueryTimeouts {
+                query: 20,
+                stall: 5
+            },
+            QueryTimeouts::default(),
+            QueryTimeouts {
+                query: 0,
+                stall: 60
+            },
+        ]
+    );
+    // Written on the operation itself: ignored, with where it belongs.
+    assert_eq!(l.warnings.len(), 1, "{:?}", l.warnings);
+    let w = l.warnings[0].to_string();
+    assert!(
+        w.contains("operations[1].query_timeout")
+            && w.contains("belongs in the operation's `source:`"),
+        "{w}"
+    );
+}

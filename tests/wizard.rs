@@ -407,6 +407,9 @@ async fn a_previewed_sqlite_job_saves_runs_and_commits_what_the_preview_counted(
     draft.primary_column = "id".into();
     draft.delete_column = "deleted".into();
     draft.frequency = "*/15 * * * *".into();
+    // No field in the wizard: an imported or hand-edited value is kept.
+    draft.query_timeout = 90;
+    draft.stall_timeout = 0;
     let ok = wizard::test_connection(&draft, store, None).await.unwrap();
     assert!(ok.server_version.unwrap().starts_with("SQLite"));
 
@@ -462,6 +465,16 @@ async fn a_previewed_sqlite_job_saves_runs_and_commits_what_the_preview_counted(
     assert_eq!(back.query, draft.query);
     assert_eq!(back.delete_column, "deleted");
     assert_eq!(back.frequency, "*/15 * * * *");
+    assert_eq!((back.query_timeout, back.stall_timeout), (90, 0));
+    assert!(
+        text.contains("query_timeout: 90\n") && text.contains("stall_timeout: 0\n"),
+        "{text}"
+    );
+    let json = serde_json::to_value(&back).unwrap();
+    assert_eq!(
+        (json["queryTimeout"].clone(), json["stallTimeout"].clone()),
+        (json!(90), json!(0))
+    );
     // A second job under the same name is refused, naming the field.
     let e = agent.save_draft(&draft, false).await.unwrap_err();
     assert_eq!(e.field.as_deref(), Some("name"));

@@ -178,7 +178,11 @@ fn push(p: &PushOperation, legacy_connection: &str) -> Y {
     let mut m = vec![("type".to_string(), Y::Word("push"))];
     common(&mut m, &p.description, &p.frequency);
     let source = match &p.source {
-        PushSource::Sql { connection, query } => Y::Map(vec![
+        PushSource::Sql {
+            connection,
+            query,
+            timeouts,
+        } => Y::Map(vec![
             ("type".into(), Y::Word("sql")),
             (
                 "connection".into(),
@@ -188,6 +192,14 @@ fn push(p: &PushOperation, legacy_connection: &str) -> Y {
                     .unwrap_or_else(|| legacy_connection.to_string())),
             ),
             ("query".into(), s(query.clone())),
+            (
+                "query_timeout".into(),
+                Y::Scalar(Json::from(timeouts.query)),
+            ),
+            (
+                "stall_timeout".into(),
+                Y::Scalar(Json::from(timeouts.stall)),
+            ),
         ]),
         PushSource::Http(h) => {
             let mut sm = vec![

@@ -25,6 +25,8 @@
 //! | `sync_on_init` | true/false | false | Also run once when the agent starts, before the schedule. |
 //! | `frequency` | cron expression | none (never scheduled) | Crontab syntax, 5 fields (`*/15 * * * *`) or 6 with leading seconds; quote it in YAML. |
 //! | `query` | text, **required** | | SQL query returning the rows to push; column names become data source columns. |
+//! | `query_timeout` | whole number of seconds, `0` = no limit | 300 | Our addition: the longest the query may run (set on the server too where it can be); see `docs/safety.md`. |
+//! | `stall_timeout` | whole number of seconds, `0` = no limit | 60 | Our addition: once rows arrive, the longest wait for the next row (a stalled server or network); see `docs/safety.md`. |
 //! | `primary_column` | text | none (rows are appended) | Column matching rows to existing entries. |
 //! | `case_insensitive_primary_column` | true/false | false | Match primary keys ignoring case. |
 //! | `timestamp_column` | text | | Column compared to decide whether a matched row changed. |
@@ -63,7 +65,7 @@ use std::path::Path;
 use super::yaml::{Cx, Node, Value, suggestion};
 use super::{
     ConfigError, DatabaseConfig, Driver, EncryptConfig, FileColumn, FileSource, Hook, Job,
-    LoadedJob, Mode, Operation, PushOperation,
+    LoadedJob, Mode, Operation, PushOperation, PushSource, QueryTimeouts,
 };
 use crate::schedule;
 use crate::secret::Secret;
@@ -87,6 +89,8 @@ pub const KEYS: &[&str] = &[
     "sync_on_init",
     "frequency",
     "query",
+    "query_timeout",
+    "stall_timeout",
     "primary_column",
     "case_insensitive_primary_column",
     "timestamp_column",
@@ -250,6 +254,9 @@ pub fn parse(text: &str, path: &Path) -> Result<LoadedJob, ConfigError> {
 
     // Operation.
     let mut op = PushOperation::new(datasource_id, query);
+    if let PushSource::Sql { timeouts, .. } = &mut op.source {
+        *timeouts = parse_query_timeouts(&mut cx, &get, &|k| k.to_string())?;
+    }
     parse_push_options(&mut cx, &mut op, &get, &|k| k.to_string())?;
 
     let sync_on_init = match get("sync_on_init") {
@@ -409,6 +416,56 @@ pub(super) fn parse_database<'n>(
             native_odbc,
         }
     })
+}
+
+/// `query_timeout` and `stall_timeout` (seconds, `0`: no limit), read through `get` and named
+/// in messages by `key` (`query_timeout`, or `operations[0].source.query_timeout`).
+pub(super) fn parse_query_timeouts<'n>(
+    cx: &mut Cx,
+    get: &dyn Fn(&str) -> Option<(usize, &'n Node)>,
+    key: &dyn Fn(&str) -> String,
+) -> Result<QueryTimeouts, ConfigError> {
+    let seconds = |cx: &Cx, f: &str| -> Result<Option<(u64, usize)>, ConfigError> {
+        let Some((line, node)) = get(f) else {
+            return Ok(None);
+        };
+        let wrong = || {
+            cx.invalid(
+                &key(f),
+                node.line,
+                format!(
+                    "expected a whole number of seconds between 0 (no limit) and {}, found {}",
+                    QueryTimeouts::MAX,
+                    node.found(false)
+                ),
+            )
+        };
+        match cx.whole(&key(f), node, 0).map_err(|_| wrong())? {
+            Some(n) if n > QueryTimeouts::MAX => Err(wrong()),
+            Some(n) => Ok(Some((n, line))),
+            None => Ok(None),
+        }
+    };
+    let query = seconds(cx, "query_timeout")?;
+    let stall = seconds(cx, "stall_timeout")?;
+    let timeouts = QueryTimeouts {
+        query: query.map_or(QueryTimeouts::DEFAULT_QUERY, |(n, _)| n),
+        stall: stall.map_or(QueryTimeouts::DEFAULT_STALL, |(n, _)| n),
+    };
+    if let Some((_, line)) = stall
+        && timeouts.query > 0
+        && timeouts.stall > timeouts.query
+    {
+        cx.warn(
+            &key("stall_timeout"),
+            line,
+            format!(
+                "is longer than query_timeout ({} s), which ends the query first; it has no effect",
+                timeouts.query
+            ),
+        );
+    }
+    Ok(timeouts)
 }
 
 /// The options every push has (`description`, `frequency`, `primary_column`, ... `encrypt`),

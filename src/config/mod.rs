@@ -221,6 +221,8 @@ pub enum PushSource {
     Sql {
         connection: Option<Connection>,
         query: String,
+        /// `query_timeout` and `stall_timeout`.
+        timeouts: QueryTimeouts,
     },
     /// `type: http`: a JSON HTTP API.
     Http(HttpSource),
@@ -230,6 +232,42 @@ pub enum PushSource {
     Csv(CsvSource),
     /// `type: rows`: rows written in the job file (each a JSON object).
     Rows(Vec<serde_json::Map<String, serde_json::Value>>),
+}
+
+/// Bounded waits on an SQL source (`query_timeout`, `stall_timeout`), in seconds; `0` means
+/// no limit. See `docs/safety.md` ("Query timeout and stalled databases").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QueryTimeouts {
+    /// `query_timeout`: the longest a query may run, from sending it to its last row. Set on
+    /// the server too where the database allows it (PostgreSQL `statement_timeout`, MariaDB
+    /// `max_statement_time`, MySQL `max_execution_time`). Default
+    /// [`QueryTimeouts::DEFAULT_QUERY`].
+    pub query: u64,
+    /// `stall_timeout`: once the first row has arrived, the longest wait for the next one
+    /// (a server or network that stops sending mid-result). Default
+    /// [`QueryTimeouts::DEFAULT_STALL`].
+    pub stall: u64,
+}
+
+impl QueryTimeouts {
+    /// Default `query_timeout`: 5 minutes.
+    pub const DEFAULT_QUERY: u64 = 300;
+    /// Default `stall_timeout`: 1 minute.
+    pub const DEFAULT_STALL: u64 = 60;
+    /// The largest accepted value (PostgreSQL's `statement_timeout` limit, about 24 days).
+    pub const MAX: u64 = 2_147_483;
+
+    /// No limit at all (`0` for both).
+    pub const NONE: QueryTimeouts = QueryTimeouts { query: 0, stall: 0 };
+}
+
+impl Default for QueryTimeouts {
+    fn default() -> Self {
+        QueryTimeouts {
+            query: Self::DEFAULT_QUERY,
+            stall: Self::DEFAULT_STALL,
+        }
+    }
 }
 
 impl PushSource {
@@ -483,6 +521,7 @@ impl PushOperation {
             source: PushSource::Sql {
                 connection: None,
                 query: query.into(),
+                timeouts: QueryTimeouts::default(),
             },
             datasource_id,
             primary_column: None,

@@ -33,6 +33,7 @@ use serde_json::Value as Json;
 
 use super::legacy::{
     HINT_AUTH, HINT_DS, WHOLE_FILE, parse_api_url, parse_database, parse_push_options,
+    parse_query_timeouts,
 };
 use super::yaml::{Cx, Node, Value, suggestion};
 use super::{
@@ -105,7 +106,17 @@ pub const PULL_KEYS: &[&str] = &[
     "on_sync",
 ];
 
-const SQL_KEYS: &[&str] = &["type", "connection", "query"];
+const SQL_KEYS: &[&str] = &[
+    "type",
+    "connection",
+    "query",
+    "query_timeout",
+    "stall_timeout",
+];
+
+/// Keys of a `sql` source that people may write on the push operation itself (as in the
+/// single-operation format): warned about with where they belong.
+const SQL_SOURCE_ONLY: &[&str] = &["query_timeout", "stall_timeout"];
 const HTTP_KEYS: &[&str] = &[
     "type",
     "method",
@@ -153,6 +164,14 @@ fn keys_of<'n>(
     for (name, line, v) in cx.entries(node, prefix)? {
         if known.contains(&name.as_str()) {
             out.insert(name, (line, v));
+        } else if known == PUSH_KEYS && SQL_SOURCE_ONLY.contains(&name.as_str()) {
+            cx.warn(
+                &format!("{prefix}{name}"),
+                line,
+                format!(
+                    "belongs in the operation's `source:` (with `type: sql`, next to `query`); ignored here: write `source: {{type: sql, ..., {name}: ...}}`"
+                ),
+            );
         } else {
             cx.unknown_key(prefix, &name, line, known, context);
         }
@@ -474,9 +493,13 @@ fn parse_source(
                 "the SQL query returning the rows to push",
             )?;
             let connection = connection(cx, connections, &keys, &p, line)?;
+            let get = |f: &str| keys.get(f).map(|(l, n)| (*l, *n));
+            let key = |f: &str| format!("{p}{f}");
+            let timeouts = parse_query_timeouts(cx, &get, &key)?;
             PushSource::Sql {
                 connection: Some(connection),
                 query,
+                timeouts,
             }
         }
         "http" => {

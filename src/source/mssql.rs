@@ -13,7 +13,10 @@ use tokio::net::TcpStream;
 use tokio_util::compat::{Compat, TokioAsyncWriteCompatExt};
 
 use super::convert;
-use super::{CONNECT_TIMEOUT, Column, HINT_AUTH, HINT_DATABASE, HINT_HOST, SourceError, Table};
+use super::{
+    Bound, CONNECT_TIMEOUT, Cancelled, Column, HINT_AUTH, HINT_DATABASE, HINT_HOST, QueryTimeouts,
+    SourceError, Stop, Table,
+};
 use crate::config::DatabaseConfig;
 
 /// Which login a configuration uses.
@@ -183,54 +186,99 @@ pub async fn test_connection(db: &DatabaseConfig) -> Result<(), SourceError> {
     Ok(())
 }
 
-/// Run `query` and map the rows of its first result set.
+/// Run `query` and map the rows of its first result set, within `timeouts`.
+///
+/// SQL Server has no per-session statement limit, and tiberius cannot send the protocol's
+/// cancel (attention) message: both bounds are client-side. When one expires the connection
+/// is dropped (its socket closed); SQL Server ends the request when it sees the connection
+/// gone. Stopping it from a second connection (`KILL <spid>`) would need the ALTER ANY
+/// CONNECTION permission, which a sync login should not have.
 pub async fn fetch(
     db: &DatabaseConfig,
     query: &str,
     limit: Option<usize>,
+    timeouts: &QueryTimeouts,
 ) -> Result<Table, SourceError> {
     let mut client = connect(db).await?;
+    let mut bound = Bound::start(timeouts, std::time::Duration::ZERO);
     let mut table = Table::default();
     let mut rows = Vec::with_capacity(limit.unwrap_or(1024).min(1024));
-    let mut complete = true;
-    {
-        let mut stream = client
-            .simple_query(query)
-            .await
-            .map_err(|e| query_error(db, e))?;
-        while let Some(item) = stream.try_next().await.map_err(|e| query_error(db, e))? {
-            match item {
-                QueryItem::Metadata(meta) => {
-                    if meta.result_index() > 0 {
-                        complete = false;
-                        break;
-                    }
-                    table.columns = meta
-                        .columns()
-                        .iter()
-                        .map(|c| Column {
-                            name: c.name().to_string(),
-                            type_name: format!("{:?}", c.column_type()),
-                        })
-                        .collect();
-                }
-                QueryItem::Row(row) => {
-                    if limit.is_some_and(|l| rows.len() >= l) {
-                        complete = false;
-                        break;
-                    }
-                    let mut out = Vec::with_capacity(table.columns.len());
-                    out.extend(row.into_iter().map(|cell| value(&cell)));
-                    rows.push(out);
-                }
-            }
+    let outcome = read(
+        db,
+        &mut client,
+        query,
+        limit,
+        &mut bound,
+        &mut table,
+        &mut rows,
+    )
+    .await;
+    match outcome {
+        Ok(true) => {
+            let _ = tokio::time::timeout(super::CANCEL_TIMEOUT, client.close()).await;
         }
-    }
-    if complete {
-        let _ = client.close().await;
+        Ok(false) => drop(client),
+        Err(Stop::Failed(e)) => return Err(e),
+        Err(Stop::ServerTimeout) => {
+            drop(client);
+            return Err(bound.query_timeout(Cancelled::ConnectionClosed));
+        }
+        Err(Stop::Expired(which)) => {
+            drop(client);
+            return Err(bound.error(which, Cancelled::ConnectionClosed));
+        }
     }
     table.rows = rows;
     Ok(table)
+}
+
+/// Read the first result set of `query` within `bound`. `Ok(complete)`: false when `limit`
+/// or a second result set stopped it.
+async fn read(
+    db: &DatabaseConfig,
+    client: &mut MssqlClient,
+    query: &str,
+    limit: Option<usize>,
+    bound: &mut Bound,
+    table: &mut Table,
+    rows: &mut Vec<Vec<Value>>,
+) -> Result<bool, Stop> {
+    let mut stream = bound
+        .wait(client.simple_query(query))
+        .await
+        .map_err(Stop::Expired)?
+        .map_err(|e| query_error(db, e))?;
+    loop {
+        let next = bound.wait(stream.try_next()).await.map_err(Stop::Expired)?;
+        let Some(item) = next.map_err(|e| query_error(db, e))? else {
+            break;
+        };
+        match item {
+            QueryItem::Metadata(meta) => {
+                if meta.result_index() > 0 {
+                    return Ok(false);
+                }
+                table.columns = meta
+                    .columns()
+                    .iter()
+                    .map(|c| Column {
+                        name: c.name().to_string(),
+                        type_name: format!("{:?}", c.column_type()),
+                    })
+                    .collect();
+            }
+            QueryItem::Row(row) => {
+                bound.row();
+                if limit.is_some_and(|l| rows.len() >= l) {
+                    return Ok(false);
+                }
+                let mut out = Vec::with_capacity(table.columns.len());
+                out.extend(row.into_iter().map(|cell| value(&cell)));
+                rows.push(out);
+            }
+        }
+    }
+    Ok(true)
 }
 
 fn days_from(base: NaiveDate, days: i64) -> Option<NaiveDate> {

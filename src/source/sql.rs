@@ -6,6 +6,9 @@
 //! type info; the per-row work is a `match` on that converter. See `docs/type-mapping.md`.
 
 use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use futures::TryStreamExt;
 use futures::future::BoxFuture;
@@ -16,7 +19,10 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection, SqliteRow};
 use sqlx::{Column as _, ConnectOptions, Connection, Executor, Row, TypeInfo, ValueRef};
 
 use super::convert;
-use super::{CONNECT_TIMEOUT, Column, HINT_AUTH, HINT_DATABASE, HINT_HOST, SourceError, Table};
+use super::{
+    Bound, CANCEL_TIMEOUT, CONNECT_TIMEOUT, Cancelled, Column, HINT_AUTH, HINT_DATABASE, HINT_HOST,
+    QueryTimeouts, SERVER_GRACE, SourceError, Stop, Table,
+};
 use crate::config::{DatabaseConfig, Driver};
 
 /// Connect and run `SELECT 1`.
@@ -24,38 +30,62 @@ pub async fn test_connection(db: &DatabaseConfig) -> Result<(), SourceError> {
     match db.driver {
         Driver::Postgres => {
             let conn = connect_pg(db).await?;
-            fetch_pg(db, conn, "SELECT 1", None).await?;
+            fetch_pg(db, conn, "SELECT 1", None, &QueryTimeouts::default()).await?;
         }
         Driver::Mysql => test_mysql(db).await?,
         Driver::Sqlite => {
             let conn = connect_sqlite(db).await?;
-            fetch_sqlite(db, conn, "SELECT 1", None).await?;
+            fetch_sqlite(db, conn, "SELECT 1", None, &QueryTimeouts::default()).await?;
         }
         Driver::Mssql => super::mssql::test_connection(db).await?,
     }
     Ok(())
 }
 
-/// Run `query` and map its rows (see [`super::fetch`]).
+/// Run `query` within `timeouts` and map its rows (see [`super::fetch_with_timeouts`]).
 pub async fn fetch(
     db: &DatabaseConfig,
     query: &str,
     limit: Option<usize>,
+    timeouts: &QueryTimeouts,
 ) -> Result<Table, SourceError> {
     match db.driver {
         Driver::Postgres => {
             let conn = connect_pg(db).await?;
-            fetch_pg(db, conn, query, limit).await
+            fetch_pg(db, conn, query, limit, timeouts).await
         }
         Driver::Mysql => {
             let conn = connect_mysql(db).await?;
-            fetch_mysql(db, conn, query, limit).await
+            fetch_mysql(db, conn, query, limit, timeouts).await
         }
         Driver::Sqlite => {
             let conn = connect_sqlite(db).await?;
-            fetch_sqlite(db, conn, query, limit).await
+            fetch_sqlite(db, conn, query, limit, timeouts).await
         }
-        Driver::Mssql => super::mssql::fetch(db, query, limit).await,
+        Driver::Mssql => super::mssql::fetch(db, query, limit, timeouts).await,
+    }
+}
+
+/// The grace of the client-side deadline when the server enforces `query_timeout` itself.
+fn grace(server_limit: bool) -> Duration {
+    if server_limit {
+        SERVER_GRACE
+    } else {
+        Duration::ZERO
+    }
+}
+
+/// `Cancelled` from the outcome of a bounded cancel attempt.
+fn cancel_outcome(
+    attempt: Result<Result<(), SourceError>, tokio::time::error::Elapsed>,
+) -> Cancelled {
+    match attempt {
+        Ok(Ok(())) => Cancelled::OnServer,
+        Ok(Err(e)) => Cancelled::NotCancelled(e.to_string()),
+        Err(_) => Cancelled::NotCancelled(format!(
+            "no answer within {} seconds",
+            CANCEL_TIMEOUT.as_secs()
+        )),
     }
 }
 
@@ -258,20 +288,191 @@ fn pg_type_name(ti: &PgTypeInfo) -> String {
     }
 }
 
+/// The server process running a query's session, to stop it from a second connection.
+#[derive(Debug, Clone)]
+struct PgBackend {
+    /// `pg_backend_pid()`.
+    pid: i32,
+    /// Its `backend_start` (text), so that a reused pid is never stopped.
+    started: Option<String>,
+}
+
+/// Prepare the query's session: `statement_timeout` (when `query_timeout` is set), the
+/// check for a vanished client (PostgreSQL 14+, so that a killed agent's query ends too),
+/// and the backend's pid. Returns the backend and whether the server enforces the limit.
+async fn pg_prepare(
+    db: &DatabaseConfig,
+    conn: &mut PgConnection,
+    timeouts: &QueryTimeouts,
+) -> Result<(PgBackend, bool), SourceError> {
+    let server_limit = timeouts.query > 0;
+    let mut setup = String::new();
+    if server_limit {
+        setup.push_str(&format!(
+            "SET statement_timeout = {}; ",
+            timeouts.query * 1000
+        ));
+    }
+    setup.push_str(
+        "SELECT pg_backend_pid()::text, \
+         (SELECT backend_start::text FROM pg_stat_activity WHERE pid = pg_backend_pid())",
+    );
+    match tokio::time::timeout(CONNECT_TIMEOUT, pg_setup(db, conn, &setup)).await {
+        Ok(Ok(backend)) => Ok((backend, server_limit)),
+        Ok(Err(e)) => Err(e),
+        Err(_) => Err(SourceError::connect(
+            db,
+            format!(
+                "no answer to the session setup within {} seconds",
+                CONNECT_TIMEOUT.as_secs()
+            ),
+            Some(HINT_HOST),
+        )),
+    }
+}
+
+/// Run `setup` (ending with the backend's pid and start) and the best-effort settings.
+fn pg_setup<'a>(
+    db: &'a DatabaseConfig,
+    conn: &'a mut PgConnection,
+    setup: &'a str,
+) -> BoxFuture<'a, Result<PgBackend, SourceError>> {
+    Box::pin(async move {
+        // (`Executor`'s boxed futures: sqlx's `RawSql::fetch_all` is not `Send` here.)
+        let rows = Executor::fetch_all(&mut *conn, sqlx::raw_sql(setup))
+            .await
+            .map_err(|e| query_error(db, e))?;
+        let row = rows.first().ok_or_else(|| {
+            SourceError::query(db, "the server did not return its process id".into())
+        })?;
+        let pid: Option<&str> = row.try_get_unchecked(0).map_err(|e| query_error(db, e))?;
+        let started: Option<&str> = row.try_get_unchecked(1).map_err(|e| query_error(db, e))?;
+        let pid = pid
+            .and_then(|p| p.parse().ok())
+            .ok_or_else(|| SourceError::query(db, "the server returned no process id".into()))?;
+        let backend = PgBackend {
+            pid,
+            started: started.map(str::to_string),
+        };
+        if conn.server_version_num().is_some_and(|v| v >= 140_000) {
+            // Best effort: not every platform supports it (the setting then fails).
+            let _ = Executor::execute(
+                &mut *conn,
+                sqlx::raw_sql("SET client_connection_check_interval = 5000"),
+            )
+            .await;
+        }
+        Ok(backend)
+    })
+}
+
+/// Stop the backend of a timed-out query from a second connection: `pg_terminate_backend`
+/// ends the query and its session (unlike `pg_cancel_backend`, it also works while the
+/// backend is blocked writing to a client that stopped reading).
+fn pg_stop<'a>(db: &'a DatabaseConfig, backend: &'a PgBackend) -> BoxFuture<'a, Cancelled> {
+    Box::pin(pg_stop_inner(db, backend))
+}
+
+async fn pg_stop_inner(db: &DatabaseConfig, backend: &PgBackend) -> Cancelled {
+    let attempt = async {
+        let mut conn = connect_pg(db).await?;
+        let result = sqlx::query(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+             WHERE pid = $1 AND ($2::text IS NULL OR backend_start::text = $2)",
+        )
+        .bind(backend.pid)
+        .bind(backend.started.as_deref())
+        .fetch_optional(&mut conn)
+        .await;
+        let _ = conn.close().await;
+        // No row, or `false`: the backend is already gone.
+        result.map(|_| ()).map_err(|e| query_error(db, e))
+    };
+    let outcome = cancel_outcome(tokio::time::timeout(CANCEL_TIMEOUT, attempt).await);
+    match &outcome {
+        Cancelled::OnServer => tracing::debug!(
+            "Stopped the query's PostgreSQL backend (pid {}).",
+            backend.pid
+        ),
+        _ => tracing::warn!(
+            "Could not stop the query's PostgreSQL backend (pid {}).",
+            backend.pid
+        ),
+    }
+    outcome
+}
+
+/// A query error, or the server's own `statement_timeout`.
+fn pg_stop_error(db: &DatabaseConfig, e: sqlx::Error) -> Stop {
+    if let sqlx::Error::Database(d) = &e
+        && d.code().as_deref() == Some("57014")
+        && d.message().contains("statement timeout")
+    {
+        return Stop::ServerTimeout;
+    }
+    Stop::Failed(query_error(db, e))
+}
+
 fn fetch_pg<'a>(
     db: &'a DatabaseConfig,
     mut conn: PgConnection,
     query: &'a str,
     limit: Option<usize>,
+    timeouts: &'a QueryTimeouts,
 ) -> BoxFuture<'a, Result<Table, SourceError>> {
     Box::pin(async move {
+        let (backend, server_limit) = pg_prepare(db, &mut conn, timeouts).await?;
+        let mut bound = Bound::start(timeouts, grace(server_limit));
         let mut table = Table::default();
-        let mut convs: Vec<PgConv> = Vec::new();
         let mut rows = Vec::with_capacity(capacity(limit));
+        let outcome = read_pg(
+            db, &mut conn, query, limit, &mut bound, &mut table, &mut rows,
+        )
+        .await;
+        match outcome {
+            Ok(true) => {
+                let _ = tokio::time::timeout(CANCEL_TIMEOUT, conn.close()).await;
+            }
+            // A limited read (preview): the rest of the result is not read.
+            Ok(false) => drop(conn),
+            Err(Stop::Failed(e)) => return Err(e),
+            Err(Stop::ServerTimeout) => {
+                let _ = tokio::time::timeout(CANCEL_TIMEOUT, conn.close()).await;
+                return Err(bound.query_timeout(Cancelled::OnServer));
+            }
+            Err(Stop::Expired(which)) => {
+                // Never reuse a connection in an unknown state: drop it (closes the socket).
+                drop(conn);
+                let cancelled = pg_stop(db, &backend).await;
+                return Err(bound.error(which, cancelled));
+            }
+        }
+        table.rows = rows;
+        Ok(table)
+    })
+}
+
+/// Read the result of `query` within `bound`. `Ok(complete)`: false when `limit` stopped it.
+fn read_pg<'a>(
+    db: &'a DatabaseConfig,
+    conn: &'a mut PgConnection,
+    query: &'a str,
+    limit: Option<usize>,
+    bound: &'a mut Bound,
+    table: &'a mut Table,
+    rows: &'a mut Vec<Vec<Value>>,
+) -> BoxFuture<'a, Result<bool, Stop>> {
+    Box::pin(async move {
+        let mut convs: Vec<PgConv> = Vec::new();
         let mut complete = true;
         {
-            let mut stream = sqlx::raw_sql(query).fetch(&mut conn);
-            while let Some(row) = stream.try_next().await.map_err(|e| query_error(db, e))? {
+            let mut stream = sqlx::raw_sql(query).fetch(&mut *conn);
+            loop {
+                let next = bound.wait(stream.try_next()).await.map_err(Stop::Expired)?;
+                let Some(row) = next.map_err(|e| pg_stop_error(db, e))? else {
+                    break;
+                };
+                bound.row();
                 if table.columns.is_empty() && convs.is_empty() {
                     for c in row.columns() {
                         table.columns.push(Column {
@@ -290,7 +491,11 @@ fn fetch_pg<'a>(
         }
         if table.columns.is_empty() {
             // No row: ask the server for the statement's columns (single statements only).
-            if let Ok(desc) = conn.describe(query).await {
+            if let Ok(desc) = bound
+                .wait(conn.describe(query))
+                .await
+                .map_err(Stop::Expired)?
+            {
                 table.columns = desc
                     .columns()
                     .iter()
@@ -301,11 +506,7 @@ fn fetch_pg<'a>(
                     .collect();
             }
         }
-        if complete {
-            let _ = conn.close().await;
-        }
-        table.rows = rows;
-        Ok(table)
+        Ok(complete)
     })
 }
 
@@ -474,61 +675,178 @@ async fn test_mysql(db: &DatabaseConfig) -> Result<(), SourceError> {
     Ok(())
 }
 
+/// Prepare the query's session: the server-side limit (MariaDB `max_statement_time` in
+/// seconds, MySQL `max_execution_time` in milliseconds) when `query_timeout` is set, and the
+/// connection id. Returns the id and whether the server enforces the limit.
+async fn my_prepare(
+    db: &DatabaseConfig,
+    conn: &mut mysql_async::Conn,
+    timeouts: &QueryTimeouts,
+) -> Result<(u32, bool), SourceError> {
+    use mysql_async::prelude::Queryable;
+    let work = async {
+        let (id, version): (u32, String) = conn
+            .query_first("SELECT CONNECTION_ID(), VERSION()")
+            .await
+            .map_err(|e| my_query_error(db, e))?
+            .ok_or_else(|| {
+                SourceError::query(db, "the server did not return its connection id".into())
+            })?;
+        let mut server_limit = false;
+        if timeouts.query > 0 {
+            let set = if version.to_lowercase().contains("mariadb") {
+                format!("SET SESSION max_statement_time = {}", timeouts.query)
+            } else {
+                format!("SET SESSION max_execution_time = {}", timeouts.query * 1000)
+            };
+            // Best effort: a server without the setting still has the client-side bound.
+            match conn.query_drop(&set).await {
+                Ok(()) => server_limit = true,
+                Err(e) => tracing::debug!("No server-side query limit ({set}): {e}"),
+            }
+        }
+        Ok::<_, SourceError>((id, server_limit))
+    };
+    match tokio::time::timeout(CONNECT_TIMEOUT, work).await {
+        Ok(result) => result,
+        Err(_) => Err(SourceError::connect(
+            db,
+            format!(
+                "no answer to the session setup within {} seconds",
+                CONNECT_TIMEOUT.as_secs()
+            ),
+            Some(HINT_HOST),
+        )),
+    }
+}
+
+/// Stop a timed-out query from a second connection: `KILL CONNECTION` ends the query and
+/// its session (unlike `KILL QUERY`, it also shuts the session's socket down, which ends a
+/// write blocked on a client that stopped reading).
+async fn my_stop(db: &DatabaseConfig, id: u32) -> Cancelled {
+    use mysql_async::prelude::Queryable;
+    let attempt = async {
+        let mut conn = connect_mysql(db).await?;
+        let result = conn.query_drop(format!("KILL CONNECTION {id}")).await;
+        let _ = conn.disconnect().await;
+        match result {
+            Ok(()) => Ok(()),
+            // ER_NO_SUCH_THREAD: already gone.
+            Err(mysql_async::Error::Server(se)) if se.code == 1094 => Ok(()),
+            Err(e) => Err(my_query_error(db, e)),
+        }
+    };
+    let outcome = cancel_outcome(tokio::time::timeout(CANCEL_TIMEOUT, attempt).await);
+    match &outcome {
+        Cancelled::OnServer => tracing::debug!("Stopped the query's connection {id}."),
+        _ => tracing::warn!("Could not stop the query's connection {id}."),
+    }
+    outcome
+}
+
+/// Close a connection at once, whatever its state. (Dropping a `mysql_async::Conn` inside
+/// the tokio runtime spawns a task that first reads the rest of any pending result, which
+/// never ends on a stalled connection, before it quits; dropped on a thread outside the
+/// runtime, the connection just closes its socket.)
+fn close_mysql_now(conn: mysql_async::Conn) {
+    let _ = std::thread::spawn(move || drop(conn)).join();
+}
+
+/// A query error, or the server's own limit (MariaDB 1969, MySQL 3024).
+fn my_stop_error(db: &DatabaseConfig, e: mysql_async::Error) -> Stop {
+    match &e {
+        mysql_async::Error::Server(se) if matches!(se.code, 1969 | 3024) => Stop::ServerTimeout,
+        _ => Stop::Failed(my_query_error(db, e)),
+    }
+}
+
 async fn fetch_mysql(
     db: &DatabaseConfig,
     mut conn: mysql_async::Conn,
     query: &str,
     limit: Option<usize>,
+    timeouts: &QueryTimeouts,
 ) -> Result<Table, SourceError> {
-    use mysql_async::prelude::Queryable;
+    let (id, server_limit) = my_prepare(db, &mut conn, timeouts).await?;
+    let mut bound = Bound::start(timeouts, grace(server_limit));
     let mut table = Table::default();
     let mut rows = Vec::with_capacity(capacity(limit));
-    let mut complete = true;
-    {
-        let mut result = conn
-            .query_iter(query)
-            .await
-            .map_err(|e| my_query_error(db, e))?;
-        let mut convs = Vec::new();
-        for c in result.columns_ref() {
-            let (ty, cs) = (c.column_type(), c.character_set());
-            convs.push(my_conv(ty, cs));
-            table.columns.push(Column {
-                name: c.name_str().into_owned(),
-                type_name: my_type_name(ty, cs),
-            });
+    let outcome = read_mysql(
+        db, &mut conn, query, limit, &mut bound, &mut table, &mut rows,
+    )
+    .await;
+    match outcome {
+        Ok(true) => {
+            let _ = tokio::time::timeout(CANCEL_TIMEOUT, conn.disconnect()).await;
         }
-        loop {
-            if limit.is_some_and(|l| rows.len() >= l) {
-                complete = false;
-                break;
-            }
-            let Some(row) = result.next().await.map_err(|e| my_query_error(db, e))? else {
-                break;
-            };
-            let mut out = Vec::with_capacity(convs.len());
-            for (i, conv) in convs.iter().enumerate() {
-                out.push(match row.as_ref(i) {
-                    Some(mysql_async::Value::Bytes(b)) => my_apply(*conv, b),
-                    Some(mysql_async::Value::NULL) | None => Value::Null,
-                    // The text protocol only sends bytes; keep anything else readable.
-                    Some(other) => Value::String(other.as_sql(true)),
-                });
-            }
-            rows.push(out);
+        // A limited read (preview): the rest of the result is dropped with the connection.
+        Ok(false) => drop(conn),
+        Err(Stop::Failed(e)) => return Err(e),
+        Err(Stop::ServerTimeout) => {
+            close_mysql_now(conn);
+            return Err(bound.query_timeout(Cancelled::OnServer));
         }
-        if complete {
-            result
-                .drop_result()
-                .await
-                .map_err(|e| my_query_error(db, e))?;
+        Err(Stop::Expired(which)) => {
+            close_mysql_now(conn);
+            let cancelled = my_stop(db, id).await;
+            return Err(bound.error(which, cancelled));
         }
-    }
-    if complete {
-        let _ = conn.disconnect().await;
     }
     table.rows = rows;
     Ok(table)
+}
+
+/// Read the result of `query` within `bound`. `Ok(complete)`: false when `limit` stopped it.
+async fn read_mysql(
+    db: &DatabaseConfig,
+    conn: &mut mysql_async::Conn,
+    query: &str,
+    limit: Option<usize>,
+    bound: &mut Bound,
+    table: &mut Table,
+    rows: &mut Vec<Vec<Value>>,
+) -> Result<bool, Stop> {
+    use mysql_async::prelude::Queryable;
+    let mut result = bound
+        .wait(conn.query_iter(query))
+        .await
+        .map_err(Stop::Expired)?
+        .map_err(|e| my_stop_error(db, e))?;
+    let mut convs = Vec::new();
+    for c in result.columns_ref() {
+        let (ty, cs) = (c.column_type(), c.character_set());
+        convs.push(my_conv(ty, cs));
+        table.columns.push(Column {
+            name: c.name_str().into_owned(),
+            type_name: my_type_name(ty, cs),
+        });
+    }
+    loop {
+        if limit.is_some_and(|l| rows.len() >= l) {
+            return Ok(false);
+        }
+        let next = bound.wait(result.next()).await.map_err(Stop::Expired)?;
+        let Some(row) = next.map_err(|e| my_stop_error(db, e))? else {
+            break;
+        };
+        bound.row();
+        let mut out = Vec::with_capacity(convs.len());
+        for (i, conv) in convs.iter().enumerate() {
+            out.push(match row.as_ref(i) {
+                Some(mysql_async::Value::Bytes(b)) => my_apply(*conv, b),
+                Some(mysql_async::Value::NULL) | None => Value::Null,
+                // The text protocol only sends bytes; keep anything else readable.
+                Some(other) => Value::String(other.as_sql(true)),
+            });
+        }
+        rows.push(out);
+    }
+    bound
+        .wait(result.drop_result())
+        .await
+        .map_err(Stop::Expired)?
+        .map_err(|e| my_stop_error(db, e))?;
+    Ok(true)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -539,14 +857,75 @@ fn fetch_sqlite<'a>(
     mut conn: SqliteConnection,
     query: &'a str,
     limit: Option<usize>,
+    timeouts: &'a QueryTimeouts,
 ) -> BoxFuture<'a, Result<Table, SourceError>> {
     Box::pin(async move {
+        // The query runs on sqlx's worker thread: a progress handler interrupts it at
+        // `query_timeout`, or when the client-side bound sets `stop`.
+        let stop = Arc::new(AtomicBool::new(false));
+        let tripped = Arc::new(AtomicBool::new(false));
+        let server_limit = timeouts.query > 0;
+        {
+            let deadline = server_limit
+                .then(|| std::time::Instant::now() + Duration::from_secs(timeouts.query));
+            let (stop, tripped) = (stop.clone(), tripped.clone());
+            let mut handle = conn.lock_handle().await.map_err(|e| query_error(db, e))?;
+            handle.set_progress_handler(1000, move || {
+                let go = !stop.load(Ordering::Relaxed)
+                    && deadline.is_none_or(|d| std::time::Instant::now() < d);
+                if !go {
+                    tripped.store(true, Ordering::Relaxed);
+                }
+                go
+            });
+        }
+        let mut bound = Bound::start(timeouts, grace(server_limit));
         let mut table = Table::default();
         let mut rows = Vec::with_capacity(capacity(limit));
+        let outcome = read_sqlite(
+            db, &mut conn, query, limit, &mut bound, &mut table, &mut rows,
+        )
+        .await;
+        match outcome {
+            Ok(()) => {}
+            Err(Stop::Expired(which)) => {
+                stop.store(true, Ordering::Relaxed);
+                drop(conn);
+                return Err(bound.error(which, super::Cancelled::Interrupted));
+            }
+            Err(_) if tripped.load(Ordering::Relaxed) => {
+                return Err(bound.query_timeout(super::Cancelled::Interrupted));
+            }
+            Err(Stop::Failed(e)) => return Err(e),
+            Err(Stop::ServerTimeout) => {
+                return Err(bound.query_timeout(super::Cancelled::Interrupted));
+            }
+        }
+        table.rows = rows;
+        Ok(table)
+    })
+}
+
+/// Read the result of `query` within `bound`.
+fn read_sqlite<'a>(
+    db: &'a DatabaseConfig,
+    conn: &'a mut SqliteConnection,
+    query: &'a str,
+    limit: Option<usize>,
+    bound: &'a mut Bound,
+    table: &'a mut Table,
+    rows: &'a mut Vec<Vec<Value>>,
+) -> BoxFuture<'a, Result<(), Stop>> {
+    Box::pin(async move {
         let mut ncols = None;
         {
-            let mut stream = sqlx::raw_sql(query).fetch(&mut conn);
-            while let Some(row) = stream.try_next().await.map_err(|e| query_error(db, e))? {
+            let mut stream = sqlx::raw_sql(query).fetch(&mut *conn);
+            loop {
+                let next = bound.wait(stream.try_next()).await.map_err(Stop::Expired)?;
+                let Some(row) = next.map_err(|e| Stop::Failed(query_error(db, e)))? else {
+                    break;
+                };
+                bound.row();
                 if ncols.is_none() {
                     table.columns = row
                         .columns()
@@ -565,7 +944,10 @@ fn fetch_sqlite<'a>(
             }
         }
         if ncols.is_none()
-            && let Ok(desc) = conn.describe(query).await
+            && let Ok(desc) = bound
+                .wait(conn.describe(query))
+                .await
+                .map_err(Stop::Expired)?
         {
             table.columns = desc
                 .columns()
@@ -576,8 +958,7 @@ fn fetch_sqlite<'a>(
                 })
                 .collect();
         }
-        table.rows = rows;
-        Ok(table)
+        Ok(())
     })
 }
 
