@@ -114,6 +114,9 @@ pub enum ApiError {
     Decode { context: String, message: String },
     #[error("Cannot set up the HTTP client: {0}")]
     Setup(String),
+    /// The server's TLS certificate was refused (with what to check): not retried.
+    #[error("{message}")]
+    Certificate { message: String },
 }
 
 impl ApiError {
@@ -273,31 +276,9 @@ impl Client {
             .clone()
             .unwrap_or_else(|| base_url_for_token(token.expose()).to_string());
         let base = base.trim_end_matches('/').to_string();
-        let mut builder = reqwest::Client::builder()
-            .user_agent(USER_AGENT)
-            .connect_timeout(Duration::from_secs(15))
-            .timeout(options.timeout.unwrap_or(Duration::from_secs(120)));
-        if let Some(path) = &options.extra_ca_file {
-            let pem = std::fs::read(path).map_err(|e| {
-                ApiError::Setup(format!("cannot read CA file {}: {e}", path.display()))
-            })?;
-            let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
-                ApiError::Setup(format!(
-                    "CA file {} is not a PEM certificate: {e}",
-                    path.display()
-                ))
-            })?;
-            if certs.is_empty() {
-                return Err(ApiError::Setup(format!(
-                    "CA file {} holds no PEM certificate (-----BEGIN CERTIFICATE-----)",
-                    path.display()
-                )));
-            }
-            for cert in certs {
-                builder = builder.add_root_certificate(cert);
-            }
-        }
-        let http = builder
+        let http = crate::net::client_builder(options.extra_ca_file.as_deref())
+            .map_err(|e| ApiError::Setup(e.to_string()))?
+            .timeout(options.timeout.unwrap_or(Duration::from_secs(120)))
             .build()
             .map_err(|e| ApiError::Setup(e.to_string()))?;
         Ok(Client {
@@ -521,6 +502,12 @@ pub(super) fn urlencode(s: &str) -> String {
 }
 
 fn transient(method: &Method, path: &str, e: &reqwest::Error) -> ApiError {
+    if let Some(reason) = crate::net::certificate_error(e) {
+        // Retrying cannot fix a certificate.
+        return ApiError::Certificate {
+            message: format!("{method} {path} failed: {reason}"),
+        };
+    }
     // reqwest's Display includes the URL, which never holds the token (it is a header).
     let what = if e.is_timeout() {
         "timed out"
@@ -534,9 +521,6 @@ fn transient(method: &Method, path: &str, e: &reqwest::Error) -> ApiError {
     while let Some(s) = source {
         message.push_str(&format!(": {s}"));
         source = s.source();
-    }
-    if message.contains("certificate") || message.contains("UnknownIssuer") {
-        message.push_str(". The TLS certificate is not trusted: if a corporate proxy inspects HTTPS traffic, add its CA certificate file (ca_file / FLIPLET_CA_FILE) instead of disabling verification");
     }
     ApiError::Transient {
         message,
