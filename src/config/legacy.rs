@@ -440,6 +440,9 @@ pub(super) fn parse_push_options<'n>(
         if let Some(note) = schedule::crontab_difference(&expr) {
             cx.warn(&key("frequency"), node.line, note);
         }
+        if let Some(note) = schedule::never_fires(&expr) {
+            cx.warn(&key("frequency"), node.line, note);
+        }
         op.frequency = Some(expr);
     }
     op.primary_column = text_key(cx, "primary_column")?;

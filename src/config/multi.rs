@@ -287,6 +287,9 @@ fn frequency(cx: &mut Cx, keys: &Keys, prefix: &str) -> Result<Option<String>, C
     if let Some(note) = schedule::crontab_difference(&expr) {
         cx.warn(&key, node.line, note);
     }
+    if let Some(note) = schedule::never_fires(&expr) {
+        cx.warn(&key, node.line, note);
+    }
     Ok(Some(expr))
 }
 

@@ -452,6 +452,62 @@ pub fn redact_location(location: &str) -> String {
     }
 }
 
+/// Every http(s) URL in a text redacted like [`redact_location`] (a reason that quotes one).
+pub fn redact_urls_in_text(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(i) = rest
+        .find("http://")
+        .into_iter()
+        .chain(rest.find("https://"))
+        .min()
+    {
+        out.push_str(&rest[..i]);
+        let tail = &rest[i..];
+        let end = tail
+            .find(|c: char| c.is_whitespace() || matches!(c, '"' | '\'' | ')' | '>' | ','))
+            .unwrap_or(tail.len());
+        out.push_str(&redact_location(&tail[..end]));
+        rest = &tail[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// A row (or entry data) for a preview: the URLs held by file columns lose their user info
+/// and query string (signed URLs carry credentials there).
+pub fn redact_file_columns(row: &mut Value, file_columns: &[String]) {
+    let Some(object) = row.as_object_mut() else {
+        return;
+    };
+    for column in file_columns {
+        if let Some(v) = object.get_mut(column) {
+            redact_file_value(v);
+        }
+    }
+}
+
+/// One file column's value for a preview: a URL loses its user info and query string.
+pub fn redact_file_value(value: &mut Value) {
+    if let Value::String(s) = value
+        && (s.contains("://") || s.contains('?'))
+    {
+        *s = redact_location(s.trim());
+    }
+}
+
+impl FileReport {
+    /// This report as a preview shows it: no query string in any URL.
+    pub fn redacted(&self) -> FileReport {
+        FileReport {
+            source: redact_location(&self.source),
+            url: self.url.as_deref().map(redact_location),
+            reason: self.reason.as_deref().map(redact_urls_in_text),
+            ..self.clone()
+        }
+    }
+}
+
 /// The last path segment of a URL, percent-decoded (`file` when there is none).
 fn url_file_name(u: &url::Url) -> String {
     let seg = u
