@@ -298,7 +298,9 @@ impl std::fmt::Display for Refused {
             _ if unknown => {
                 f.write_str("the server's TLS certificate is not signed by a trusted CA")?
             }
-            rustls::Error::InvalidCertificate(c) => write!(f, "the server's TLS {c}")?,
+            rustls::Error::InvalidCertificate(c) => {
+                write!(f, "the server's TLS certificate was refused: {c}")?
+            }
             other => write!(f, "the server's TLS certificate was refused: {other}")?,
         }
         match (&self.ca_file, unknown) {
@@ -328,7 +330,9 @@ pub fn certificate_error(e: &(dyn std::error::Error + 'static)) -> Option<String
         {
             Some(o.to_string())
         }
-        rustls::Error::InvalidCertificate(c) => Some(format!("the server's TLS {c}")),
+        rustls::Error::InvalidCertificate(c) => {
+            Some(format!("the server's TLS certificate was refused: {c}"))
+        }
         _ => None,
     }
 }
