@@ -13,7 +13,7 @@ use crate::sync::pull::{self, PullRun};
 use crate::sync::push::{self, Counts, FileCounts, PushPreview, PushRun, RunError};
 
 /// Environment variable naming an extra CA certificate file (PEM) to trust.
-pub const CA_FILE_ENV: &str = "FLIPLET_CA_FILE";
+pub use crate::net::CA_FILE_ENV;
 
 /// The API base URL a job talks to: its `api_url`, else `$FLIPLET_API_URL`, else `None`
 /// (the token's region decides).
@@ -45,6 +45,17 @@ pub fn client_for(job: &Job) -> Result<Client, ApiError> {
 /// The extra CA certificate a job trusts: its `ca_file`, else `$FLIPLET_CA_FILE`.
 pub fn ca_file_for(job: &Job) -> Option<std::path::PathBuf> {
     ca_file_or_env(job.ca_file.clone())
+}
+
+/// Check the CA file a job trusts (its `ca_file`, else `$FLIPLET_CA_FILE`) without
+/// connecting: a missing or non-PEM file is an error naming the setting and the file.
+pub fn check_ca_file(job: &Job) -> Result<(), String> {
+    match crate::net::ca_file_setting(job.ca_file.clone()) {
+        Some((path, origin)) => {
+            crate::net::check_ca_file(&path).map_err(|e| format!("{}: {e}", origin.label()))
+        }
+        None => Ok(()),
+    }
 }
 
 /// `explicit` (a `ca_file`), else `$FLIPLET_CA_FILE`, else `None`.
@@ -118,7 +129,10 @@ struct Session {
 
 /// Check the database connection and the token, in the original's order and words.
 async fn open_session(job: &Job) -> Result<Session, String> {
-    let client = client_for(job).map_err(|e| e.to_string())?;
+    let client = client_for(job).map_err(|e| {
+        error!("{e}");
+        e.to_string()
+    })?;
     if let Some(db) = &job.database {
         info!("Initialising connection with source database...");
         source::test_connection(db).await.map_err(|e| {

@@ -15,6 +15,7 @@ pub mod history;
 pub mod instance;
 pub mod jobs;
 pub mod log;
+pub mod net;
 pub mod paths;
 pub mod schedule;
 pub mod scheduler;

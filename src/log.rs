@@ -1,5 +1,6 @@
 //! Logging: the console (standard error) and `fliplet-agent.log` in the user's home folder
-//! (appended, never truncated), each line prefixed with the job file's name.
+//! (appended, never truncated; created with mode 0600), each line prefixed with the job
+//! file's name.
 //!
 //! Core code logs with `tracing` macros inside a `job` span (see [`job_span`]); the prefix
 //! comes from that span. Secrets are never passed to a log macro.
@@ -68,9 +69,13 @@ pub fn init_with(verbosity: Verbosity, capture: Option<&crate::history::LogCaptu
         .with_filter(EnvFilter::new(&directive));
     let mut guard = None;
     let file_layer = log_file_path().and_then(|path| {
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
+        let mut options = std::fs::OpenOptions::new();
+        options.create(true).append(true);
+        // Created readable by its owner only (the log names hosts, files and data sources);
+        // an existing file keeps its mode.
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        let file = options
             .open(&path)
             .map_err(|e| eprintln!("warning: cannot open the log file {}: {e}", path.display()))
             .ok()?;

@@ -145,6 +145,10 @@ fn load(path: &Path) -> Result<LoadedJob, ExitCode> {
 fn validate(path: &Path) -> ExitCode {
     match load(path) {
         Ok(loaded) => {
+            if let Err(e) = api::check_ca_file(&loaded.job) {
+                eprintln!("error: {}: {e}", path.display());
+                return ExitCode::from(2);
+            }
             let n = loaded.job.operations.len();
             println!(
                 "{}: valid ({} operation{}, {} warning{})",
@@ -402,6 +406,10 @@ async fn start(path: &Path, test: bool) -> ExitCode {
     let job = Arc::new(loaded.job);
     let _guard = log::init(job.log_verbosity);
     let span = log::job_span(&job.name);
+    if let Err(e) = api::check_ca_file(&job) {
+        span.in_scope(|| error!("{e}"));
+        return ExitCode::from(2);
+    }
     span.in_scope(|| {
         info!("Agent started successfully. Press Ctrl+C to quit.");
         info!(

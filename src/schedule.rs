@@ -134,6 +134,20 @@ where
     Ok(cron.iter_after(from).take(n).collect())
 }
 
+/// A warning when the expression never fires: no date matches it (`0 0 31 2 *`, 31 February;
+/// or a day of the month that never falls on the day of the week given). The scheduler
+/// (croner) searches up to the year 5000, and so does this check.
+pub fn never_fires(expr: &str) -> Option<String> {
+    let cron = parse(expr).ok()?;
+    match cron.find_next_occurrence(&chrono::Utc::now(), false) {
+        Ok(_) => None,
+        Err(_) => Some(format!(
+            "`{}` never fires: no date matches it (like 31 February); this operation will never run on its schedule",
+            expr.trim()
+        )),
+    }
+}
+
 /// A note when the expression behaves differently under the scheduler than under crontab:
 /// both day of month and day of week restricted (crontab: either matches; here: both must).
 pub fn crontab_difference(expr: &str) -> Option<String> {
@@ -354,6 +368,22 @@ mod tests {
         assert!(
             tokio_cron_scheduler::Job::new_tz("*/15 * * * *", chrono::Local, |_, _| {}).is_err()
         );
+    }
+
+    #[test]
+    fn expressions_that_never_fire_are_reported() {
+        for expr in [
+            "0 0 31 2 *",
+            "0 0 30 2 *",
+            "0 0 31 4,6,9,11 *",
+            "0 0 0 31 2 * ",
+        ] {
+            let note = never_fires(expr).unwrap_or_else(|| panic!("{expr}"));
+            assert!(note.contains("never fires"), "{note}");
+        }
+        for expr in ["*/15 * * * *", "0 0 29 2 *", "0 0 31 * *", "0 0 1 * MON"] {
+            assert_eq!(never_fires(expr), None, "{expr}");
+        }
     }
 
     #[test]

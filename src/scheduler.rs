@@ -85,6 +85,10 @@ pub async fn start_with(job: Arc<Job>, run: TickRunner) -> Result<Schedule, Sche
             expression: expr.to_string(),
             message: e.to_string(),
         })?;
+        if let Some(note) = schedule::never_fires(expr) {
+            crate::log::job_span(&job.name)
+                .in_scope(|| warn!("Operation {}: `frequency`: {note}.", index + 1));
+        }
         entries.push((index, six.clone()));
         let running = Arc::new(AtomicBool::new(false));
         let job = job.clone();

@@ -670,6 +670,11 @@ fn api_error(e: ApiError, base_url: &str, field: &str) -> AppError {
             .on(field)
             .with_hint(ACCESS_HINT),
         ApiError::NotFound { message } => AppError::new(ErrorCode::Validation, message).on(field),
+        // The message says what was trusted and what to check.
+        ApiError::Certificate { .. } => {
+            AppError::new(ErrorCode::Tls, format!("Cannot verify Fliplet's TLS certificate: {e}"))
+                .on("caFile")
+        }
         ApiError::Transient { ref message, .. }
             if message.contains("certificate") || message.contains("UnknownIssuer") =>
         {

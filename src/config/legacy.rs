@@ -207,6 +207,9 @@ pub fn parse(text: &str, path: &Path) -> Result<LoadedJob, ConfigError> {
     .filter(|s| !s.expose().trim().is_empty())
     .ok_or_else(|| cx.missing("auth_token", HINT_AUTH))?;
     let auth_token = Secret::new(auth_token.expose().trim());
+    if let Some((line, _)) = get("auth_token") {
+        cx.check_header_value("auth_token", line, auth_token.expose())?;
+    }
 
     let datasource_id = match get("datasource_id") {
         Some((_, node)) => cx.whole("datasource_id", node, 1)?,
@@ -496,6 +499,9 @@ pub(super) fn parse_push_options<'n>(
         if let Some(note) = schedule::crontab_difference(&expr) {
             cx.warn(&key("frequency"), node.line, note);
         }
+        if let Some(note) = schedule::never_fires(&expr) {
+            cx.warn(&key("frequency"), node.line, note);
+        }
         op.frequency = Some(expr);
     }
     op.primary_column = text_key(cx, "primary_column")?;
@@ -714,11 +720,19 @@ fn parse_files(cx: &mut Cx, node: &Node, files_key: &str) -> Result<Vec<FileColu
                     match &h.value {
                         _ if h.is_null() => {}
                         Value::Map(_) => {
-                            for (name, _, v) in cx.entries(h, &format!("{prefix}.headers."))? {
+                            for (name, line, v) in cx.entries(h, &format!("{prefix}.headers."))? {
+                                let header = format!("{prefix}.headers.{name}");
+                                if reqwest::header::HeaderName::from_bytes(name.as_bytes()).is_err()
+                                {
+                                    return Err(cx.invalid(
+                                        &header,
+                                        line,
+                                        "is not a valid HTTP header name (letters, digits and `-`)",
+                                    ));
+                                }
                                 // Header values may hold credentials: treat them as secrets.
-                                let value = cx
-                                    .text(&format!("{prefix}.headers.{name}"), v, true)?
-                                    .unwrap_or_default();
+                                let value = cx.text(&header, v, true)?.unwrap_or_default();
+                                cx.check_header_value(&header, v.line, &value)?;
                                 headers.push((name, Secret::new(value)));
                             }
                         }

@@ -641,6 +641,95 @@ pub enum ConfigError {
     },
     #[error("{file}: JavaScript config files are not supported by this agent: {hint}")]
     JavaScript { file: String, hint: String },
+    /// A directory, a device (`/dev/zero`), a FIFO or a socket: never read.
+    #[error(
+        "{file} is {kind}, not a regular file: a job file is a YAML text file. Check the path."
+    )]
+    NotAFile { file: String, kind: &'static str },
+    /// Larger than [`MAX_JOB_FILE_BYTES`]: not read past the limit.
+    #[error(
+        "{file} is larger than {} KiB: a job file is a few kilobytes of YAML. Check the path (is this the job file?), or move large inline `rows` into a JSON or CSV file source.",
+        MAX_JOB_FILE_BYTES / 1024
+    )]
+    TooLarge { file: String },
+    /// Not UTF-8 text: the first invalid byte, 0-based offset in the file.
+    #[error(
+        "{file}:{line}: the file is not UTF-8 text: byte {offset} (0x{byte:02X}) is not valid UTF-8. Save the file with the UTF-8 encoding (it was probably saved as Windows-1252/Latin-1 or UTF-16)."
+    )]
+    NotUtf8 {
+        file: String,
+        line: usize,
+        offset: usize,
+        byte: u8,
+    },
+}
+
+/// The largest job file read (1 MiB). Job files are a few kilobytes; the cap keeps a wrong
+/// path (a log, a database dump) from being read into memory.
+pub const MAX_JOB_FILE_BYTES: u64 = 1024 * 1024;
+
+/// What a path that is not a regular file is, for messages.
+fn file_kind(meta: &std::fs::Metadata) -> Option<&'static str> {
+    let t = meta.file_type();
+    if t.is_file() {
+        return None;
+    }
+    if t.is_dir() {
+        return Some("a directory");
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        if t.is_fifo() {
+            return Some("a named pipe (FIFO)");
+        }
+        if t.is_char_device() || t.is_block_device() {
+            return Some("a device");
+        }
+        if t.is_socket() {
+            return Some("a socket");
+        }
+    }
+    Some("a special file")
+}
+
+/// Read a job file's text: only a regular file (checked before opening, so a FIFO is never
+/// opened and waited on), at most [`MAX_JOB_FILE_BYTES`], and UTF-8 (else the offset and line
+/// of the first invalid byte).
+pub fn read_job_text(path: &Path) -> Result<String, ConfigError> {
+    use std::io::Read;
+    let file = path.display().to_string();
+    let read_error = |e: std::io::Error| ConfigError::Read {
+        file: file.clone(),
+        message: e.to_string(),
+    };
+    let meta = std::fs::metadata(path).map_err(read_error)?;
+    if let Some(kind) = file_kind(&meta) {
+        return Err(ConfigError::NotAFile { file, kind });
+    }
+    let handle = std::fs::File::open(path).map_err(read_error)?;
+    // The path may have been replaced between the check and the open: check what was opened.
+    if let Some(kind) = file_kind(&handle.metadata().map_err(read_error)?) {
+        return Err(ConfigError::NotAFile { file, kind });
+    }
+    let mut bytes = Vec::new();
+    handle
+        .take(MAX_JOB_FILE_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(read_error)?;
+    if bytes.len() as u64 > MAX_JOB_FILE_BYTES {
+        return Err(ConfigError::TooLarge { file });
+    }
+    String::from_utf8(bytes).map_err(|e| {
+        let offset = e.utf8_error().valid_up_to();
+        let bytes = e.as_bytes();
+        ConfigError::NotUtf8 {
+            line: 1 + bytes[..offset].iter().filter(|&&b| b == b'\n').count(),
+            offset,
+            byte: bytes[offset],
+            file,
+        }
+    })
 }
 
 /// A loaded job and the warnings found while loading it.
@@ -662,10 +751,7 @@ pub fn load_job(path: &Path) -> Result<LoadedJob, ConfigError> {
             hint: "JavaScript configs are replaced by the declarative multi-operation YAML job format (a YAML file with `operations:`: SQL, HTTP, JSON, CSV and inline sources, pulls, on_sync commands); the README section \"From JavaScript configs\" shows the YAML equivalent of each JavaScript example, and examples/js-equivalents/ holds them as files".into(),
         });
     }
-    let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Read {
-        file: file.clone(),
-        message: e.to_string(),
-    })?;
+    let text = read_job_text(path)?;
     parse_job(&text, path)
 }
 

@@ -307,6 +307,9 @@ fn frequency(cx: &mut Cx, keys: &Keys, prefix: &str) -> Result<Option<String>, C
     if let Some(note) = schedule::crontab_difference(&expr) {
         cx.warn(&key, node.line, note);
     }
+    if let Some(note) = schedule::never_fires(&expr) {
+        cx.warn(&key, node.line, note);
+    }
     Ok(Some(expr))
 }
 
@@ -540,7 +543,7 @@ fn parse_source(
                         ));
                     }
                     let value = cx
-                        .secret(&format!("{p}headers.{name}"), v)?
+                        .header_secret(&format!("{p}headers.{name}"), v)?
                         .unwrap_or_else(|| Secret::new(""));
                     headers.push((name, value));
                 }
@@ -1077,6 +1080,9 @@ pub fn parse(text: &str, path: &Path) -> Result<LoadedJob, ConfigError> {
     .filter(|s| !s.expose().trim().is_empty())
     .ok_or_else(|| cx.missing("auth_token", HINT_AUTH))?;
     let auth_token = Secret::new(auth_token.expose().trim());
+    if let Some((line, _)) = keys.get("auth_token") {
+        cx.check_header_value("auth_token", *line, auth_token.expose())?;
+    }
     let api_url = match keys.get("api_url") {
         Some((_, node)) => parse_api_url(&cx, node)?,
         None => None,

@@ -2,7 +2,7 @@
 //! (built from saphyr-parser events) and [`Cx`], which reads typed values from it and produces
 //! errors and warnings naming the file, the key and the line, with a did-you-mean.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use saphyr_parser::{Event, Parser, ScalarStyle};
@@ -66,28 +66,71 @@ enum Frame {
         line: usize,
         anchor: usize,
         items: Vec<Node>,
+        size: Size,
     },
     Map {
         line: usize,
         anchor: usize,
         entries: Vec<(Node, Node)>,
         key: Option<Node>,
+        size: Size,
     },
 }
 
+/// How deep lists and groups may nest (the tree is walked recursively afterwards: a deeper
+/// file would overflow the stack). Job files nest a handful of levels.
+pub const MAX_DEPTH: usize = 64;
+/// How many values (scalars, lists and groups) aliases (`*name`) may add to a file in all.
+/// A "billion laughs" file nests aliases to expand a few lines into billions of values.
+pub const MAX_ALIAS_VALUES: usize = 100_000;
+/// How much text (bytes) aliases may add to a file in all.
+pub const MAX_ALIAS_BYTES: usize = 10 * 1024 * 1024;
+
+/// The size of a node's subtree: values, bytes of text, and height (levels of lists and
+/// groups: 0 for a scalar).
+#[derive(Debug, Clone, Copy, Default)]
+struct Size {
+    values: usize,
+    bytes: usize,
+    height: usize,
+}
+
+impl Size {
+    fn add_child(&mut self, child: Size) {
+        self.values = self.values.saturating_add(child.values);
+        self.bytes = self.bytes.saturating_add(child.bytes);
+        self.height = self.height.max(child.height + 1);
+    }
+}
+
+fn too_deep(line: usize) -> SyntaxError {
+    SyntaxError {
+        line: Some(line),
+        message: format!(
+            "lists and groups nest more than {MAX_DEPTH} levels deep here; a job file needs a few levels"
+        ),
+    }
+}
+
 /// Parse the text into the first document's root node (`None` for an empty stream).
+///
+/// Refuses files whose aliases (`*name`) expand to more than [`MAX_ALIAS_VALUES`] values or
+/// [`MAX_ALIAS_BYTES`] bytes in all (checked before anything is copied), and lists and groups
+/// nested more than [`MAX_DEPTH`] levels deep (aliases included).
 pub(crate) fn load_tree(text: &str) -> Result<Option<Node>, SyntaxError> {
-    let mut anchors: HashMap<usize, Node> = HashMap::new();
+    let mut anchors: HashMap<usize, (Node, Size)> = HashMap::new();
     let mut stack: Vec<Frame> = Vec::new();
     let mut root: Option<Node> = None;
     let mut documents = 0;
+    let mut alias_values = 0usize;
+    let mut alias_bytes = 0usize;
     for event in Parser::new_from_str(text) {
         let (event, span) = event.map_err(|e| SyntaxError {
             line: Some(e.marker().line()),
             message: e.info().to_string(),
         })?;
         let line = span.start.line();
-        let done = match event {
+        let done: Option<(Node, usize, Size)> = match event {
             Event::DocumentStart(_) => {
                 documents += 1;
                 if documents > 1 {
@@ -103,6 +146,11 @@ pub(crate) fn load_tree(text: &str) -> Result<Option<Node>, SyntaxError> {
                     .as_ref()
                     .is_some_and(|t| t.suffix == "str" || t.suffix.ends_with(":str"));
                 let plain = style == ScalarStyle::Plain && !tagged_str;
+                let size = Size {
+                    values: 1,
+                    bytes: value.len(),
+                    height: 0,
+                };
                 Some((
                     Node {
                         line,
@@ -112,16 +160,35 @@ pub(crate) fn load_tree(text: &str) -> Result<Option<Node>, SyntaxError> {
                         },
                     },
                     anchor,
+                    size,
                 ))
             }
             Event::Alias(id) => match anchors.get(&id) {
-                Some(node) => Some((
-                    Node {
-                        line,
-                        value: node.value.clone(),
-                    },
-                    0,
-                )),
+                Some((node, size)) => {
+                    // Checked before copying: a bomb is refused without being built.
+                    alias_values = alias_values.saturating_add(size.values);
+                    alias_bytes = alias_bytes.saturating_add(size.bytes);
+                    if alias_values > MAX_ALIAS_VALUES || alias_bytes > MAX_ALIAS_BYTES {
+                        return Err(SyntaxError {
+                            line: Some(line),
+                            message: format!(
+                                "the aliases (`*name`) of this file expand to more than {MAX_ALIAS_VALUES} values or {} MiB of text (a \"billion laughs\" file?); a job file needs far fewer: write the values out",
+                                MAX_ALIAS_BYTES / (1024 * 1024)
+                            ),
+                        });
+                    }
+                    if stack.len() + size.height > MAX_DEPTH {
+                        return Err(too_deep(line));
+                    }
+                    Some((
+                        Node {
+                            line,
+                            value: node.value.clone(),
+                        },
+                        0,
+                        *size,
+                    ))
+                }
                 None => {
                     return Err(SyntaxError {
                         line: Some(line),
@@ -130,19 +197,35 @@ pub(crate) fn load_tree(text: &str) -> Result<Option<Node>, SyntaxError> {
                 }
             },
             Event::SequenceStart(anchor, _) => {
+                if stack.len() >= MAX_DEPTH {
+                    return Err(too_deep(line));
+                }
                 stack.push(Frame::Seq {
                     line,
                     anchor,
                     items: Vec::new(),
+                    size: Size {
+                        values: 1,
+                        bytes: 0,
+                        height: 1,
+                    },
                 });
                 None
             }
             Event::MappingStart(anchor, _) => {
+                if stack.len() >= MAX_DEPTH {
+                    return Err(too_deep(line));
+                }
                 stack.push(Frame::Map {
                     line,
                     anchor,
                     entries: Vec::new(),
                     key: None,
+                    size: Size {
+                        values: 1,
+                        bytes: 0,
+                        height: 1,
+                    },
                 });
                 None
             }
@@ -151,17 +234,20 @@ pub(crate) fn load_tree(text: &str) -> Result<Option<Node>, SyntaxError> {
                     line,
                     anchor,
                     items,
+                    size,
                 }) => Some((
                     Node {
                         line,
                         value: Value::Seq(items),
                     },
                     anchor,
+                    size,
                 )),
                 Some(Frame::Map {
                     line,
                     anchor,
                     entries,
+                    size,
                     ..
                 }) => Some((
                     Node {
@@ -169,28 +255,37 @@ pub(crate) fn load_tree(text: &str) -> Result<Option<Node>, SyntaxError> {
                         value: Value::Map(entries),
                     },
                     anchor,
+                    size,
                 )),
                 None => None,
             },
             _ => None,
         };
-        if let Some((node, anchor)) = done {
+        if let Some((node, anchor, node_size)) = done {
             if anchor > 0 {
-                anchors.insert(anchor, node.clone());
+                anchors.insert(anchor, (node.clone(), node_size));
             }
             match stack.last_mut() {
-                Some(Frame::Seq { items, .. }) => items.push(node),
-                Some(Frame::Map { entries, key, .. }) => match key.take() {
-                    Some(k) => {
-                        // A block list or group under a key is reported at the key's line.
-                        let mut node = node;
-                        if !matches!(node.value, Value::Scalar { .. }) {
-                            node.line = k.line;
+                Some(Frame::Seq { items, size, .. }) => {
+                    size.add_child(node_size);
+                    items.push(node)
+                }
+                Some(Frame::Map {
+                    entries, key, size, ..
+                }) => {
+                    size.add_child(node_size);
+                    match key.take() {
+                        Some(k) => {
+                            // A block list or group under a key is reported at the key's line.
+                            let mut node = node;
+                            if !matches!(node.value, Value::Scalar { .. }) {
+                                node.line = k.line;
+                            }
+                            entries.push((k, node))
                         }
-                        entries.push((k, node))
+                        None => *key = Some(node),
                     }
-                    None => *key = Some(node),
-                },
+                }
                 None => {
                     if root.is_none() {
                         root = Some(node);
@@ -360,6 +455,8 @@ impl Cx<'_> {
         };
         let mut out: Vec<(String, usize, &'n Node)> = Vec::new();
         let mut merged: Vec<(String, usize, &'n Node)> = Vec::new();
+        // Name -> line of its first definition: one lookup per key (linear in the keys).
+        let mut first_line: HashMap<String, usize> = HashMap::with_capacity(pairs.len());
         for (k, v) in pairs {
             let name = match &k.value {
                 Value::Scalar { text, .. } => text.clone(),
@@ -384,7 +481,7 @@ impl Cx<'_> {
                 }
                 continue;
             }
-            if let Some((_, first, _)) = out.iter().find(|(n, _, _)| *n == name) {
+            if let Some(first) = first_line.get(&name) {
                 return Err(self.invalid(
                     &format!("{prefix}{name}"),
                     k.line,
@@ -394,10 +491,12 @@ impl Cx<'_> {
                     ),
                 ));
             }
+            first_line.insert(name.clone(), k.line);
             out.push((name, k.line, v));
         }
+        let mut seen: HashSet<String> = first_line.into_keys().collect();
         for m in merged {
-            if !out.iter().any(|(n, _, _)| *n == m.0) {
+            if seen.insert(m.0.clone()) {
                 out.push(m);
             }
         }
@@ -434,6 +533,48 @@ impl Cx<'_> {
 
     pub(crate) fn secret(&self, key: &str, node: &Node) -> Result<Option<Secret>, ConfigError> {
         Ok(self.text(key, node, true)?.map(Secret::new))
+    }
+
+    /// A secret sent as an HTTP header value (`auth_token`, `headers` values): refused when it
+    /// holds a character HTTP cannot carry (see [`Cx::check_header_value`]).
+    pub(crate) fn header_secret(
+        &self,
+        key: &str,
+        node: &Node,
+    ) -> Result<Option<Secret>, ConfigError> {
+        let value = self.secret(key, node)?;
+        if let Some(v) = &value {
+            self.check_header_value(key, node.line, v.expose())?;
+        }
+        Ok(value)
+    }
+
+    /// Refuse a value that cannot be sent in an HTTP header: a line break or another control
+    /// character (a tab is allowed). The message names the key and the character, never the
+    /// value (header values and tokens are secrets).
+    pub(crate) fn check_header_value(
+        &self,
+        key: &str,
+        line: usize,
+        value: &str,
+    ) -> Result<(), ConfigError> {
+        let Some(c) = value
+            .chars()
+            .find(|&c| (c < ' ' && c != '\t') || c == '\u{7f}')
+        else {
+            return Ok(());
+        };
+        let what = match c {
+            '\n' | '\r' => "a line break".to_string(),
+            c => format!("the control character U+{:04X}", c as u32),
+        };
+        Err(self.invalid(
+            key,
+            line,
+            format!(
+                "contains {what}, which cannot be sent in an HTTP header: write the value on one line, without control characters (if it was pasted, copy it again in full)"
+            ),
+        ))
     }
 
     pub(crate) fn boolean(&mut self, key: &str, node: &Node) -> Result<Option<bool>, ConfigError> {

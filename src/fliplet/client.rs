@@ -132,6 +132,9 @@ pub enum ApiError {
     Decode { context: String, message: String },
     #[error("Cannot set up the HTTP client: {0}")]
     Setup(String),
+    /// The server's TLS certificate was refused (with what to check): not retried.
+    #[error("{message}")]
+    Certificate { message: String },
 }
 
 impl ApiError {
@@ -308,31 +311,9 @@ impl Client {
             .clone()
             .unwrap_or_else(|| base_url_for_token(token.expose()).to_string());
         let base = base.trim_end_matches('/').to_string();
-        let mut builder = reqwest::Client::builder()
-            .user_agent(USER_AGENT)
-            .connect_timeout(Duration::from_secs(15))
-            .timeout(options.timeout.unwrap_or_else(request_timeout));
-        if let Some(path) = &options.extra_ca_file {
-            let pem = std::fs::read(path).map_err(|e| {
-                ApiError::Setup(format!("cannot read CA file {}: {e}", path.display()))
-            })?;
-            let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
-                ApiError::Setup(format!(
-                    "CA file {} is not a PEM certificate: {e}",
-                    path.display()
-                ))
-            })?;
-            if certs.is_empty() {
-                return Err(ApiError::Setup(format!(
-                    "CA file {} holds no PEM certificate (-----BEGIN CERTIFICATE-----)",
-                    path.display()
-                )));
-            }
-            for cert in certs {
-                builder = builder.add_root_certificate(cert);
-            }
-        }
-        let http = builder
+        let http = crate::net::client_builder(options.extra_ca_file.as_deref())
+            .map_err(|e| ApiError::Setup(e.to_string()))?
+            .timeout(options.timeout.unwrap_or_else(request_timeout))
             .build()
             .map_err(|e| ApiError::Setup(e.to_string()))?;
         Ok(Client {
@@ -639,6 +620,15 @@ pub(super) fn urlencode(s: &str) -> String {
 /// A failed attempt, and whether the request may have reached the server: a connection that
 /// could not be made (refused, DNS, TLS handshake) carried nothing.
 fn transient(method: &Method, path: &str, e: &reqwest::Error) -> (ApiError, Reached) {
+    if let Some(reason) = crate::net::certificate_error(e) {
+        // Retrying cannot fix a certificate; the handshake failed, so nothing was sent.
+        return (
+            ApiError::Certificate {
+                message: format!("{method} {path} failed: {reason}"),
+            },
+            Reached::No,
+        );
+    }
     // reqwest's Display includes the URL, which never holds the token (it is a header).
     let what = if e.is_timeout() {
         "timed out"
@@ -652,9 +642,6 @@ fn transient(method: &Method, path: &str, e: &reqwest::Error) -> (ApiError, Reac
     while let Some(s) = source {
         message.push_str(&format!(": {s}"));
         source = s.source();
-    }
-    if message.contains("certificate") || message.contains("UnknownIssuer") {
-        message.push_str(". The TLS certificate is not trusted: if a corporate proxy inspects HTTPS traffic, add its CA certificate file (ca_file / FLIPLET_CA_FILE) instead of disabling verification");
     }
     let reached = if e.is_connect() {
         Reached::No

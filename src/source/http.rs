@@ -38,24 +38,9 @@ pub fn display_url(url: &str) -> String {
 }
 
 fn client(timeout: u64) -> Result<reqwest::Client, SourceError> {
-    let mut builder = reqwest::Client::builder()
-        .user_agent(crate::fliplet::USER_AGENT)
-        .connect_timeout(Duration::from_secs(15))
-        .timeout(Duration::from_secs(timeout));
-    if let Some(path) = std::env::var_os(crate::api::CA_FILE_ENV) {
-        let pem = std::fs::read(&path).map_err(|e| {
-            http_error(format!(
-                "Cannot read the CA file {}: {e}",
-                std::path::Path::new(&path).display()
-            ))
-        })?;
-        for cert in reqwest::Certificate::from_pem_bundle(&pem)
-            .map_err(|e| http_error(format!("The CA file is not a PEM certificate: {e}")))?
-        {
-            builder = builder.add_root_certificate(cert);
-        }
-    }
-    builder
+    crate::net::client_builder(crate::net::ca_file_from_env().as_deref())
+        .map_err(|e| http_error(e.to_string()))?
+        .timeout(Duration::from_secs(timeout))
         .build()
         .map_err(|e| http_error(format!("Cannot set up the HTTP client: {e}")))
 }

@@ -241,8 +241,7 @@ impl FilesFlow {
                 by_checksum.entry(c).or_insert_with(|| f.clone());
             }
         }
-        let http = http_client(reqwest::Client::builder())
-            .map_err(|e| FilesError::Folder(ApiError::Setup(e)))?;
+        let http = http_client(|b| b).map_err(|e| FilesError::Folder(ApiError::Setup(e)))?;
         Ok(FilesFlow {
             client: client.clone(),
             http,
@@ -420,24 +419,16 @@ impl FilesFlow {
     }
 }
 
-/// The HTTP client fetching files: verified TLS with the OS trust store plus the extra CA
-/// file of `FLIPLET_CA_FILE` (intranet servers behind a corporate CA), 5-minute timeout.
-fn http_client(builder: reqwest::ClientBuilder) -> Result<reqwest::Client, String> {
-    let mut builder = builder
-        .user_agent(crate::fliplet::USER_AGENT)
-        .connect_timeout(Duration::from_secs(15))
-        .timeout(Duration::from_secs(300));
-    if let Some(path) = std::env::var_os(crate::api::CA_FILE_ENV) {
-        let path = PathBuf::from(path);
-        let pem = std::fs::read(&path)
-            .map_err(|e| format!("cannot read CA file {}: {e}", path.display()))?;
-        let certs = reqwest::Certificate::from_pem_bundle(&pem)
-            .map_err(|e| format!("CA file {} is not a PEM certificate: {e}", path.display()))?;
-        for cert in certs {
-            builder = builder.add_root_certificate(cert);
-        }
-    }
-    builder
+/// The HTTP client fetching files: [`crate::net::client_builder`] (verified TLS with the OS
+/// trust store plus the CA file of `FLIPLET_CA_FILE`, for intranet servers behind a corporate
+/// CA), `configure` (pool settings), 5-minute timeout.
+fn http_client(
+    configure: impl FnOnce(reqwest::ClientBuilder) -> reqwest::ClientBuilder,
+) -> Result<reqwest::Client, String> {
+    let builder = crate::net::client_builder(crate::net::ca_file_from_env().as_deref())
+        .map_err(|e| e.to_string())?;
+    configure(builder)
+        .timeout(Duration::from_secs(300))
         .build()
         .map_err(|e| format!("cannot set up HTTP: {e}"))
 }
@@ -458,6 +449,62 @@ pub fn redact_location(location: &str) -> String {
             s
         }
         _ => location.to_string(),
+    }
+}
+
+/// Every http(s) URL in a text redacted like [`redact_location`] (a reason that quotes one).
+pub fn redact_urls_in_text(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(i) = rest
+        .find("http://")
+        .into_iter()
+        .chain(rest.find("https://"))
+        .min()
+    {
+        out.push_str(&rest[..i]);
+        let tail = &rest[i..];
+        let end = tail
+            .find(|c: char| c.is_whitespace() || matches!(c, '"' | '\'' | ')' | '>' | ','))
+            .unwrap_or(tail.len());
+        out.push_str(&redact_location(&tail[..end]));
+        rest = &tail[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// A row (or entry data) for a preview: the URLs held by file columns lose their user info
+/// and query string (signed URLs carry credentials there).
+pub fn redact_file_columns(row: &mut Value, file_columns: &[String]) {
+    let Some(object) = row.as_object_mut() else {
+        return;
+    };
+    for column in file_columns {
+        if let Some(v) = object.get_mut(column) {
+            redact_file_value(v);
+        }
+    }
+}
+
+/// One file column's value for a preview: a URL loses its user info and query string.
+pub fn redact_file_value(value: &mut Value) {
+    if let Value::String(s) = value
+        && (s.contains("://") || s.contains('?'))
+    {
+        *s = redact_location(s.trim());
+    }
+}
+
+impl FileReport {
+    /// This report as a preview shows it: no query string in any URL.
+    pub fn redacted(&self) -> FileReport {
+        FileReport {
+            source: redact_location(&self.source),
+            url: self.url.as_deref().map(redact_location),
+            reason: self.reason.as_deref().map(redact_urls_in_text),
+            ..self.clone()
+        }
     }
 }
 
@@ -708,7 +755,7 @@ pub mod ntlm {
         password: &Secret,
     ) -> Result<(Bytes, Option<String>), String> {
         // A client of its own: one connection, reused for the three requests.
-        let http = super::http_client(reqwest::Client::builder().pool_max_idle_per_host(1))?;
+        let http = super::http_client(|b| b.pool_max_idle_per_host(1))?;
         let mut client = Client::new(username, password)?;
         let negotiate = client.step(None)?;
         let resp = http

@@ -778,7 +778,14 @@ impl PushRun {
         let cap = max_rows.unwrap_or(usize::MAX);
         let p = &self.plan;
         let t = &self.table;
-        let row_value = |r: usize| serde_json::to_value(RowObject::new(t, r)).unwrap_or_default();
+        // File columns may hold signed URLs: a preview never shows their query strings.
+        let file_columns = &self.options.file_columns;
+        let redact = |mut v: Value| {
+            super::files::redact_file_columns(&mut v, file_columns);
+            v
+        };
+        let row_value =
+            |r: usize| redact(serde_json::to_value(RowObject::new(t, r)).unwrap_or_default());
         let by_id: std::collections::HashMap<u64, usize> = if p.updates.is_empty() {
             Default::default()
         } else {
@@ -826,7 +833,16 @@ impl PushRun {
                     PreviewUpdate {
                         row: u.row + 1,
                         entry_id: u.entry_id,
-                        changes: cell_changes(t, u.row, &remote, merge, &self.options),
+                        changes: cell_changes(t, u.row, &remote, merge, &self.options)
+                            .into_iter()
+                            .map(|mut c| {
+                                if file_columns.contains(&c.column) {
+                                    super::files::redact_file_value(&mut c.before);
+                                    super::files::redact_file_value(&mut c.after);
+                                }
+                                c
+                            })
+                            .collect(),
                         data: row_value(u.row),
                     }
                 })
@@ -846,7 +862,7 @@ impl PushRun {
                         DeleteReason::Flagged { row } => Some(row + 1),
                         DeleteReason::NotInSource | DeleteReason::DuplicateKey { .. } => None,
                     },
-                    data: self.remote[d.remote].data_value(),
+                    data: redact(self.remote[d.remote].data_value()),
                 })
                 .collect(),
             skipped: p
@@ -879,7 +895,7 @@ impl PushRun {
                 .take(cap)
                 .map(|f| PreviewFile {
                     row: f.row + 1,
-                    file: f.clone(),
+                    file: f.redacted(),
                 })
                 .collect(),
             file_counts: FileCounts::of(&self.files),
