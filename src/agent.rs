@@ -3,6 +3,7 @@
 //! the demo. The desktop app is a thin shell over an [`Agent`]: its commands call these
 //! methods and it turns [`AgentEvent`]s into tray updates and notifications.
 
+use crate::sync::control::RunControl;
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -91,11 +92,13 @@ pub async fn run_recorded(
     job: &Job,
     trigger: Trigger,
     only: Option<usize>,
+    control: crate::sync::control::RunControl,
 ) -> Result<RecordedRun, AppError> {
     let dry_run = trigger == Trigger::DryRun;
     let only_list = only.map(|i| [i]);
     let work = async {
-        let report = api::run_job(job, dry_run, only_list.as_ref().map(|a| &a[..])).await;
+        let report =
+            api::run_job_with(job, dry_run, only_list.as_ref().map(|a| &a[..]), control).await;
         let ended = Ended {
             totals: report.totals(),
             error: report.first_error(),
@@ -196,7 +199,13 @@ fn tick(
             return;
         }
         let _ = agent
-            .run_path(&id, &path, Trigger::Scheduled, Some(index))
+            .run_path(
+                &id,
+                &path,
+                Trigger::Scheduled,
+                Some(index),
+                RunControl::new(),
+            )
             .await;
     })
 }
@@ -314,7 +323,26 @@ impl Agent {
     /// Run job `id` now (all its operations), recorded with `trigger`.
     pub async fn run_job(&self, id: &str, trigger: Trigger) -> Result<RecordedRun, AppError> {
         let path = jobs::find(&self.jobs_dir, id)?;
-        self.run_path(id, &path, trigger, None).await
+        self.run_path(id, &path, trigger, None, RunControl::new())
+            .await
+    }
+
+    /// Run job `id` now, permitting up to `deletes` deletes past the delete gate once (the
+    /// number its preview showed: "Allow once").
+    pub async fn run_job_allowing_deletes(
+        &self,
+        id: &str,
+        deletes: usize,
+    ) -> Result<RecordedRun, AppError> {
+        let path = jobs::find(&self.jobs_dir, id)?;
+        self.run_path(
+            id,
+            &path,
+            Trigger::Manual,
+            None,
+            RunControl::new().allowing_deletes(deletes),
+        )
+        .await
     }
 
     async fn run_path(
@@ -323,6 +351,7 @@ impl Agent {
         path: &Path,
         trigger: Trigger,
         only: Option<usize>,
+        control: RunControl,
     ) -> Result<RecordedRun, AppError> {
         if self.is_releasing() {
             return Err(AppError::new(
@@ -349,7 +378,16 @@ impl Agent {
         });
         let result = match jobs::load_resolved(path, &self.store) {
             Ok(loaded) => {
-                run_recorded(&self.history, &self.capture, id, &loaded.job, trigger, only).await
+                run_recorded(
+                    &self.history,
+                    &self.capture,
+                    id,
+                    &loaded.job,
+                    trigger,
+                    only,
+                    control,
+                )
+                .await
             }
             // A job that cannot be loaded is a failed run too, so the history and the
             // notification say why a schedule did nothing.
@@ -398,7 +436,10 @@ impl Agent {
             if file.error.is_some() && !file.path.exists() {
                 continue;
             }
-            if let Ok(r) = self.run_path(&file.id, &file.path, trigger, None).await {
+            if let Ok(r) = self
+                .run_path(&file.id, &file.path, trigger, None, RunControl::new())
+                .await
+            {
                 out.push(r);
             }
         }
@@ -410,7 +451,13 @@ impl Agent {
         for file in jobs::list(&self.jobs_dir) {
             if file.sync_on_init {
                 let _ = self
-                    .run_path(&file.id, &file.path, Trigger::Startup, None)
+                    .run_path(
+                        &file.id,
+                        &file.path,
+                        Trigger::Startup,
+                        None,
+                        RunControl::new(),
+                    )
                     .await;
             }
         }

@@ -8,6 +8,7 @@ use tracing::{Instrument, error, info};
 use crate::config::{API_URL_ENV, Job, Operation};
 use crate::fliplet::{ApiError, Client, ClientOptions, RetryPolicy, User};
 use crate::source;
+use crate::sync::control::{self, RunControl};
 use crate::sync::on_sync::{self, OnSyncReport};
 use crate::sync::pull::{self, PullRun};
 use crate::sync::push::{self, Counts, FileCounts, PushPreview, PushRun, RunError};
@@ -97,6 +98,8 @@ pub struct JobReport {
     /// An error that stopped the whole run (database unreachable, authentication failed).
     pub error: Option<String>,
     pub operations: Vec<OperationReport>,
+    /// The run was stopped (Ctrl+C, SIGTERM, `run_timeout`) with work left undone.
+    pub stopped: bool,
 }
 
 impl JobReport {
@@ -164,7 +167,15 @@ async fn open_session(job: &Job) -> Result<Session, String> {
                     let _ = c.entries(op.datasource_id()).await;
                 }
             }
-            let err = RunError::Auth(auth_hint(&e));
+            // Only a refusal of the token is an authentication failure; a network or server
+            // failure says what failed.
+            let err = match &e {
+                ApiError::Unauthorized { .. } => RunError::Auth(auth_hint(&e)),
+                _ => RunError::Unreachable {
+                    base: client.base_url().to_string(),
+                    message: auth_hint(&e),
+                },
+            };
             error!("{err}");
             Err(err.to_string())
         }
@@ -202,20 +213,52 @@ fn auth_hint(e: &ApiError) -> String {
         ApiError::Unauthorized { message } => format!(
             "{message} Check that auth_token is complete and has not been revoked in Fliplet Studio (App settings > API tokens), and that its region prefix (eu--, us--, ca--) is right."
         ),
-        ApiError::Transient { .. } => format!(
-            "{e}. Check the network connection to the Fliplet API (and any proxy or firewall)."
+        ApiError::Transient { .. } | ApiError::Decode { .. } => format!(
+            "{e}. Check the network connection to the Fliplet API (and any proxy or firewall); if it keeps failing, Fliplet's servers may be down."
         ),
         other => other.to_string(),
     }
 }
 
 /// Run a job's operations once, in series (`only`: a subset of operation indices).
+///
+/// The run is bounded by the job's `run_timeout` and stops at its next safe point when the
+/// process is asked to stop (see [`crate::sync::control`]).
 pub async fn run_job(job: &Job, dry_run: bool, only: Option<&[usize]>) -> JobReport {
-    let span = crate::log::job_span(&job.name);
-    run_job_inner(job, dry_run, only).instrument(span).await
+    run_job_with(job, dry_run, only, RunControl::new()).await
 }
 
-async fn run_job_inner(job: &Job, dry_run: bool, only: Option<&[usize]>) -> JobReport {
+/// [`run_job`] with a caller's control of the run (e.g. a one-time permission past the
+/// delete gate). The job's `run_timeout` is added to it.
+pub async fn run_job_with(
+    job: &Job,
+    dry_run: bool,
+    only: Option<&[usize]>,
+    control: RunControl,
+) -> JobReport {
+    let span = crate::log::job_span(&job.name);
+    let control = control.with_time_bound(run_bound(job));
+    let in_flight = control::InFlight::enter();
+    // Boxed: a run's future is large, and debug builds poll it on a 2 MB stack.
+    let report = Box::pin(run_job_inner(job, dry_run, only, &control).instrument(span)).await;
+    if report.stopped {
+        in_flight.cut();
+    }
+    control.finish();
+    report
+}
+
+/// A job's `run_timeout` as a bound (`0`: none).
+fn run_bound(job: &Job) -> Option<std::time::Duration> {
+    (job.run_timeout > 0).then(|| std::time::Duration::from_secs(job.run_timeout))
+}
+
+async fn run_job_inner(
+    job: &Job,
+    dry_run: bool,
+    only: Option<&[usize]>,
+    control: &RunControl,
+) -> JobReport {
     let started_at = Utc::now();
     let mut report = JobReport {
         job: job.name.clone(),
@@ -224,11 +267,20 @@ async fn run_job_inner(job: &Job, dry_run: bool, only: Option<&[usize]>) -> JobR
         finished_at: started_at,
         error: None,
         operations: Vec::new(),
+        stopped: false,
     };
-    let session = match open_session(job).await {
-        Ok(s) => s,
-        Err(e) => {
+    let session = match control.read(open_session(job)).await {
+        Ok(Ok(s)) => s,
+        Ok(Err(e)) => {
             report.error = Some(e);
+            report.finished_at = Utc::now();
+            return report;
+        }
+        Err(reason) => {
+            let err = RunError::stopped(reason);
+            error!("{err}");
+            report.error = Some(err.to_string());
+            report.stopped = true;
             report.finished_at = Utc::now();
             return report;
         }
@@ -238,7 +290,19 @@ async fn run_job_inner(job: &Job, dry_run: bool, only: Option<&[usize]>) -> JobR
             continue;
         }
         let op_started = Utc::now();
-        let outcome = run_operation(&session, job, op, dry_run).await;
+        if let Some(reason) = control.stopped() {
+            let err = RunError::stopped(reason);
+            error!("{err}");
+            report.error.get_or_insert(err.to_string());
+            report.stopped = true;
+            break;
+        }
+        let outcome = run_operation(&session, job, op, dry_run, control).await;
+        if let Outcome::Push(r) = &outcome
+            && let Err(RunError::Stopped { .. }) = r.as_ref()
+        {
+            report.stopped = true;
+        }
         let mut op_report = operation_report(index, op, dry_run, &outcome);
         if let Some(cmd) = op.on_sync() {
             if dry_run {
@@ -286,19 +350,26 @@ impl Outcome {
     }
 }
 
-async fn run_operation(session: &Session, job: &Job, op: &Operation, dry_run: bool) -> Outcome {
+async fn run_operation(
+    session: &Session,
+    job: &Job,
+    op: &Operation,
+    dry_run: bool,
+    control: &RunControl,
+) -> Outcome {
     if let Some(d) = op.description() {
         info!("{d}");
     }
     let outcome = match op {
         Operation::Push(p) => Outcome::Push(Box::new(
-            push::run_push(
+            Box::pin(push::run_push(
                 &session.client,
                 job.database.as_ref(),
                 p,
                 dry_run,
                 &job.name,
-            )
+                control,
+            ))
             .await,
         )),
         Operation::Pull(p) => Outcome::Pull(pull::run_pull(&session.client, p, dry_run).await),
@@ -390,6 +461,7 @@ impl JobPreview {
 /// `max_rows` rows per list and operation; counts are complete).
 pub async fn preview_job(job: &Job, max_rows: Option<usize>) -> JobPreview {
     let span = crate::log::job_span(&job.name);
+    let control = RunControl::new().with_time_bound(run_bound(job));
     async {
         let mut preview = JobPreview {
             job: job.name.clone(),
@@ -404,7 +476,7 @@ pub async fn preview_job(job: &Job, max_rows: Option<usize>) -> JobPreview {
             }
         };
         for (index, op) in job.operations.iter().enumerate() {
-            let outcome = run_operation(&session, job, op, true).await;
+            let outcome = run_operation(&session, job, op, true, &control).await;
             let (plan, pull) = match (&outcome, op) {
                 (Outcome::Push(r), Operation::Push(p)) => match r.as_ref() {
                     Ok(r) => (Some(r.preview(p.merge == Some(true), max_rows)), None),

@@ -9,6 +9,7 @@ use fliplet_agent::api::{self, JobPreview, JobReport};
 use fliplet_agent::config::{self, LoadedJob};
 use fliplet_agent::fliplet::KeySource;
 use fliplet_agent::sync::PushPreview;
+use fliplet_agent::sync::control::{self, RunControl};
 use fliplet_agent::sync::files::FileAction;
 use fliplet_agent::{log, scheduler};
 use tracing::{error, info};
@@ -20,12 +21,16 @@ Examples:
   fliplet-agent preview sample.yml --json   the same, as JSON
   fliplet-agent start sample.yml --test     one dry run of every operation, then exit
   fliplet-agent start sample.yml            run on the job's schedule until Ctrl+C
+  fliplet-agent start sample.yml --allow-deletes 120
+                                            run once now, allowing the 120 deletes the
+                                            delete gate stopped (check them with preview)
   fliplet-agent demo                        a real sync against a built-in Fliplet emulator
   fliplet-agent convert sample.yml          print the job in the multi-operation format
 
 Exit codes:
   0  success
-  1  a run or an operation failed (database, query, Fliplet API, commit)
+  1  a run or an operation failed (database, query, Fliplet API, commit, delete gate),
+     or was stopped (Ctrl+C, SIGTERM, run_timeout) with work left undone
   2  the job file is invalid, or the command line is wrong
 
 Environment:
@@ -57,6 +62,11 @@ enum Command {
         /// Dry run: fetch and compare, but write nothing to Fliplet.
         #[arg(long)]
         test: bool,
+        /// Let this start's first run (`sync_on_init`, or one run now when the job has none)
+        /// delete up to N entries past the delete gate: the number its message or a preview
+        /// showed. Later scheduled runs are gated as usual.
+        #[arg(long, value_name = "N")]
+        allow_deletes: Option<usize>,
     },
     /// Check a job file: errors and warnings, without connecting to anything.
     Validate { config: PathBuf },
@@ -102,7 +112,11 @@ fn main() -> ExitCode {
                 json,
                 max_rows,
             } => preview(&config, json, max_rows).await,
-            Command::Start { config, test } => start(&config, test).await,
+            Command::Start {
+                config,
+                test,
+                allow_deletes,
+            } => start(&config, test, allow_deletes).await,
             Command::Demo { dir, serve } => demo(dir, serve).await,
             Command::Convert { config } => match load(&config) {
                 Ok(loaded) => {
@@ -398,7 +412,34 @@ fn print_report(r: &JobReport) {
     );
 }
 
-async fn start(path: &Path, test: bool) -> ExitCode {
+/// Ctrl+C or SIGTERM (a service stop): every run stops at its next safe point.
+fn stop_on_signal() {
+    tokio::spawn(async {
+        #[cfg(unix)]
+        let reason = {
+            use tokio::signal::unix::{SignalKind, signal};
+            match signal(SignalKind::terminate()) {
+                Ok(mut term) => tokio::select! {
+                    _ = tokio::signal::ctrl_c() => "Ctrl+C",
+                    _ = term.recv() => "SIGTERM",
+                },
+                Err(_) => {
+                    let _ = tokio::signal::ctrl_c().await;
+                    "Ctrl+C"
+                }
+            }
+        };
+        #[cfg(not(unix))]
+        let reason = {
+            let _ = tokio::signal::ctrl_c().await;
+            "Ctrl+C"
+        };
+        info!("Stopping: {reason} received. A run in flight stops before its next commit.");
+        control::stop_process(&format!("the agent was asked to stop ({reason})"));
+    });
+}
+
+async fn start(path: &Path, test: bool, allow_deletes: Option<usize>) -> ExitCode {
     let loaded = match load_resolved(path) {
         Ok(l) => l,
         Err(code) => return code,
@@ -420,6 +461,7 @@ async fn start(path: &Path, test: bool) -> ExitCode {
             info!("Dry run enabled. No data will actually be sent to Fliplet server.");
         }
     });
+    stop_on_signal();
     if test {
         let report = api::run_job(&job, true, None).await;
         span.in_scope(|| {
@@ -429,10 +471,26 @@ async fn start(path: &Path, test: bool) -> ExitCode {
         return exit_code(&report);
     }
     let mut last_ok = true;
-    if job.sync_on_init {
-        let report = api::run_job(&job, false, None).await;
+    if job.sync_on_init || allow_deletes.is_some() {
+        let mut control = RunControl::new();
+        if let Some(n) = allow_deletes {
+            span.in_scope(|| {
+                info!(
+                    "This run may delete up to {n} entries past the delete gate (--allow-deletes)."
+                )
+            });
+            control = control.allowing_deletes(n);
+        }
+        let report = api::run_job_with(&job, false, None, control).await;
         span.in_scope(|| print_report(&report));
         last_ok = report.succeeded();
+    }
+    if control::process_stopping() {
+        return if last_ok {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::from(1)
+        };
     }
     let with_frequency = job
         .operations
@@ -458,10 +516,16 @@ async fn start(path: &Path, test: bool) -> ExitCode {
         }
     };
     span.in_scope(|| info!("Scheduling complete. Keep this process alive and you're good to go!"));
-    let _ = tokio::signal::ctrl_c().await;
-    span.in_scope(|| info!("Stopping: Ctrl+C received."));
+    control::process_stopped().await;
     schedule.shutdown().await;
-    ExitCode::SUCCESS
+    // Runs in flight end at their next safe point (never mid-commit).
+    let cut = control::wait_idle().await;
+    if cut > 0 {
+        span.in_scope(|| error!("Stopped with work left undone: the next run sends the rest."));
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    }
 }
 
 fn exit_code(r: &JobReport) -> ExitCode {

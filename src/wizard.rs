@@ -9,6 +9,7 @@
 //! (or sealed file), and the draft keeps their `keychain:<name>` reference. Saving writes the
 //! job in the multi-operation format (`config::emit`), which `fliplet-agent start` runs too.
 
+use crate::config::{DEFAULT_RUN_TIMEOUT, DeleteGate};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -162,6 +163,14 @@ pub struct JobDraft {
     pub query_timeout: u64,
     /// `stall_timeout` in seconds (0: no limit), kept like `query_timeout`.
     pub stall_timeout: u64,
+    /// The delete gate (`delete_gate_percent`, `delete_gate_min`), `allow_empty_source` and
+    /// `run_timeout`: not in the form, kept when a job is edited.
+    pub delete_gate_percent: u8,
+    pub delete_gate_min: usize,
+    pub allow_empty_source: bool,
+    pub run_timeout: u64,
+    /// `on_schema_change: stop` (not in the form; kept when a job is edited).
+    pub stop_on_schema_change: bool,
 }
 
 impl Default for JobDraft {
@@ -192,6 +201,11 @@ impl Default for JobDraft {
             sync_on_init: false,
             query_timeout: QueryTimeouts::DEFAULT_QUERY,
             stall_timeout: QueryTimeouts::DEFAULT_STALL,
+            delete_gate_percent: DeleteGate::DEFAULT_PERCENT,
+            delete_gate_min: DeleteGate::DEFAULT_MIN,
+            allow_empty_source: false,
+            run_timeout: DEFAULT_RUN_TIMEOUT,
+            stop_on_schema_change: false,
         }
     }
 }
@@ -377,6 +391,16 @@ impl JobDraft {
             run_hooks,
             merge: self.merge.then_some(true),
             remove_duplicate_entries: self.remove_duplicate_entries,
+            delete_gate: DeleteGate {
+                percent: self.delete_gate_percent.min(100),
+                min: self.delete_gate_min,
+            },
+            allow_empty_source: self.allow_empty_source,
+            on_schema_change: if self.stop_on_schema_change {
+                crate::config::OnSchemaChange::Stop
+            } else {
+                crate::config::OnSchemaChange::Warn
+            },
             files,
             encrypt,
             ..PushOperation::new(datasource_id, "")
@@ -390,6 +414,7 @@ impl JobDraft {
             ca_file: opt(&self.ca_file).map(PathBuf::from),
             sync_on_init: self.sync_on_init,
             log_verbosity: Verbosity::Info,
+            run_timeout: self.run_timeout,
             database: Some(database),
             operations: vec![Operation::Push(push)],
         })
@@ -464,6 +489,11 @@ impl JobDraft {
             sync_on_init: job.sync_on_init,
             query_timeout: timeouts.query,
             stall_timeout: timeouts.stall,
+            delete_gate_percent: push.delete_gate.percent,
+            delete_gate_min: push.delete_gate.min,
+            allow_empty_source: push.allow_empty_source,
+            run_timeout: job.run_timeout,
+            stop_on_schema_change: push.on_schema_change == crate::config::OnSchemaChange::Stop,
         })
     }
 

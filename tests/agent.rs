@@ -341,3 +341,72 @@ async fn release_finishes_the_run_in_flight_then_the_next_process_takes_over() {
     assert!(next.runs(Some("demo"), 50).await.unwrap().len() > before);
     next.shutdown().await;
 }
+
+/// The app's "review and allow once" path: a run stopped by the delete gate is recorded as
+/// failed, its preview says how many deletes to permit, and the permitted run applies them.
+#[tokio::test]
+async fn a_run_stopped_by_the_delete_gate_is_allowed_once_from_its_preview() {
+    let d = dirs();
+    let agent = agent(&d).await;
+    let emu = fliplet_emulator::Emulator::start().await;
+    let basic = emu.setup_basic();
+    let ds = basic.data_source_id;
+    emu.insert_entries(
+        ds,
+        (1..=300)
+            .map(|i| serde_json::json!({"id": i, "name": format!("row {i}")}))
+            .collect(),
+    );
+    let db = d.data.join("src.sqlite");
+    std::fs::create_dir_all(&d.data).unwrap();
+    std::fs::create_dir_all(&d.jobs).unwrap();
+    {
+        use sqlx::ConnectOptions;
+        let mut c = sqlx::sqlite::SqliteConnectOptions::new()
+            .filename(&db)
+            .create_if_missing(true)
+            .connect()
+            .await
+            .unwrap();
+        sqlx::raw_sql(
+            "CREATE TABLE t (id INTEGER, name TEXT); INSERT INTO t VALUES (1,'row 1'),(2,'row 2');",
+        )
+        .execute(&mut c)
+        .await
+        .unwrap();
+    }
+    std::fs::write(
+        d.jobs.join("gated.yml"),
+        format!(
+            "auth_token: {}\napi_url: {}\ndatasource_id: {ds}\ndatabase_driver: sqlite\ndatabase_name: {}\nquery: SELECT * FROM t\nprimary_column: id\nmode: replace\n",
+            basic.token,
+            emu.url(),
+            db.display()
+        ),
+    )
+    .unwrap();
+    let r = agent.run_job("gated", Trigger::Manual).await.unwrap();
+    assert_eq!(r.run.outcome, Outcome::Failed);
+    assert!(
+        r.run
+            .error
+            .as_deref()
+            .unwrap_or("")
+            .contains("would delete 298"),
+        "{:?}",
+        r.run.error
+    );
+    assert_eq!(emu.entries(ds).len(), 300);
+
+    let preview = agent.preview_job("gated").await.unwrap();
+    let blocked = preview.operations[0]
+        .plan
+        .as_ref()
+        .and_then(|p| p.blocked_deletes);
+    assert_eq!(blocked, Some(298));
+
+    let r = agent.run_job_allowing_deletes("gated", 298).await.unwrap();
+    assert_eq!(r.run.outcome, Outcome::Success, "{:?}", r.run.error);
+    assert_eq!(r.run.counts.deleted, 298);
+    assert_eq!(emu.entries(ds).len(), 2);
+}

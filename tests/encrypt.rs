@@ -26,7 +26,15 @@ fn op(job: &Job) -> &PushOperation {
 
 async fn push(job: &Job, dry_run: bool) -> Result<PushRun, RunError> {
     let client = client_for(job).unwrap();
-    run_push(&client, job.database.as_ref(), op(job), dry_run, &job.name).await
+    run_push(
+        &client,
+        job.database.as_ref(),
+        op(job),
+        dry_run,
+        &job.name,
+        &fliplet_agent::sync::control::RunControl::new(),
+    )
+    .await
 }
 
 /// `CryptoJS.AES.decrypt(c, key).toString(CryptoJS.enc.Utf8)` for each `(ciphertext, key)`,

@@ -34,7 +34,15 @@ fn op(job: &Job) -> &PushOperation {
 
 async fn push(job: &Job, dry_run: bool) -> Result<PushRun, RunError> {
     let client = client_for(job).unwrap();
-    run_push(&client, job.database.as_ref(), op(job), dry_run, &job.name).await
+    run_push(
+        &client,
+        job.database.as_ref(),
+        op(job),
+        dry_run,
+        &job.name,
+        &fliplet_agent::sync::control::RunControl::new(),
+    )
+    .await
 }
 
 /// A file server: `GET /files/<name>` answers the bytes registered under `name`, but only with

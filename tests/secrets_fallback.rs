@@ -63,6 +63,7 @@ fn open_without_keychain_uses_the_sealed_file_and_says_so() {
         sync_on_init: false,
         ca_file: None,
         log_verbosity: Default::default(),
+        run_timeout: fliplet_agent::config::DEFAULT_RUN_TIMEOUT,
         database: None,
         operations: vec![],
     };

@@ -97,6 +97,7 @@ fn import_and_resolve_through_the_keychain() {
         sync_on_init: false,
         ca_file: None,
         log_verbosity: Default::default(),
+        run_timeout: fliplet_agent::config::DEFAULT_RUN_TIMEOUT,
         database: Some(DatabaseConfig {
             driver: Driver::Postgres,
             host: None,

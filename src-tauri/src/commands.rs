@@ -33,6 +33,20 @@ pub async fn run_job(state: State<'_, AppState>, id: String, dry_run: bool) -> R
     Ok(state.agent.run_job(&id, trigger).await?.run)
 }
 
+/// Run a job now, permitting once the deletes its preview showed past the delete gate.
+#[tauri::command]
+pub async fn run_job_allowing_deletes(
+    state: State<'_, AppState>,
+    id: String,
+    deletes: usize,
+) -> Result<RunSummary> {
+    Ok(state
+        .agent
+        .run_job_allowing_deletes(&id, deletes)
+        .await?
+        .run)
+}
+
 #[tauri::command]
 pub async fn run_all(state: State<'_, AppState>) -> Result<Vec<RunSummary>> {
     Ok(state

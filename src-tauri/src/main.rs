@@ -119,6 +119,7 @@ fn main() {
         .invoke_handler(tauri::generate_handler![
             commands::list_jobs,
             commands::run_job,
+            commands::run_job_allowing_deletes,
             commands::run_all,
             commands::list_runs,
             commands::get_run,

@@ -5,6 +5,7 @@
 //! Secrets are written as they are in the job: keep `keychain:<name>` references in jobs
 //! that are saved (see `crate::secrets`), never resolved values.
 
+use crate::config::{DEFAULT_RUN_TIMEOUT, DeleteGate, OnSchemaChange};
 use serde_json::Value as Json;
 
 use super::{
@@ -317,6 +318,22 @@ fn push(p: &PushOperation, legacy_connection: &str) -> Y {
         ));
     }
     opt(&mut m, "merge", p.merge.map(|b| Y::Scalar(Json::Bool(b))));
+    if p.delete_gate != DeleteGate::default() {
+        m.push((
+            "delete_gate_percent".into(),
+            Y::Scalar(Json::from(p.delete_gate.percent)),
+        ));
+        m.push((
+            "delete_gate_min".into(),
+            Y::Scalar(Json::from(p.delete_gate.min)),
+        ));
+    }
+    if p.on_schema_change == OnSchemaChange::Stop {
+        m.push(("on_schema_change".into(), Y::Word("stop")));
+    }
+    if p.allow_empty_source {
+        m.push(("allow_empty_source".into(), Y::Scalar(Json::Bool(true))));
+    }
     if p.remove_duplicate_entries {
         m.push((
             "remove_duplicate_entries".into(),
@@ -477,6 +494,9 @@ pub fn to_multi_yaml(job: &Job) -> String {
         "sync_on_init".into(),
         Y::Scalar(Json::Bool(job.sync_on_init)),
     ));
+    if job.run_timeout != DEFAULT_RUN_TIMEOUT {
+        top.push(("run_timeout".into(), Y::Scalar(Json::from(job.run_timeout))));
+    }
     top.push((
         "log_verbosity".into(),
         Y::Word(match job.log_verbosity {

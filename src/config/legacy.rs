@@ -37,6 +37,11 @@
 //! | `run_hooks` | list of `insert` / `update` | none | Post-sync hooks run by Fliplet servers. A key with only commented-out items means none. |
 //! | `merge` | true/false | not sent | Merge sent columns into existing entries instead of replacing them. |
 //! | `remove_duplicate_entries` | true/false | false | Our addition: delete the extra entries sharing a primary key with another (the lowest id is kept). |
+//! | `delete_gate_percent` | 0–100 | 25 | Our addition: a run deleting more than this share of the entries (and more than `delete_gate_min`) stops before writing. |
+//! | `delete_gate_min` | whole number ≥ 0 | 100 | Our addition: a run deleting at most this many entries passes the delete gate. |
+//! | `allow_empty_source` | true/false | false | Our addition: with `mode: replace`, a query returning no rows deletes every entry (otherwise the run deletes nothing and fails). |
+//! | `on_schema_change` | `warn` \| `stop` | `warn` | Our addition: what a run does when the query's columns differ from the last successful run's. |
+//! | `run_timeout` | whole number of seconds, `0` = no bound | 3600 | Our addition: a run still going after this is stopped at its next safe point and recorded as failed. |
 //! | `files` | list (see below) | none | Columns holding URLs or paths of files to upload. |
 //! | `encrypt` | `{fields, key?, salt?}` | none | Columns to encrypt (see below). |
 //! | `log_verbosity` | `debug` \| `info` \| `critical` | `debug` | How much is logged. |
@@ -59,6 +64,7 @@
 //! (`auth_token`, `database_password`, `encrypt.key`/`salt`, SharePoint passwords, header
 //! values) ever appears in an error or warning.
 
+use crate::config::{DEFAULT_RUN_TIMEOUT, OnSchemaChange};
 use std::collections::HashMap;
 use std::path::Path;
 
@@ -101,6 +107,11 @@ pub const KEYS: &[&str] = &[
     "run_hooks",
     "merge",
     "remove_duplicate_entries",
+    "delete_gate_percent",
+    "delete_gate_min",
+    "allow_empty_source",
+    "on_schema_change",
+    "run_timeout",
     "files",
     "encrypt",
     "log_verbosity",
@@ -267,6 +278,7 @@ pub fn parse(text: &str, path: &Path) -> Result<LoadedJob, ConfigError> {
         None => false,
     };
     let log_verbosity = cx.verbosity(get("log_verbosity").map(|(_, n)| n))?;
+    let run_timeout = parse_run_timeout(&cx, get("run_timeout").map(|(_, n)| n))?;
 
     let job = Job {
         path: Some(path.to_path_buf()),
@@ -279,6 +291,7 @@ pub fn parse(text: &str, path: &Path) -> Result<LoadedJob, ConfigError> {
         sync_on_init,
         ca_file: None,
         log_verbosity,
+        run_timeout,
         database: Some(database),
         operations: vec![Operation::Push(op)],
     };
@@ -421,6 +434,16 @@ pub(super) fn parse_database<'n>(
     })
 }
 
+/// `run_timeout` (seconds, `0`: no bound; default [`DEFAULT_RUN_TIMEOUT`]).
+pub(super) fn parse_run_timeout(cx: &Cx, node: Option<&Node>) -> Result<u64, ConfigError> {
+    Ok(match node {
+        Some(node) => cx
+            .whole("run_timeout", node, 0)?
+            .unwrap_or(DEFAULT_RUN_TIMEOUT),
+        None => DEFAULT_RUN_TIMEOUT,
+    })
+}
+
 /// `query_timeout` and `stall_timeout` (seconds, `0`: no limit), read through `get` and named
 /// in messages by `key` (`query_timeout`, or `operations[0].source.query_timeout`).
 pub(super) fn parse_query_timeouts<'n>(
@@ -548,6 +571,41 @@ pub(super) fn parse_push_options<'n>(
     if let Some((_, node)) = get("remove_duplicate_entries") {
         op.remove_duplicate_entries = cx
             .boolean(&key("remove_duplicate_entries"), node)?
+            .unwrap_or(false);
+    }
+    if let Some((_, node)) = get("delete_gate_percent")
+        && let Some(n) = cx.whole(&key("delete_gate_percent"), node, 0)?
+    {
+        if n > 100 {
+            return Err(cx.invalid(
+                &key("delete_gate_percent"),
+                node.line,
+                format!("expected a share between 0 and 100 (percent), found {n}"),
+            ));
+        }
+        op.delete_gate.percent = n as u8;
+    }
+    if let Some((_, node)) = get("delete_gate_min")
+        && let Some(n) = cx.whole(&key("delete_gate_min"), node, 0)?
+    {
+        op.delete_gate.min = usize::try_from(n).unwrap_or(usize::MAX);
+    }
+    if let Some((_, node)) = get("on_schema_change")
+        && let Some(v) = cx.choice(
+            &key("on_schema_change"),
+            node,
+            &[
+                ("warn", OnSchemaChange::Warn),
+                ("stop", OnSchemaChange::Stop),
+            ],
+            "`warn` or `stop`",
+        )?
+    {
+        op.on_schema_change = v;
+    }
+    if let Some((_, node)) = get("allow_empty_source") {
+        op.allow_empty_source = cx
+            .boolean(&key("allow_empty_source"), node)?
             .unwrap_or(false);
     }
     if let Some((_, node)) = get("merge") {

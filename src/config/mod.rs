@@ -42,11 +42,59 @@ pub struct Job {
     pub sync_on_init: bool,
     /// `log_verbosity`: debug | info | critical. Default debug (the original's default).
     pub log_verbosity: Verbosity,
+    /// `run_timeout`: seconds a run may take before it is stopped at its next safe point (a
+    /// read is abandoned; a commit in flight finishes first) and recorded as failed; the
+    /// schedule goes on. Default [`DEFAULT_RUN_TIMEOUT`]; `0`: no bound.
+    pub run_timeout: u64,
     /// Database connection (`database_*` keys). `None` when no SQL operation needs one.
     pub database: Option<DatabaseConfig>,
     /// The operations, run in series. The legacy format always has exactly one.
     pub operations: Vec<Operation>,
 }
+
+/// The delete gate of a push: the largest delete a run makes without explicit permission.
+/// A run is stopped when its deletes are more than `min` **and** more than `percent` % of the
+/// data source's entries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DeleteGate {
+    /// `delete_gate_percent`: 0–100, default 25. 100 turns the share check off.
+    pub percent: u8,
+    /// `delete_gate_min`: default 100. A run deleting at most this many entries is never
+    /// stopped by the gate.
+    pub min: usize,
+}
+
+impl DeleteGate {
+    pub const DEFAULT_PERCENT: u8 = 25;
+    pub const DEFAULT_MIN: usize = 100;
+
+    /// Whether `deletes` of `entries` entries passes the gate.
+    pub fn allows(&self, deletes: usize, entries: usize) -> bool {
+        deletes <= self.min || deletes * 100 <= self.percent as usize * entries
+    }
+}
+
+impl Default for DeleteGate {
+    fn default() -> Self {
+        DeleteGate {
+            percent: Self::DEFAULT_PERCENT,
+            min: Self::DEFAULT_MIN,
+        }
+    }
+}
+
+/// What `on_schema_change` does when the columns changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OnSchemaChange {
+    /// Warn in the preview and the run log, then run (default).
+    #[default]
+    Warn,
+    /// Stop the run before it writes anything (the preview still shows the plan).
+    Stop,
+}
+
+/// Default of a job's `run_timeout`: one hour.
+pub const DEFAULT_RUN_TIMEOUT: u64 = 3600;
 
 /// Log verbosity of the original (`log_verbosity`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -504,6 +552,16 @@ pub struct PushOperation {
     /// another entry, keeping the entry with the lowest id. Default false: they are reported
     /// in the preview and the run log, and left alone.
     pub remove_duplicate_entries: bool,
+    /// `delete_gate_percent` and `delete_gate_min`: a run that would delete more than this
+    /// share of the data source's entries, and more than this many, stops before writing
+    /// anything (see [`DeleteGate`]).
+    pub delete_gate: DeleteGate,
+    /// `allow_empty_source`: in `mode: replace`, a query returning no rows deletes every entry.
+    /// Default false: such a run deletes nothing and fails, saying so.
+    pub allow_empty_source: bool,
+    /// `on_schema_change`: `warn` (default) or `stop` when the query's columns differ from
+    /// those of the last successful run (added, removed or retyped).
+    pub on_schema_change: OnSchemaChange,
     /// `files`: columns holding files to upload.
     pub files: Vec<FileColumn>,
     /// `encrypt`: columns to encrypt.
@@ -534,6 +592,9 @@ impl PushOperation {
             run_hooks: Vec::new(),
             merge: None,
             remove_duplicate_entries: false,
+            delete_gate: DeleteGate::default(),
+            allow_empty_source: false,
+            on_schema_change: OnSchemaChange::Warn,
             files: Vec::new(),
             encrypt: None,
             on_sync: None,

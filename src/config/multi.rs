@@ -51,6 +51,7 @@ pub const KEYS: &[&str] = &[
     "ca_file",
     "sync_on_init",
     "log_verbosity",
+    "run_timeout",
     "connections",
     "operations",
 ];
@@ -86,6 +87,10 @@ pub const PUSH_KEYS: &[&str] = &[
     "run_hooks",
     "merge",
     "remove_duplicate_entries",
+    "delete_gate_percent",
+    "delete_gate_min",
+    "allow_empty_source",
+    "on_schema_change",
     "files",
     "encrypt",
     "on_sync",
@@ -1096,6 +1101,8 @@ pub fn parse(text: &str, path: &Path) -> Result<LoadedJob, ConfigError> {
         None => false,
     };
     let log_verbosity = cx.verbosity(keys.get("log_verbosity").map(|(_, n)| *n))?;
+    let run_timeout =
+        super::legacy::parse_run_timeout(&cx, keys.get("run_timeout").map(|(_, n)| *n))?;
     let connections = match keys.get("connections") {
         Some((_, node)) => parse_connections(&mut cx, node)?,
         None => Vec::new(),
@@ -1150,6 +1157,7 @@ pub fn parse(text: &str, path: &Path) -> Result<LoadedJob, ConfigError> {
         sync_on_init,
         ca_file,
         log_verbosity,
+        run_timeout,
         database: None,
         operations,
     };

@@ -25,6 +25,7 @@ use tracing::{info, warn};
 
 use crate::fliplet::{ApiError, Client, CommitRequest, CommitRow, RemoteEntry, RetryPolicy};
 use crate::source::Table;
+use crate::sync::control::RunControl;
 use crate::sync::guard::{PendingCommit, PendingFile};
 use crate::sync::plan::{self, Plan, PlanOptions, canonical_key, extract_fields};
 use crate::sync::push::{RowObject, RowPatch, RunError};
@@ -57,6 +58,7 @@ pub(crate) struct Commit<'a> {
     pub run_hooks: Vec<&'static str>,
     pub extend: Option<bool>,
     pub pending: &'a PendingFile,
+    pub control: &'a RunControl,
 }
 
 /// Where a row of an append-mode run stands.
@@ -149,6 +151,13 @@ impl Commit<'_> {
                         }
                     );
                 }
+                if let Some(reason) = self.control.stopped() {
+                    return Err(RunError::Stopped {
+                        reason,
+                        sent: answered,
+                        total: answered + (total - i),
+                    });
+                }
                 let record = self.record(chunk, i + 1, total, run_max_id);
                 self.pending.write(&record).map_err(|e| {
                     RunError::Config(format!(
@@ -184,7 +193,16 @@ impl Commit<'_> {
                             "The answer to commit {}/{total} was lost ({message}). It is not resent blindly: reading what the data source holds first...",
                             i + 1
                         );
-                        let fresh = self.settle(&record).await?;
+                        // The record stays until the settle read has come back.
+                        let fresh =
+                            self.control
+                                .read(self.settle(&record))
+                                .await
+                                .map_err(|reason| RunError::Stopped {
+                                    reason,
+                                    sent: answered,
+                                    total: answered + (total - i),
+                                })??;
                         self.pending.clear();
                         plan = if self.keyed() {
                             plan::plan(self.table, &fresh, self.options)?
@@ -202,8 +220,16 @@ impl Commit<'_> {
                     Err(e) => {
                         // Known not to be applied (a 4xx, or never sent).
                         self.pending.clear();
+                        let mut message = e.to_string();
+                        if let ApiError::Rejected { status: 413, .. } = e {
+                            message.push_str(&format!(
+                                ". The commit is too large for the server: lower batch_size in the job file (now {}), e.g. to {}.",
+                                self.batch_size,
+                                (self.batch_size / 4).max(1)
+                            ));
+                        }
                         return Err(RunError::Commit {
-                            message: e.to_string(),
+                            message,
                             sent: answered,
                             total: answered + (total - i),
                             resumable: self.keyed(),

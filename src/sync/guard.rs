@@ -32,7 +32,7 @@ pub fn sync_dir() -> PathBuf {
 }
 
 /// File stem of a data source on an API: `ds-<id>-<hash of the base URL>`.
-fn stem(base_url: &str, data_source_id: u64) -> String {
+pub(crate) fn stem(base_url: &str, data_source_id: u64) -> String {
     use md5::{Digest, Md5};
     let hash = Md5::digest(base_url.trim_end_matches('/').as_bytes());
     let short: String = hash.iter().take(4).map(|b| format!("{b:02x}")).collect();

@@ -2,6 +2,8 @@
 //! entries of a data source into a table or a file ([`pull`], [`table`]).
 
 pub mod commit;
+pub mod control;
+pub mod drift;
 pub mod files;
 pub mod guard;
 pub mod on_sync;

@@ -10,12 +10,14 @@ use tracing::{debug, error, info, warn};
 
 use std::collections::HashMap;
 
-use crate::config::{DatabaseConfig, Mode, PushOperation};
+use crate::config::{DatabaseConfig, Mode, OnSchemaChange, PushOperation};
 use crate::crypto::{cryptojs_decrypt, encrypt_value, field_plaintext};
 use crate::fliplet::{ApiError, Client, KeySource, KeystoreError, RemoteEntry, keystore_key};
 use crate::secret::Secret;
 use crate::source::{self, SourceError, Table};
 use crate::sync::commit::{self, Commit};
+use crate::sync::control::RunControl;
+use crate::sync::drift::{SchemaDrift, SchemaFile};
 use crate::sync::files::{self, FileAction, FileReport, FilesError, FilesFlow};
 use crate::sync::guard::{self, DataSourceLock, LockError, PendingFile};
 use crate::sync::plan::{self, DeleteReason, Plan, PlanError, PlanOptions};
@@ -25,6 +27,9 @@ use crate::sync::plan::{self, DeleteReason, Plan, PlanError, PlanOptions};
 pub enum RunError {
     #[error("Unable to authenticate with Fliplet API: {0}")]
     Auth(String),
+    /// The API could not be reached or answered with errors before the token was checked.
+    #[error("Cannot reach the Fliplet API at {base}: {message}")]
+    Unreachable { base: String, message: String },
     #[error("{0}")]
     Source(#[from] SourceError),
     #[error(
@@ -64,6 +69,22 @@ pub enum RunError {
     },
     #[error("{0}")]
     Lock(#[from] LockError),
+    /// The delete gate or the empty-source rule stopped the run before any write.
+    #[error("{0}")]
+    DeleteGate(String),
+    /// `on_schema_change: stop` and the query's columns changed.
+    #[error(
+        "{0} The run is stopped before writing anything (on_schema_change: stop). If the change is intended, set on_schema_change: warn for one run, or fix the query (use SQL \"AS\" to keep the old names)."
+    )]
+    SchemaDrift(String),
+    #[error("{}", stopped_message(.reason, *.sent, *.total))]
+    Stopped {
+        reason: String,
+        /// Commit requests answered before the stop, and how many the run needed (0, 0:
+        /// stopped before writing anything).
+        sent: usize,
+        total: usize,
+    },
     #[error("{0}")]
     Config(String),
     #[error("{0}")]
@@ -86,7 +107,26 @@ fn commit_progress(sent: usize, total: usize, resumable: bool) -> String {
     }
 }
 
+fn stopped_message(reason: &str, sent: usize, total: usize) -> String {
+    if total == 0 {
+        format!("The run was stopped before writing anything: {reason}.")
+    } else {
+        format!(
+            "The run was stopped between two commits: {reason}. {sent} of {total} commit requests had been applied (none was cut in half); the next run sends the rest."
+        )
+    }
+}
+
 impl RunError {
+    /// A run stopped before it wrote anything.
+    pub fn stopped(reason: String) -> RunError {
+        RunError::Stopped {
+            reason,
+            sent: 0,
+            total: 0,
+        }
+    }
+
     /// A failure to read a data source's entries.
     pub fn fetch(data_source_id: u64, e: ApiError) -> RunError {
         match e {
@@ -152,6 +192,11 @@ pub struct PushRun {
     pub files: Vec<FileReport>,
     /// Field encryption of this run (`encrypt:`), if configured.
     pub encryption: Option<EncryptionReport>,
+    /// A dry run whose deletes a real run would refuse (delete gate, empty source): how many,
+    /// the number a one-time permission must allow.
+    pub blocked_deletes: Option<usize>,
+    /// How the query's columns differ from the last successful run's, if they do.
+    pub schema_drift: Option<SchemaDrift>,
     /// The plan's options (with the encryption key, for the preview's cell comparison).
     options: PlanOptions,
 }
@@ -211,6 +256,7 @@ pub async fn run_push(
     op: &PushOperation,
     dry_run: bool,
     job: &str,
+    control: &RunControl,
 ) -> Result<PushRun, RunError> {
     let ds = op.datasource_id;
     if op.case_insensitive_primary_column {
@@ -229,7 +275,10 @@ pub async fn run_push(
     // The source first: if it fails, nothing else happens.
     let from = op.source.label();
     info!("Fetching data from {from}...");
-    let table = source::fetch_source(database, &op.source).await?;
+    let table = control
+        .read(Box::pin(source::fetch_source(database, &op.source)))
+        .await
+        .map_err(RunError::stopped)??;
     debug!("Successfully fetched data from the source.");
     debug!("Fetched {} rows from {from}.", table.rows.len());
 
@@ -253,6 +302,16 @@ pub async fn run_push(
     };
 
     let dir = guard::sync_dir();
+    let schema = SchemaFile::new(&dir, client.base_url(), ds, job);
+    let drift = schema
+        .read()
+        .and_then(|before| SchemaDrift::between(&before, &table.columns));
+    if let Some(d) = &drift {
+        if op.on_schema_change == OnSchemaChange::Stop && !dry_run {
+            return Err(RunError::SchemaDrift(d.describe()));
+        }
+        warn!("{}", d.describe());
+    }
     let pending = PendingFile::new(&dir, client.base_url(), ds);
     let left_in_flight = pending.read();
     let _lock = if dry_run {
@@ -272,14 +331,16 @@ pub async fn run_push(
                 rec.commits,
                 rec.sent_at.format("%Y-%m-%d %H:%M:%S UTC")
             );
-            let remote = commit::settle(
-                client,
-                ds,
-                &rec,
-                op.primary_column.as_deref(),
-                op.case_insensitive_primary_column,
-            )
-            .await?;
+            let remote = control
+                .read(commit::settle(
+                    client,
+                    ds,
+                    &rec,
+                    op.primary_column.as_deref(),
+                    op.case_insensitive_primary_column,
+                ))
+                .await
+                .map_err(RunError::stopped)??;
             pending.clear();
             remote
         }
@@ -291,9 +352,10 @@ pub async fn run_push(
                     rec.sent_at.format("%Y-%m-%d %H:%M:%S UTC")
                 ));
             }
-            client
-                .entries(ds)
+            control
+                .read(client.entries(ds))
                 .await
+                .map_err(RunError::stopped)?
                 .map_err(|e| RunError::fetch(ds, e))?
         }
     };
@@ -312,7 +374,27 @@ pub async fn run_push(
     let options = plan_options(op, key.as_ref().and_then(|k| k.key.as_ref()));
     let mut plan = plan::plan(&table, &remote, &options)?;
     plan.warnings.extend(in_flight_warning);
+    if let Some(d) = &drift {
+        plan.warnings
+            .push(if op.on_schema_change == OnSchemaChange::Stop {
+                format!(
+                    "{} A real run stops here (on_schema_change: stop).",
+                    d.describe()
+                )
+            } else {
+                d.describe()
+            });
+    }
     log_plan(&table, &remote, &plan, op);
+    let mut blocked_deletes = None;
+    if let Some(stop) = delete_gate(op, &plan, table.rows.len(), remote.len(), control) {
+        if !dry_run {
+            return Err(RunError::DeleteGate(stop));
+        }
+        warn!("{stop}");
+        plan.warnings.push(stop);
+        blocked_deletes = Some(plan.deletes.len());
+    }
 
     let mut run = PushRun {
         data_source_id: ds,
@@ -323,6 +405,8 @@ pub async fn run_push(
         commits_sent: 0,
         files: Vec::new(),
         encryption: None,
+        blocked_deletes,
+        schema_drift: drift,
         options,
     };
     let c = run.counts();
@@ -330,6 +414,9 @@ pub async fn run_push(
         info!("Nothing to commit.");
         if let Some(k) = key {
             run.encryption = Some(encryption_report(op, &run, k.source));
+        }
+        if !dry_run {
+            schema.write(&run.table.columns);
         }
         return Ok(run);
     }
@@ -407,6 +494,7 @@ pub async fn run_push(
         run_hooks: op.run_hooks.iter().map(|h| h.as_str()).collect(),
         extend: op.merge,
         pending: &pending,
+        control,
     }
     .run(&run.plan, &run.remote)
     .await?;
@@ -417,7 +505,63 @@ pub async fn run_push(
         c.updated,
         c.deleted
     );
+    schema.write(&run.table.columns);
     Ok(run)
+}
+
+/// Why the run must not apply this plan without explicit permission, if it must not: `mode:
+/// replace` with a query that returned no rows (unless `allow_empty_source`), or more deletes
+/// than the delete gate allows. A one-time permission for at least this many deletes
+/// (`--allow-deletes N`, the app's "Allow once") lets it through.
+pub fn delete_gate(
+    op: &PushOperation,
+    plan: &Plan,
+    rows: usize,
+    entries: usize,
+    control: &RunControl,
+) -> Option<String> {
+    let deletes = plan.deletes.len();
+    if deletes == 0 || control.allow_deletes.is_some_and(|n| deletes <= n) {
+        return None;
+    }
+    let once = format!(
+        "To apply them once after checking them in the preview (`fliplet-agent preview <job file>`): `fliplet-agent start <job file> --allow-deletes {deletes}`, or \"Allow once\" on the run in the desktop app."
+    );
+    let permitted = match control.allow_deletes {
+        Some(n) => format!(" (permission was given for {n}, fewer than this run would delete)"),
+        None => String::new(),
+    };
+    if op.mode == Mode::Replace && rows == 0 && !op.allow_empty_source {
+        return Some(format!(
+            "The query returned no rows: with \"mode: replace\" this run would delete all {deletes} entries of the data source{permitted}. Nothing was written. If the source is really empty now: {once} To allow it always, set `allow_empty_source: true` in the job file."
+        ));
+    }
+    // Without a primary key, `mode: replace` deletes every entry and inserts every row on each
+    // run (a full reload): what is lost is only what is not inserted again.
+    let keyed = op.primary_column.is_some();
+    let lost = if keyed {
+        deletes
+    } else {
+        deletes.saturating_sub(plan.inserts.len())
+    };
+    if !op.delete_gate.allows(lost, entries) {
+        let share = lost as f64 * 100.0 / entries.max(1) as f64;
+        let what = if keyed {
+            format!(
+                "This run would delete {deletes} of the data source's {entries} entries ({share:.0}%)"
+            )
+        } else {
+            format!(
+                "This run would delete {deletes} entries and insert only {} rows again (no primary_column: each run reloads every entry), so {lost} of the data source's {entries} entries ({share:.0}%) would be lost",
+                plan.inserts.len()
+            )
+        };
+        return Some(format!(
+            "{what}, more than the delete gate allows (more than {}% and more than {} entries){permitted}. Nothing was written. {once} To allow larger deletes always, raise `delete_gate_percent` or `delete_gate_min` in the job file.",
+            op.delete_gate.percent, op.delete_gate.min
+        ));
+    }
+    None
 }
 
 /// Rows inserted or updated, in row order.
@@ -729,6 +873,12 @@ pub struct PushPreview {
     /// `duplicate_count`; at most `max_rows` listed).
     pub duplicates: Vec<PreviewDuplicate>,
     pub duplicate_count: usize,
+    /// A real run would be stopped before writing by the delete gate (or the empty-source
+    /// rule): the number of deletes to permit once (`--allow-deletes N`, "Allow once").
+    pub blocked_deletes: Option<usize>,
+    /// The query's columns compared with the last successful run's (added, removed,
+    /// retyped), when they differ.
+    pub schema_drift: Option<SchemaDrift>,
     pub warnings: Vec<String>,
     pub truncated: bool,
     /// File columns: what happens to each file of the rows inserted or updated (at most
@@ -887,6 +1037,8 @@ impl PushRun {
                 })
                 .collect(),
             duplicate_count: p.duplicates.len(),
+            blocked_deletes: self.blocked_deletes,
+            schema_drift: self.schema_drift.clone(),
             warnings: p.warnings.clone(),
             truncated: truncated || self.files.len() > cap || p.duplicates.len() > cap,
             files: self

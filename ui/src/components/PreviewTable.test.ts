@@ -62,7 +62,7 @@ describe('preview tables', () => {
           plan: {
             ...plan,
             counts: { inserted: 0, updated: 0, deleted: 0, unchanged: 3, skipped: 0 },
-            inserts: [], updates: [], deletes: [], skipped: [], duplicates: [], duplicate_count: 0, warnings: [], truncated: false, files: [], encryption: null,
+            inserts: [], updates: [], deletes: [], skipped: [], duplicates: [], duplicate_count: 0, blocked_deletes: null, schema_drift: null, warnings: [], truncated: false, files: [], encryption: null,
           },
         },
         { index: 1, description: 'pull', kind: 'push', data_source_id: 5, error: 'Cannot read data source 5', plan: null, pull: null },

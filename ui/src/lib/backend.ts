@@ -52,6 +52,9 @@ async function call<T>(cmd: string, args?: Record<string, unknown>): Promise<T> 
 export const backend = {
   listJobs: () => call<JobStatus[]>('list_jobs'),
   runJob: (id: string, dryRun = false) => call<RunSummary>('run_job', { id, dryRun }),
+  /** Run a job now, permitting once `deletes` deletes past the delete gate (its preview's count). */
+  runJobAllowingDeletes: (id: string, deletes: number) =>
+    call<RunSummary>('run_job_allowing_deletes', { id, deletes }),
   runAll: () => call<RunSummary[]>('run_all'),
   runs: (job: string | null, limit = 100) => call<RunSummary[]>('list_runs', { job, limit }),
   run: (id: number) => call<RunDetail>('get_run', { id }),

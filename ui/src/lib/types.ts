@@ -161,8 +161,14 @@ export interface JobDraft {
   deleteColumn: string;
   mode: Mode;
   merge: boolean;
-  /** `remove_duplicate_entries` (not in the form; kept when a job is edited). */
-  remove_duplicate_entries?: boolean;
+  /** Keys the form does not show, kept when a job is edited: `remove_duplicate_entries`,
+   * the delete gate, `allow_empty_source`, `run_timeout` (seconds). */
+  removeDuplicateEntries?: boolean;
+  deleteGatePercent?: number;
+  deleteGateMin?: number;
+  allowEmptySource?: boolean;
+  runTimeout?: number;
+  stopOnSchemaChange?: boolean;
   runHooks: HookKind[];
   batchSize: number;
   concurrency: number;
@@ -312,6 +318,10 @@ export interface PushPreview {
   /** Entries sharing a primary key with an entry of lower id (listed up to the row cap). */
   duplicates: PreviewDuplicate[];
   duplicate_count: number;
+  /** A real run would be stopped by the delete gate: the deletes to permit once. */
+  blocked_deletes: number | null;
+  /** The query's columns compared with the last successful run's, when they differ. */
+  schema_drift: { added: string[]; removed: string[]; retyped: [string, string, string][] } | null;
   warnings: string[];
   /** Lists were cut (counts are complete). */
   truncated: boolean;

@@ -76,6 +76,8 @@ export const samplePreview: JobPreview = {
         skipped: [{ row: 3, reason: 'the row is missing its primary key value', data: { id: null, email: 'nokey@x.org' } }],
         duplicates: [{ entry_id: 603, kept: 600, deleted: false, data: { id: 1, email: 'copy@x.org' } }],
         duplicate_count: 1,
+        blocked_deletes: null,
+        schema_drift: null,
         warnings: ['Column "email" has mixed types'],
         truncated: true,
         files: [
