@@ -5,13 +5,13 @@
 mod common;
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Stdio;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::process::Command;
 
+use common::agent_cli::*;
 use common::*;
 use fliplet_agent::api::{preview_job, run_job};
 use fliplet_emulator::{Emulator, Fault, FaultAction};
@@ -19,40 +19,7 @@ use serde_json::{Value, json};
 
 const ROWS: usize = 1000;
 const BATCH: usize = 50; // 20 commits
-
-fn agent(data_home: &Path) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_fliplet-agent"));
-    c.env_remove("FLIPLET_API_URL")
-        .env_remove("FLIPLET_LOG")
-        .env("FLIPLET_AGENT_LOG", "off")
-        .env("FLIPLET_RETRY_BASE_MS", "10")
-        .env("XDG_DATA_HOME", data_home)
-        .stdin(Stdio::null());
-    c
-}
-
-async fn source(dir: &Path, rows: usize) -> PathBuf {
-    let path = dir.join(format!("{}.sqlite", unique("src")));
-    let mut sql = String::from("CREATE TABLE t (id INTEGER PRIMARY KEY, name TEXT);\n");
-    let values: Vec<String> = (1..=rows).map(|i| format!("({i}, 'row {i}')")).collect();
-    sql.push_str(&format!("INSERT INTO t VALUES {};", values.join(",")));
-    sqlite_exec(&path, &sql).await;
-    path
-}
-
-fn job_file(dir: &Path, emu: &Emulator, token: &str, ds: u64, db: &Path, extra: &str) -> PathBuf {
-    let path = dir.join(format!("{}.yml", unique("job")));
-    std::fs::write(
-        &path,
-        format!(
-            "auth_token: {token}\napi_url: {}\ndatasource_id: {ds}\ndatabase_driver: sqlite\ndatabase_name: {}\nquery: SELECT id, name FROM t ORDER BY id\nprimary_column: id\nbatch_size: {BATCH}\nsync_on_init: true\n{extra}\n",
-            emu.url(),
-            db.display()
-        ),
-    )
-    .unwrap();
-    path
-}
+const JOB_KEYS: &str = "batch_size: 50\nsync_on_init: true";
 
 /// Key -> how many entries have it; the data must be the source row's.
 fn check_equal(emu: &Emulator, ds: u64, rows: usize) -> Result<(), String> {
@@ -75,13 +42,6 @@ fn check_equal(emu: &Emulator, ds: u64, rows: usize) -> Result<(), String> {
     Ok(())
 }
 
-fn commits_received(emu: &Emulator) -> usize {
-    emu.journal()
-        .iter()
-        .filter(|j| j.method == "POST" && j.path.ends_with("/commit"))
-        .count()
-}
-
 /// Kill the agent while commit `k` is in flight, restart it at once, check the result.
 async fn kill_at(db: PathBuf, k: u32, slow: bool) -> Result<(), String> {
     let emu = Emulator::start().await;
@@ -102,8 +62,8 @@ async fn kill_at(db: PathBuf, k: u32, slow: bool) -> Result<(), String> {
             FaultAction::ApplyThenDelay(Duration::from_secs(30))
         },
     });
-    let job = job_file(dir.path(), &emu, &basic.token, ds, &db, "");
-    let mut child = agent(&data_home)
+    let job = numbered_job(dir.path(), &emu, &basic.token, ds, &db, JOB_KEYS);
+    let mut child = agent_cmd(&data_home)
         .arg("start")
         .arg(&job)
         .stdout(Stdio::null())
@@ -122,7 +82,7 @@ async fn kill_at(db: PathBuf, k: u32, slow: bool) -> Result<(), String> {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     child.kill().await.unwrap(); // SIGKILL
-    let out = agent(&data_home)
+    let out = agent_cmd(&data_home)
         .arg("start")
         .arg(&job)
         .output()
@@ -148,7 +108,7 @@ async fn kill_at(db: PathBuf, k: u32, slow: bool) -> Result<(), String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_at_each_commit_then_restart_doubles_nothing() {
     let dir = tempfile::tempdir().unwrap();
-    let db = source(dir.path(), ROWS).await;
+    let db = numbered_rows(dir.path(), ROWS).await;
     let limit = Arc::new(tokio::sync::Semaphore::new(4));
     let mut tasks = tokio::task::JoinSet::new();
     for slow in [false, true] {
@@ -180,7 +140,7 @@ async fn kill_9_at_each_commit_then_restart_doubles_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_processes_on_one_job_write_once() {
     let dir = tempfile::tempdir().unwrap();
-    let db = source(dir.path(), ROWS).await;
+    let db = numbered_rows(dir.path(), ROWS).await;
     let emu = Emulator::start().await;
     let basic = emu.setup_basic();
     let ds = basic.data_source_id;
@@ -193,12 +153,12 @@ async fn two_processes_on_one_job_write_once() {
         after: 0,
         action: FaultAction::Delay(Duration::from_millis(100)),
     });
-    let job = job_file(dir.path(), &emu, &basic.token, ds, &db, "");
+    let job = numbered_job(dir.path(), &emu, &basic.token, ds, &db, JOB_KEYS);
     // Each process logs into a file (a pipe left unread would block its writer).
     let spawn = |name: &str| {
         let log = dir.path().join(name);
         let out = std::fs::File::create(&log).unwrap();
-        let child = agent(&data_home)
+        let child = agent_cmd(&data_home)
             .arg("start")
             .arg(&job)
             .stdout(out.try_clone().unwrap())
@@ -241,8 +201,8 @@ async fn two_processes_on_one_job_write_once() {
         after: 0,
         action: FaultAction::Delay(Duration::from_millis(200)),
     });
-    let job2 = job_file(dir.path(), &emu2, &basic2.token, ds2, &db, "");
-    let first = agent(&data_home)
+    let job2 = numbered_job(dir.path(), &emu2, &basic2.token, ds2, &db, JOB_KEYS);
+    let first = agent_cmd(&data_home)
         .arg("start")
         .arg(&job2)
         .stdout(Stdio::null())
@@ -252,7 +212,7 @@ async fn two_processes_on_one_job_write_once() {
     while commits_received(&emu2) == 0 {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    let second = agent(&data_home)
+    let second = agent_cmd(&data_home)
         .env("FLIPLET_LOCK_WAIT_SECS", "1")
         .arg("start")
         .arg(&job2)
@@ -274,7 +234,7 @@ async fn two_processes_on_one_job_write_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn entries_sharing_a_key_are_reported_and_removed_only_when_asked() {
     let env = Env::new().await;
-    let db = source(env.dir.path(), 5).await;
+    let db = numbered_rows(env.dir.path(), 5).await;
     let ds = env.ds();
     // Key 1 three times, key 2 twice, key 4 once with other data; key 9 not in the source.
     let ids = env.emu.insert_entries(

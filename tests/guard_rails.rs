@@ -3,58 +3,13 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
+use common::agent_cli::*;
 use common::*;
 use fliplet_agent::api::{preview_job, run_job};
 use fliplet_emulator::{Emulator, Fault, FaultAction};
 use serde_json::{Value, json};
-use tokio::process::Command;
-
-fn agent(data_home: &Path) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_fliplet-agent"));
-    c.env_remove("FLIPLET_API_URL")
-        .env_remove("FLIPLET_LOG")
-        .env("FLIPLET_AGENT_LOG", "off")
-        .env("FLIPLET_RETRY_BASE_MS", "10")
-        .env("XDG_DATA_HOME", data_home)
-        .stdin(Stdio::null());
-    c
-}
-
-async fn source(dir: &Path, rows: std::ops::RangeInclusive<usize>) -> PathBuf {
-    let path = dir.join(format!("{}.sqlite", unique("src")));
-    let mut sql = String::from("CREATE TABLE t (id INTEGER PRIMARY KEY, name TEXT);\n");
-    if !rows.is_empty() {
-        let values: Vec<String> = rows.map(|i| format!("({i}, 'row {i}')")).collect();
-        sql.push_str(&format!("INSERT INTO t VALUES {};", values.join(",")));
-    }
-    sqlite_exec(&path, &sql).await;
-    path
-}
-
-fn job_file(dir: &Path, emu: &Emulator, token: &str, ds: u64, db: &Path, extra: &str) -> PathBuf {
-    let path = dir.join(format!("{}.yml", unique("job")));
-    std::fs::write(
-        &path,
-        format!(
-            "auth_token: {token}\napi_url: {}\ndatasource_id: {ds}\ndatabase_driver: sqlite\ndatabase_name: {}\nquery: SELECT id, name FROM t ORDER BY id\nprimary_column: id\n{extra}\n",
-            emu.url(),
-            db.display()
-        ),
-    )
-    .unwrap();
-    path
-}
-
-fn commits(emu: &Emulator) -> usize {
-    emu.journal()
-        .iter()
-        .filter(|j| j.method == "POST" && j.path.ends_with("/commit"))
-        .count()
-}
 
 fn seed(emu: &Emulator, ds: u64, keys: std::ops::RangeInclusive<usize>) -> Vec<u64> {
     emu.insert_entries(
@@ -64,21 +19,13 @@ fn seed(emu: &Emulator, ds: u64, keys: std::ops::RangeInclusive<usize>) -> Vec<u
     )
 }
 
-async fn output(c: &mut Command) -> (i32, String) {
-    let out = c.output().await.unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr),
-    )
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn replace_with_an_empty_query_deletes_nothing_unless_allowed() {
     let env = Env::new().await;
     let ds = env.ds();
     seed(&env.emu, ds, 1..=30);
-    let db = source(env.dir.path(), 1..=0).await;
-    let path = job_file(
+    let db = numbered_rows(env.dir.path(), 0).await;
+    let path = numbered_job(
         env.dir.path(),
         &env.emu,
         &env.basic.token,
@@ -112,10 +59,10 @@ async fn replace_with_an_empty_query_deletes_nothing_unless_allowed() {
         "{err}"
     );
     assert_eq!(env.emu.entries(ds).len(), 30);
-    assert_eq!(commits(&env.emu), 0);
+    assert_eq!(commits_received(&env.emu), 0);
 
     // Allowed in the job file: the data source ends equal to the (empty) source.
-    let path = job_file(
+    let path = numbered_job(
         env.dir.path(),
         &env.emu,
         &env.basic.token,
@@ -137,9 +84,9 @@ async fn the_delete_gate_stops_a_mass_delete_and_the_one_time_permission_applies
     let ds = basic.data_source_id;
     let ids = seed(&emu, ds, 1..=400);
     // The source keeps rows 1..=100 (and adds 401..=405): replace would delete 300 of 400.
-    let db = source(dir.path(), 1..=100).await;
+    let db = numbered_rows(dir.path(), 100).await;
     sqlite_exec(&db, "INSERT INTO t VALUES (401,'row 401'),(402,'row 402');").await;
-    let job = job_file(
+    let job = numbered_job(
         dir.path(),
         &emu,
         &basic.token,
@@ -148,7 +95,7 @@ async fn the_delete_gate_stops_a_mass_delete_and_the_one_time_permission_applies
         "mode: replace\nsync_on_init: true",
     );
 
-    let (code, log) = output(agent(&data_home).arg("start").arg(&job)).await;
+    let (code, log) = output(agent_cmd(&data_home).arg("start").arg(&job)).await;
     assert_eq!(code, 1, "{log}");
     assert!(
         log.contains("This run would delete 300 of the data source's 400 entries (75%)")
@@ -157,12 +104,16 @@ async fn the_delete_gate_stops_a_mass_delete_and_the_one_time_permission_applies
             && log.contains("Nothing was written"),
         "{log}"
     );
-    assert_eq!(commits(&emu), 0, "nothing written, not even the inserts");
+    assert_eq!(
+        commits_received(&emu),
+        0,
+        "nothing written, not even the inserts"
+    );
     assert_eq!(emu.entries(ds).len(), 400);
 
     // The preview lists what the permission would apply.
     let (code, json_text) = output(
-        agent(&data_home)
+        agent_cmd(&data_home)
             .args(["preview", "--json", "--max-rows", "0"])
             .arg(&job),
     )
@@ -189,18 +140,18 @@ async fn the_delete_gate_stops_a_mass_delete_and_the_one_time_permission_applies
 
     // A permission for fewer than the run would delete is not enough.
     let (code, log) = output(
-        agent(&data_home)
+        agent_cmd(&data_home)
             .args(["start", "--allow-deletes", "299"])
             .arg(&job),
     )
     .await;
     assert_eq!(code, 1, "{log}");
     assert!(log.contains("permission was given for 299"), "{log}");
-    assert_eq!(commits(&emu), 0);
+    assert_eq!(commits_received(&emu), 0);
 
     // The one-time permission applies exactly the previewed deletes (and the inserts).
     let (code, log) = output(
-        agent(&data_home)
+        agent_cmd(&data_home)
             .args(["start", "--allow-deletes", "300"])
             .arg(&job),
     )
@@ -217,7 +168,7 @@ async fn the_delete_gate_stops_a_mass_delete_and_the_one_time_permission_applies
 
     // A small delete (under delete_gate_min) passes without permission.
     sqlite_exec(&db, "DELETE FROM t WHERE id > 95;").await;
-    let (code, log) = output(agent(&data_home).arg("start").arg(&job)).await;
+    let (code, log) = output(agent_cmd(&data_home).arg("start").arg(&job)).await;
     assert_eq!(code, 0, "{log}");
     assert_eq!(emu.entries(ds).len(), 95);
 }
@@ -229,7 +180,7 @@ async fn sigterm_mid_run_stops_between_commits_and_exits_non_zero() {
     let emu = Emulator::start().await;
     let basic = emu.setup_basic();
     let ds = basic.data_source_id;
-    let db = source(dir.path(), 1..=1000).await;
+    let db = numbered_rows(dir.path(), 1000).await;
     emu.inject_fault(Fault {
         method: "POST".into(),
         path: format!("/v1/data-sources/{ds}/commit"),
@@ -237,7 +188,7 @@ async fn sigterm_mid_run_stops_between_commits_and_exits_non_zero() {
         after: 0,
         action: FaultAction::Delay(Duration::from_millis(300)),
     });
-    let job = job_file(
+    let job = numbered_job(
         dir.path(),
         &emu,
         &basic.token,
@@ -247,14 +198,14 @@ async fn sigterm_mid_run_stops_between_commits_and_exits_non_zero() {
     );
     let log_path = dir.path().join("run.log");
     let log_file = std::fs::File::create(&log_path).unwrap();
-    let mut child = agent(&data_home)
+    let mut child = agent_cmd(&data_home)
         .arg("start")
         .arg(&job)
         .stdout(log_file.try_clone().unwrap())
         .stderr(log_file)
         .spawn()
         .unwrap();
-    while commits(&emu) < 3 {
+    while commits_received(&emu) < 3 {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     let pid = child.id().unwrap() as i32;
@@ -274,12 +225,12 @@ async fn sigterm_mid_run_stops_between_commits_and_exits_non_zero() {
     );
     // The commit in flight finished; no commit was started after the signal.
     tokio::time::sleep(Duration::from_millis(400)).await;
-    let sent = commits(&emu);
+    let sent = commits_received(&emu);
     assert!((3..=4).contains(&sent), "{sent} commits");
     assert_eq!(emu.entries(ds).len(), sent * 50, "whole commits only");
     // The next run sends the rest.
     emu.clear_faults();
-    let (code, log) = output(agent(&data_home).arg("start").arg(&job)).await;
+    let (code, log) = output(agent_cmd(&data_home).arg("start").arg(&job)).await;
     assert_eq!(code, 0, "{log}");
     assert_eq!(emu.entries(ds).len(), 1000);
 }
@@ -291,7 +242,7 @@ async fn a_run_past_run_timeout_fails_and_the_schedule_goes_on() {
     let emu = Emulator::start().await;
     let basic = emu.setup_basic();
     let ds = basic.data_source_id;
-    let db = source(dir.path(), 1..=20).await;
+    let db = numbered_rows(dir.path(), 20).await;
     // The first listing hangs for 30 s: the first scheduled run must be ended at 2 s.
     emu.inject_fault(Fault {
         method: "GET".into(),
@@ -300,7 +251,7 @@ async fn a_run_past_run_timeout_fails_and_the_schedule_goes_on() {
         after: 0,
         action: FaultAction::Delay(Duration::from_secs(30)),
     });
-    let job = job_file(
+    let job = numbered_job(
         dir.path(),
         &emu,
         &basic.token,
@@ -310,7 +261,7 @@ async fn a_run_past_run_timeout_fails_and_the_schedule_goes_on() {
     );
     let log_path = dir.path().join("run.log");
     let log_file = std::fs::File::create(&log_path).unwrap();
-    let mut child = agent(&data_home)
+    let mut child = agent_cmd(&data_home)
         .arg("start")
         .arg(&job)
         .stdout(log_file.try_clone().unwrap())
@@ -343,7 +294,7 @@ async fn a_413_names_batch_size_and_an_unreachable_api_is_not_called_authenticat
     unsafe { std::env::set_var("FLIPLET_RETRY_BASE_MS", "10") };
     let env = Env::new().await;
     let ds = env.ds();
-    let db = source(env.dir.path(), 1..=10).await;
+    let db = numbered_rows(env.dir.path(), 10).await;
     env.emu.inject_fault(Fault {
         method: "POST".into(),
         path: format!("/v1/data-sources/{ds}/commit"),
@@ -354,7 +305,7 @@ async fn a_413_names_batch_size_and_an_unreachable_api_is_not_called_authenticat
             body: json!({"message": "Request body too large"}),
         },
     });
-    let path = job_file(
+    let path = numbered_job(
         env.dir.path(),
         &env.emu,
         &env.basic.token,
@@ -427,7 +378,7 @@ async fn a_dropped_column_is_reported_and_can_stop_the_run() {
         path
     };
     let job = write_job("drift.yml", "");
-    let (code, log) = output(agent(&data_home).arg("start").arg(&job)).await;
+    let (code, log) = output(agent_cmd(&data_home).arg("start").arg(&job)).await;
     assert_eq!(code, 0, "{log}");
     assert!(!log.contains("columns changed"), "{log}");
 
@@ -436,7 +387,7 @@ async fn a_dropped_column_is_reported_and_can_stop_the_run() {
         &format!("ALTER TABLE {table} DROP COLUMN email; ALTER TABLE {table} ALTER COLUMN score TYPE TEXT; UPDATE {table} SET score = 'x';"),
     )
     .await;
-    let (code, text) = output(agent(&data_home).args(["preview", "--json"]).arg(&job)).await;
+    let (code, text) = output(agent_cmd(&data_home).args(["preview", "--json"]).arg(&job)).await;
     assert_eq!(code, 0, "{text}");
     let preview: Value = serde_json::from_str(&text[text.find('{').unwrap()..]).unwrap();
     let drift = &preview["operations"][0]["plan"]["schema_drift"];
@@ -446,28 +397,28 @@ async fn a_dropped_column_is_reported_and_can_stop_the_run() {
     // The same job with `on_schema_change: stop` (the record is per job file name).
     let stop_text = std::fs::read_to_string(&job).unwrap() + "on_schema_change: stop\n";
     std::fs::write(&job, stop_text).unwrap();
-    let before = commits(&emu);
-    let (code, log) = output(agent(&data_home).arg("start").arg(&job)).await;
+    let before = commits_received(&emu);
+    let (code, log) = output(agent_cmd(&data_home).arg("start").arg(&job)).await;
     assert_eq!(code, 1, "{log}");
     assert!(
         log.contains("The query's columns changed since the last successful run: removed \"email\"; retyped \"score\" (INT4 → TEXT)")
             && log.contains("on_schema_change: stop"),
         "{log}"
     );
-    assert_eq!(commits(&emu), before, "nothing written");
+    assert_eq!(commits_received(&emu), before, "nothing written");
 
     // Warn (the default): the run goes on, logs the drift, and records the new columns.
     let text = std::fs::read_to_string(&job)
         .unwrap()
         .replace("on_schema_change: stop\n", "");
     std::fs::write(&job, text).unwrap();
-    let (code, log) = output(agent(&data_home).arg("start").arg(&job)).await;
+    let (code, log) = output(agent_cmd(&data_home).arg("start").arg(&job)).await;
     assert_eq!(code, 0, "{log}");
     assert!(
         log.contains("WARN") && log.contains("removed \"email\""),
         "{log}"
     );
-    let (code, log) = output(agent(&data_home).arg("start").arg(&job)).await;
+    let (code, log) = output(agent_cmd(&data_home).arg("start").arg(&job)).await;
     assert_eq!(code, 0, "{log}");
     assert!(
         !log.contains("columns changed"),

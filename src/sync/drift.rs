@@ -127,9 +127,9 @@ impl SchemaFile {
             if let Some(d) = self.path.parent() {
                 std::fs::create_dir_all(d)?;
             }
-            std::fs::write(
+            crate::sync::pull::write_atomic(
                 &self.path,
-                serde_json::to_vec(&cols).expect("columns serialise"),
+                &serde_json::to_vec(&cols).expect("columns serialise"),
             )
         };
         if let Err(e) = write() {

@@ -229,15 +229,10 @@ impl PendingFile {
         if let Some(dir) = self.path.parent() {
             std::fs::create_dir_all(dir)?;
         }
-        let mut tmp = self.path.clone().into_os_string();
-        tmp.push(".tmp");
-        let tmp = PathBuf::from(tmp);
-        {
-            let mut f = File::create(&tmp)?;
-            f.write_all(&serde_json::to_vec(pending).expect("a record serialises"))?;
-            f.sync_all()?;
-        }
-        std::fs::rename(&tmp, &self.path)
+        crate::sync::pull::write_atomic(
+            &self.path,
+            &serde_json::to_vec(pending).expect("a record serialises"),
+        )
     }
 
     /// The outcome of the recorded commit is known: forget it.

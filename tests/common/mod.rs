@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use fliplet_agent::config::{Job, load_job};
+pub mod agent_cli;
 pub mod proxy;
 
 use fliplet_emulator::{Basic, Emulator};
