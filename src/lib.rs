@@ -2,7 +2,7 @@
 //!
 //! Everything a user can trigger (validate a job, test a connection, preview a run, run,
 //! schedule) is a core function returning plain data. The `fliplet-agent` CLI
-//! (`src/main.rs`) and the desktop app are thin shells over it. See `../shared/design.md`.
+//! (`src/main.rs`) and the desktop app are thin shells over it. See `docs/architecture.md`.
 
 pub mod agent;
 pub mod api;

@@ -5,7 +5,7 @@
 //!
 //! ```sh
 //! dbus-run-session -- bash -c 'echo -n testpass | gnome-keyring-daemon --unlock --components=secrets >/dev/null; \
-//!   FLIPLET_TEST_KEYCHAIN=require CARGO_TARGET_DIR=/work/targets/desktopcore \
+//!   FLIPLET_TEST_KEYCHAIN=require \
 //!   cargo test -p fliplet-agent --test secrets_keychain'
 //! ```
 //!
