@@ -162,6 +162,10 @@ pub struct JobDraft {
     pub query_timeout: u64,
     /// `stall_timeout` in seconds (0: no limit), kept like `query_timeout`.
     pub stall_timeout: u64,
+    /// `stale_after` in seconds (`None`: the default rule, `0`: never stale). No field in
+    /// the wizard: a job edited in the wizard keeps its value.
+    #[serde(default)]
+    pub stale_after: Option<u64>,
 }
 
 impl Default for JobDraft {
@@ -192,6 +196,7 @@ impl Default for JobDraft {
             sync_on_init: false,
             query_timeout: QueryTimeouts::DEFAULT_QUERY,
             stall_timeout: QueryTimeouts::DEFAULT_STALL,
+            stale_after: None,
         }
     }
 }
@@ -392,6 +397,7 @@ impl JobDraft {
             log_verbosity: Verbosity::Info,
             database: Some(database),
             operations: vec![Operation::Push(push)],
+            stale_after: self.stale_after,
         })
     }
 
@@ -464,6 +470,7 @@ impl JobDraft {
             sync_on_init: job.sync_on_init,
             query_timeout: timeouts.query,
             stall_timeout: timeouts.stall,
+            stale_after: job.stale_after,
         })
     }
 

@@ -63,6 +63,7 @@ fn open_without_keychain_uses_the_sealed_file_and_says_so() {
         sync_on_init: false,
         ca_file: None,
         log_verbosity: Default::default(),
+        stale_after: None,
         database: None,
         operations: vec![],
     };

@@ -97,6 +97,7 @@ fn import_and_resolve_through_the_keychain() {
         sync_on_init: false,
         ca_file: None,
         log_verbosity: Default::default(),
+        stale_after: None,
         database: Some(DatabaseConfig {
             driver: Driver::Postgres,
             host: None,

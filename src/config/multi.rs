@@ -33,7 +33,7 @@ use serde_json::Value as Json;
 
 use super::legacy::{
     HINT_AUTH, HINT_DS, WHOLE_FILE, parse_api_url, parse_database, parse_push_options,
-    parse_query_timeouts,
+    parse_query_timeouts, parse_stale_after,
 };
 use super::yaml::{Cx, Node, Value, suggestion};
 use super::{
@@ -53,6 +53,7 @@ pub const KEYS: &[&str] = &[
     "log_verbosity",
     "connections",
     "operations",
+    "stale_after",
 ];
 
 /// Keys of a connection.
@@ -1096,6 +1097,10 @@ pub fn parse(text: &str, path: &Path) -> Result<LoadedJob, ConfigError> {
         None => false,
     };
     let log_verbosity = cx.verbosity(keys.get("log_verbosity").map(|(_, n)| *n))?;
+    let stale_after = match keys.get("stale_after") {
+        Some((_, node)) => parse_stale_after(&cx, node)?,
+        None => None,
+    };
     let connections = match keys.get("connections") {
         Some((_, node)) => parse_connections(&mut cx, node)?,
         None => Vec::new(),
@@ -1152,6 +1157,7 @@ pub fn parse(text: &str, path: &Path) -> Result<LoadedJob, ConfigError> {
         log_verbosity,
         database: None,
         operations,
+        stale_after,
     };
     let mut warnings = cx.warnings;
     warnings.sort_by_key(|w| w.line);
