@@ -92,20 +92,35 @@ pub async fn run_recorded(
     trigger: Trigger,
     only: Option<usize>,
 ) -> Result<RecordedRun, AppError> {
+    let (recorded, _report) =
+        run_recorded_report(history, capture, job_id, job, trigger, only).await?;
+    recorded
+}
+
+/// [`run_recorded`], also returning the run's report (`fliplet-agent start` prints it and
+/// records its runs with this, in the same history as the app). The outer error: the run
+/// could not be recorded, so it was not started; the inner one: it ran (see the report) but
+/// recording its end failed.
+pub async fn run_recorded_report(
+    history: &History,
+    capture: &LogCapture,
+    job_id: &str,
+    job: &Job,
+    trigger: Trigger,
+    only: Option<usize>,
+) -> Result<(Result<RecordedRun, AppError>, api::JobReport), AppError> {
     let dry_run = trigger == Trigger::DryRun;
     let only_list = only.map(|i| [i]);
-    let work = async {
-        let report = api::run_job(job, dry_run, only_list.as_ref().map(|a| &a[..])).await;
-        let ended = Ended {
-            totals: report.totals(),
-            error: report.first_error(),
-            ok: report.succeeded(),
-        };
-        (ended, ())
+    let recording = begin(history, capture, job_id, job, trigger, only).await?;
+    let report = api::run_job(job, dry_run, only_list.as_ref().map(|a| &a[..]))
+        .instrument(recording.span.clone())
+        .await;
+    let ended = Ended {
+        totals: report.totals(),
+        error: report.first_error(),
+        ok: report.succeeded(),
     };
-    Ok(record(history, capture, job_id, job, trigger, only, work)
-        .await?
-        .0)
+    Ok((end(history, job, recording, ended).await, report))
 }
 
 /// How a recorded piece of work ended.
@@ -125,12 +140,43 @@ async fn record<T>(
     only: Option<usize>,
     work: impl std::future::Future<Output = (Ended, T)>,
 ) -> Result<(RecordedRun, T), AppError> {
+    let recording = begin(history, capture, job_id, job, trigger, only).await?;
+    let (ended, out) = work.instrument(recording.span.clone()).await;
+    Ok((end(history, job, recording, ended).await?, out))
+}
+
+/// A run being recorded: its record, and the span whose log lines it collects.
+struct Recording {
+    id: RunId,
+    span: tracing::Span,
+    watch: history::LogWatch,
+}
+
+async fn begin(
+    history: &History,
+    capture: &LogCapture,
+    job_id: &str,
+    job: &Job,
+    trigger: Trigger,
+    only: Option<usize>,
+) -> Result<Recording, AppError> {
     let id = history
         .start_run(job_id, &job.name, trigger, only.map(|i| i as u32))
         .await?;
     let span = tracing::info_span!("run", run = id.0);
     let watch = capture.watch(&span);
-    let (ended, out) = work.instrument(span).await;
+    Ok(Recording { id, span, watch })
+}
+
+/// Record the end of a run: its log lines and error (secrets of the job redacted), outcome
+/// and counts.
+async fn end(
+    history: &History,
+    job: &Job,
+    recording: Recording,
+    ended: Ended,
+) -> Result<RecordedRun, AppError> {
+    let Recording { id, watch, .. } = recording;
     let secrets = secrets::job_secrets(job);
     let refs: Vec<&Secret> = secrets.iter().collect();
     let mut lines = watch.finish();
@@ -155,7 +201,7 @@ async fn record<T>(
     history
         .finish_run(id, outcome, counts, error.as_deref())
         .await?;
-    Ok((finished(history, id).await?, out))
+    finished(history, id).await
 }
 
 async fn finished(history: &History, id: RunId) -> Result<RecordedRun, AppError> {

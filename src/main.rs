@@ -5,13 +5,16 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
+use fliplet_agent::agent;
 use fliplet_agent::api::{self, JobPreview, JobReport};
-use fliplet_agent::config::{self, LoadedJob};
+use fliplet_agent::config::{self, Job, LoadedJob};
 use fliplet_agent::fliplet::KeySource;
+use fliplet_agent::history::{self, History, LogCapture, Trigger};
+use fliplet_agent::scheduler::TickRunner;
 use fliplet_agent::sync::PushPreview;
 use fliplet_agent::sync::files::FileAction;
-use fliplet_agent::{log, scheduler};
-use tracing::{error, info};
+use fliplet_agent::{log, paths, scheduler, watchdog};
+use tracing::{Instrument, error, info, warn};
 
 const AFTER_HELP: &str = "\
 Examples:
@@ -32,7 +35,10 @@ Environment:
   FLIPLET_API_URL    Fliplet API base URL (overrides the token's region; a job's api_url wins)
   FLIPLET_CA_FILE    extra CA certificate (PEM) to trust, for HTTPS-inspecting proxies
   FLIPLET_AGENT_LOG  log file path (default ~/fliplet-agent.log; `off` to disable)
-  FLIPLET_LOG        log filter overriding log_verbosity (e.g. `debug`)";
+  FLIPLET_LOG        log filter overriding log_verbosity (e.g. `debug`)
+
+Runs of `start` are recorded in the run history the desktop app keeps (its data folder),
+which shows them.";
 
 #[derive(Parser)]
 #[command(
@@ -398,14 +404,67 @@ fn print_report(r: &JobReport) {
     );
 }
 
+/// Where `start` records its runs: the run history of the desktop app (its data folder), so
+/// the app's History shows them. Log lines and errors are stored
+/// with the job's secrets redacted, as the app stores its own runs.
+struct Recorder {
+    history: History,
+    capture: LogCapture,
+    /// The job's id in the history (see `watchdog::job_id_for_path`).
+    id: String,
+}
+
+impl Recorder {
+    /// `None` (with a warning) when the history cannot be opened: the job still runs.
+    async fn open(path: &Path, capture: LogCapture) -> Option<Arc<Recorder>> {
+        let file = paths::data_dir().join(history::FILE_NAME);
+        match History::open(&file).await {
+            Ok(history) => Some(Arc::new(Recorder {
+                history,
+                capture,
+                id: watchdog::job_id_for_path(path, &paths::jobs_dir()),
+            })),
+            Err(e) => {
+                warn!("Runs are not recorded in the run history: {e}");
+                None
+            }
+        }
+    }
+}
+
+/// Run the job (or operation `only`) once, recorded with `trigger` when there is a recorder.
+async fn run_job(
+    recorder: Option<&Recorder>,
+    job: &Job,
+    trigger: Trigger,
+    only: Option<usize>,
+) -> JobReport {
+    let dry_run = trigger == Trigger::DryRun;
+    if let Some(r) = recorder {
+        match agent::run_recorded_report(&r.history, &r.capture, &r.id, job, trigger, only).await {
+            Ok((recorded, report)) => {
+                if let Err(e) = recorded {
+                    warn!("This run could not be recorded in the run history: {e}");
+                }
+                return report;
+            }
+            Err(e) => warn!("This run is not recorded in the run history: {e}"),
+        }
+    }
+    let only_list = only.map(|i| [i]);
+    api::run_job(job, dry_run, only_list.as_ref().map(|a| &a[..])).await
+}
+
 async fn start(path: &Path, test: bool) -> ExitCode {
     let loaded = match load_resolved(path) {
         Ok(l) => l,
         Err(code) => return code,
     };
     let job = Arc::new(loaded.job);
-    let _guard = log::init(job.log_verbosity);
+    let capture = LogCapture::new();
+    let _guard = log::init_with(job.log_verbosity, Some(&capture));
     let span = log::job_span(&job.name);
+    let recorder = Recorder::open(path, capture).instrument(span.clone()).await;
     if let Err(e) = api::check_ca_file(&job) {
         span.in_scope(|| error!("{e}"));
         return ExitCode::from(2);
@@ -421,7 +480,7 @@ async fn start(path: &Path, test: bool) -> ExitCode {
         }
     });
     if test {
-        let report = api::run_job(&job, true, None).await;
+        let report = run_job(recorder.as_deref(), &job, Trigger::DryRun, None).await;
         span.in_scope(|| {
             print_report(&report);
             info!("Dry run finished. Aborting process.");
@@ -430,7 +489,7 @@ async fn start(path: &Path, test: bool) -> ExitCode {
     }
     let mut last_ok = true;
     if job.sync_on_init {
-        let report = api::run_job(&job, false, None).await;
+        let report = run_job(recorder.as_deref(), &job, Trigger::Startup, None).await;
         span.in_scope(|| print_report(&report));
         last_ok = report.succeeded();
     }
@@ -450,7 +509,20 @@ async fn start(path: &Path, test: bool) -> ExitCode {
     span.in_scope(|| {
         info!("Scheduling {with_frequency} operation(s) to run with their set frequency...")
     });
-    let schedule = match scheduler::start(job.clone()).await {
+    let runner: TickRunner = Arc::new(move |job: Arc<Job>, index: usize| {
+        let recorder = recorder.clone();
+        Box::pin(async move {
+            let report = run_job(recorder.as_deref(), &job, Trigger::Scheduled, Some(index)).await;
+            log::job_span(&job.name).in_scope(|| {
+                if report.succeeded() {
+                    info!("Scheduled run finished.");
+                } else {
+                    error!("Scheduled run failed.");
+                }
+            });
+        })
+    });
+    let schedule = match scheduler::start_with(job.clone(), runner).await {
         Ok(s) => s,
         Err(e) => {
             span.in_scope(|| error!("{e}"));
