@@ -25,11 +25,13 @@ Examples:
   fliplet-agent start sample.yml            run on the job's schedule until Ctrl+C
   fliplet-agent demo                        a real sync against a built-in Fliplet emulator
   fliplet-agent convert sample.yml          print the job in the multi-operation format
+  fliplet-agent status                      each job's last success, last failure, next run
 
 Exit codes:
   0  success
   1  a run or an operation failed (database, query, Fliplet API, commit)
   2  the job file is invalid, or the command line is wrong
+  3  status: a job's data is stale (no successful run for too long)
 
 Environment:
   FLIPLET_API_URL    Fliplet API base URL (overrides the token's region; a job's api_url wins)
@@ -38,7 +40,7 @@ Environment:
   FLIPLET_LOG        log filter overriding log_verbosity (e.g. `debug`)
 
 Runs of `start` are recorded in the run history the desktop app keeps (its data folder),
-which shows them.";
+which `status` reads.";
 
 #[derive(Parser)]
 #[command(
@@ -76,6 +78,16 @@ enum Command {
         #[arg(long, default_value_t = 50)]
         max_rows: usize,
     },
+    /// Every job's last success, last failure and next run, from the run history the desktop
+    /// app and `start` record. Exit code 3 when a job's data is stale (for monitoring).
+    Status {
+        /// Job files to report on. Default: every job of the desktop app's jobs folder, then
+        /// every other job file whose runs `start` recorded.
+        configs: Vec<PathBuf>,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Print a job file in the multi-operation format (`operations:`), e.g. to add
     /// operations to a single-operation file. Secrets are printed as written in the file.
     Convert { config: PathBuf },
@@ -110,6 +122,7 @@ fn main() -> ExitCode {
             } => preview(&config, json, max_rows).await,
             Command::Start { config, test } => start(&config, test).await,
             Command::Demo { dir, serve } => demo(dir, serve).await,
+            Command::Status { configs, json } => status(&configs, json).await,
             Command::Convert { config } => match load(&config) {
                 Ok(loaded) => {
                     print!("{}", config::emit::to_multi_yaml(&loaded.job));
@@ -405,7 +418,7 @@ fn print_report(r: &JobReport) {
 }
 
 /// Where `start` records its runs: the run history of the desktop app (its data folder), so
-/// the app's History shows them. Log lines and errors are stored
+/// the app's History and `fliplet-agent status` see them. Log lines and errors are stored
 /// with the job's secrets redacted, as the app stores its own runs.
 struct Recorder {
     history: History,
@@ -534,6 +547,157 @@ async fn start(path: &Path, test: bool) -> ExitCode {
     span.in_scope(|| info!("Stopping: Ctrl+C received."));
     schedule.shutdown().await;
     ExitCode::SUCCESS
+}
+
+async fn status(configs: &[PathBuf], json: bool) -> ExitCode {
+    let jobs_dir = paths::jobs_dir();
+    let file = paths::data_dir().join(history::FILE_NAME);
+    let history = match History::open(&file).await {
+        Ok(h) => h,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let jobs = if configs.is_empty() {
+        match watchdog::known_jobs(&history, &jobs_dir).await {
+            Ok(j) => j,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::from(1);
+            }
+        }
+    } else {
+        let mut out = Vec::new();
+        for path in configs {
+            if let Err(code) = load(path) {
+                return code;
+            }
+            out.push((watchdog::job_id_for_path(path, &jobs_dir), path.clone()));
+        }
+        out
+    };
+    let now = chrono::Utc::now();
+    let mut report = Vec::with_capacity(jobs.len());
+    for (id, path) in &jobs {
+        match watchdog::job_health(&history, id, path, now).await {
+            Ok(h) => report.push(h),
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::from(1);
+            }
+        }
+    }
+    history.close().await;
+    let stale = report.iter().filter(|j| j.stale).count();
+    if json {
+        let out = serde_json::json!({
+            "history": file,
+            "jobs_dir": jobs_dir,
+            "stale": stale,
+            "jobs": report,
+        });
+        println!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
+    } else {
+        print_status(&report, &jobs_dir);
+    }
+    if stale > 0 {
+        ExitCode::from(watchdog::STALE_EXIT_CODE)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+fn when(t: Option<chrono::DateTime<chrono::Utc>>) -> String {
+    t.map(|t| {
+        t.with_timezone(&chrono::Local)
+            .format("%Y-%m-%d %H:%M")
+            .to_string()
+    })
+    .unwrap_or_else(|| "never".into())
+}
+
+/// A readable table: one line per job, then what is wrong with it, indented.
+fn print_status(jobs: &[watchdog::JobHealth], jobs_dir: &Path) {
+    if jobs.is_empty() {
+        println!(
+            "No jobs: the jobs folder {} has none, and the run history holds no other job file.",
+            jobs_dir.display()
+        );
+        return;
+    }
+    let rows: Vec<[String; 5]> = jobs
+        .iter()
+        .map(|j| {
+            let state = if j.error.is_some() {
+                "INVALID"
+            } else if j.stale {
+                "STALE"
+            } else if j.freshness.is_none() {
+                "ok (not watched)"
+            } else {
+                "ok"
+            };
+            [
+                if Path::new(&j.id).is_absolute() {
+                    j.id.clone()
+                } else {
+                    j.name.clone()
+                },
+                when(j.last_success.as_ref().map(|r| r.at)),
+                when(j.last_failure.as_ref().map(|r| r.at)),
+                j.next_run
+                    .map_or_else(|| "not scheduled".into(), |t| when(Some(t))),
+                state.to_string(),
+            ]
+        })
+        .collect();
+    let head = ["JOB", "LAST SUCCESS", "LAST FAILURE", "NEXT RUN", "STATE"];
+    let width: Vec<usize> = (0..5)
+        .map(|c| {
+            rows.iter()
+                .map(|r| r[c].chars().count())
+                .chain([head[c].len()])
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let line = |cells: [&str; 5]| {
+        let mut out = String::new();
+        for (c, cell) in cells.iter().enumerate() {
+            if c == 4 {
+                out.push_str(cell);
+            } else {
+                out.push_str(&format!("{cell:<w$}  ", w = width[c]));
+            }
+        }
+        println!("{}", out.trim_end());
+    };
+    line(head);
+    for (j, r) in jobs.iter().zip(&rows) {
+        line([&r[0], &r[1], &r[2], &r[3], &r[4]]);
+        if let Some(e) = &j.error {
+            println!("    {}", e.lines().next().unwrap_or_default());
+        }
+        if let Some(m) = j.freshness.as_ref().and_then(|f| f.message.as_deref()) {
+            println!("    {m}");
+        }
+        let failed_last = match (&j.last_failure, &j.last_success) {
+            (Some(f), Some(s)) => f.at > s.at,
+            (Some(_), None) => true,
+            _ => false,
+        };
+        if failed_last && let Some(e) = j.last_failure.as_ref().and_then(|f| f.error.as_deref()) {
+            let first: String = e
+                .lines()
+                .next()
+                .unwrap_or_default()
+                .chars()
+                .take(160)
+                .collect();
+            println!("    last error: {first}");
+        }
+    }
 }
 
 fn exit_code(r: &JobReport) -> ExitCode {

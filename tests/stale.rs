@@ -82,6 +82,7 @@ use std::time::Duration;
 
 use common::Env;
 use fliplet_agent::history::{History, Outcome, Trigger};
+use serde_json::Value;
 
 /// The binary with temporary XDG folders (the app's jobs folder and run history).
 struct Cli {
@@ -241,4 +242,116 @@ async fn start_records_its_runs_in_the_apps_history_with_secrets_redacted() {
             .all(|r| r.trigger == Trigger::Scheduled && r.operation == Some(0)),
         "{scheduled:#?}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_lists_every_job_and_exits_3_when_one_is_stale() {
+    let env = Env::new().await;
+    let cli = Cli::new();
+    let (code, out, err) = cli.run(&["status"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.starts_with("No jobs: the jobs folder "), "{out}");
+
+    let jobs = cli.jobs_dir();
+    // Fresh: succeeded just now, stale after an hour.
+    let fresh = jobs.join("fresh.yml");
+    std::fs::write(
+        &fresh,
+        rows_job(&env, "sync_on_init: true\nstale_after: 1h", ""),
+    )
+    .unwrap();
+    // Scheduled every 15 minutes, never run: counts from now (its file was just written).
+    let never = jobs.join("never.yml");
+    std::fs::write(
+        &never,
+        rows_job(&env, "", "    frequency: '*/15 * * * *'\n"),
+    )
+    .unwrap();
+    std::fs::write(jobs.join("broken.yml"), "auth_token: [\n").unwrap();
+    // Outside the jobs folder: run once by `start`, stale 2 seconds later.
+    let late = env.dir.path().join("late.yml");
+    std::fs::write(
+        &late,
+        rows_job(&env, "sync_on_init: true\nstale_after: 2s", ""),
+    )
+    .unwrap();
+    for job in [&fresh, &late] {
+        let (code, _, err) = cli.run(&["start", job.to_str().unwrap()]);
+        assert_eq!(code, 0, "{err}");
+    }
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+
+    let (code, out, err) = cli.run(&["status"]);
+    assert_eq!(code, 3, "{out}{err}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert!(
+        lines[0].starts_with("JOB ")
+            && ["LAST SUCCESS", "LAST FAILURE", "NEXT RUN"]
+                .iter()
+                .all(|h| lines[0].contains(h))
+            && lines[0].ends_with("STATE"),
+        "{out}"
+    );
+    let row = |name: &str| {
+        *lines
+            .iter()
+            .find(|l| l.starts_with(name))
+            .unwrap_or_else(|| panic!("no {name} row:\n{out}"))
+    };
+    assert!(row("broken.yml").ends_with("INVALID"), "{out}");
+    assert!(row("fresh.yml").ends_with(" ok"), "{out}");
+    let never_row = row("never.yml");
+    assert!(
+        never_row.contains("never") && never_row.ends_with(" ok"),
+        "{out}"
+    );
+    let late_id = path_id(&late);
+    assert!(row(&late_id).ends_with("STALE"), "{out}");
+    let stale_line = lines[lines.iter().position(|l| l.starts_with(&late_id)).unwrap() + 1];
+    assert!(
+        stale_line.starts_with("    No successful run for ")
+            && stale_line.contains(" seconds — last success "),
+        "{out}"
+    );
+
+    let (code, out, _) = cli.run(&["status", "--json"]);
+    assert_eq!(code, 3);
+    let v: Value = serde_json::from_str(&out).expect("JSON");
+    assert_eq!(v["stale"], 1);
+    let jobs_json = v["jobs"].as_array().unwrap();
+    let ids: Vec<&str> = jobs_json
+        .iter()
+        .map(|j| j["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["broken", "fresh", "never", late_id.as_str()]);
+    let late_json = &jobs_json[3];
+    assert_eq!(late_json["stale"], true);
+    assert_eq!(late_json["stale_after"], "2s");
+    assert_eq!(late_json["last_success"]["trigger"], "startup");
+    assert_eq!(late_json["last_failure"], Value::Null);
+    assert!(
+        late_json["freshness"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("No successful run for ")
+    );
+    let never_json = &jobs_json[2];
+    assert_eq!(never_json["last_success"], Value::Null);
+    assert!(never_json["next_run"].is_string());
+    assert_eq!(never_json["freshness"]["stale"], false);
+
+    // Named files only; a failed run shows with its error, and a stale job stays stale.
+    let (code, out, _) = cli.run(&["status", fresh.to_str().unwrap()]);
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(out.lines().count(), 2, "{out}");
+    let text = std::fs::read_to_string(&late).unwrap();
+    std::fs::write(&late, text.replace(&env.basic.token, "eu--revoked")).unwrap();
+    let (code, _, _) = cli.run(&["start", late.to_str().unwrap()]);
+    assert_eq!(code, 1);
+    let (code, out, _) = cli.run(&["status", late.to_str().unwrap()]);
+    assert_eq!(code, 3, "{out}");
+    assert!(out.contains("    last error: "), "{out}");
+    assert!(!out.contains("eu--revoked"), "{out}");
+    let (code, _, err) = cli.run(&["status", "/nonexistent/job.yml"]);
+    assert_eq!(code, 2, "{err}");
 }
