@@ -355,3 +355,90 @@ async fn status_lists_every_job_and_exits_3_when_one_is_stale() {
     let (code, _, err) = cli.run(&["status", "/nonexistent/job.yml"]);
     assert_eq!(code, 2, "{err}");
 }
+
+/// The desktop app's watchdog (what its timer runs): a stale job is notified once per stale
+/// episode, also across a restart (or a handoff between the app's processes); a successful
+/// run ends the episode.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_agent_notifies_a_stale_job_once_per_episode() {
+    use fliplet_agent::agent::{Agent, AgentEvent, STALE_NOTIFIED_FILE};
+    use fliplet_agent::history::LogCapture;
+    use fliplet_agent::secrets::SecretStore;
+
+    let env = Env::new().await;
+    let tmp = tempfile::tempdir().unwrap();
+    let (jobs, data) = (tmp.path().join("jobs"), tmp.path().join("data"));
+    std::fs::create_dir_all(&jobs).unwrap();
+    std::fs::write(
+        jobs.join("late.yml"),
+        rows_job(&env, "stale_after: 2s", "    frequency: '0 0 1 1 *'\n"),
+    )
+    .unwrap();
+    let open = || async {
+        Agent::open(
+            &jobs,
+            &data,
+            SecretStore::sealed_file(&data),
+            LogCapture::new(),
+        )
+        .await
+        .unwrap()
+    };
+    let agent = open().await;
+    let mut events = agent.subscribe();
+    let run = agent.run_job("late", Trigger::Manual).await.unwrap();
+    assert_eq!(run.run.outcome, Outcome::Success, "{:?}", run.run.error);
+    assert!(agent.check_stale().await.unwrap().is_empty());
+    let status = &agent.jobs().await.unwrap()[0];
+    assert!(!status.freshness.as_ref().unwrap().stale);
+
+    tokio::time::sleep(Duration::from_millis(2200)).await;
+    assert_eq!(agent.check_stale().await.unwrap(), ["late"]);
+    let status = &agent.jobs().await.unwrap()[0];
+    let f = status.freshness.as_ref().unwrap();
+    assert!(f.stale);
+    assert_eq!(f.last_success, run.run.finished_at);
+    let stale_event = loop {
+        match events.try_recv().unwrap() {
+            AgentEvent::JobStale {
+                job,
+                job_name,
+                message,
+            } => break (job, job_name, message),
+            _ => continue,
+        }
+    };
+    assert_eq!(stale_event.0, "late");
+    assert_eq!(stale_event.1, "late.yml");
+    assert!(
+        stale_event
+            .2
+            .starts_with("No successful run for 2 seconds — last success "),
+        "{}",
+        stale_event.2
+    );
+    // Once per episode, also after a restart.
+    assert!(agent.check_stale().await.unwrap().is_empty());
+    agent.shutdown().await;
+    drop(agent);
+    let agent = open().await;
+    assert!(agent.check_stale().await.unwrap().is_empty());
+    assert!(
+        agent.jobs().await.unwrap()[0]
+            .freshness
+            .as_ref()
+            .unwrap()
+            .stale
+    );
+
+    // A success ends the episode; the next one is notified again.
+    agent.run_job("late", Trigger::Manual).await.unwrap();
+    assert!(agent.check_stale().await.unwrap().is_empty());
+    assert_eq!(
+        std::fs::read_to_string(data.join(STALE_NOTIFIED_FILE)).unwrap(),
+        "[]"
+    );
+    tokio::time::sleep(Duration::from_millis(2200)).await;
+    assert_eq!(agent.check_stale().await.unwrap(), ["late"]);
+    assert!(agent.check_stale().await.unwrap().is_empty());
+}

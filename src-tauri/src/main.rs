@@ -1,6 +1,7 @@
 //! Fliplet Agent desktop app: a tray agent over the headless core. It runs every job of the
 //! jobs folder on its schedule (also with the window closed), records each run in the
-//! history, keeps secrets in the OS keychain, and notifies failures and recoveries.
+//! history, keeps secrets in the OS keychain, and notifies failures, recoveries and stale
+//! data.
 //!
 //! `--hidden` (what autostart passes) starts in the tray without a window; `--demo` creates
 //! the demo job on a first launch with no jobs (what `npm run app` does). On Linux the tray
@@ -183,6 +184,7 @@ fn main() {
                 if !handed_over {
                     agent.run_startup_jobs().await;
                 }
+                agent.spawn_watchdog();
             });
             Ok(())
         })
