@@ -477,11 +477,11 @@ async fn start(path: &Path, test: bool) -> ExitCode {
     let capture = LogCapture::new();
     let _guard = log::init_with(job.log_verbosity, Some(&capture));
     let span = log::job_span(&job.name);
-    let recorder = Recorder::open(path, capture).instrument(span.clone()).await;
     if let Err(e) = api::check_ca_file(&job) {
         span.in_scope(|| error!("{e}"));
         return ExitCode::from(2);
     }
+    let recorder = Recorder::open(path, capture).instrument(span.clone()).await;
     span.in_scope(|| {
         info!("Agent started successfully. Press Ctrl+C to quit.");
         info!(
