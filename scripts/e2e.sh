@@ -31,7 +31,7 @@ export HOME=$tmp/home XDG_CONFIG_HOME=$tmp/config XDG_DATA_HOME=$tmp/data \
   EMULATOR=${EMULATOR:-$target/debug/fliplet-emulator} E2E_SCRIPTS=${E2E_SCRIPT:-ui/e2e/app.e2e.mjs ui/e2e/wizard.e2e.mjs} \
   TRAY=${TRAY:-$(dirname "${APP:-$target/debug/fliplet-agent-app}")/fliplet-agent-tray} \
   WEBDRIVER_URL=http://127.0.0.1:$port SCREENSHOTS=$root/target/screenshots \
-  E2E_PORT=$port E2E_NATIVE_PORT=$native
+  E2E_PORT=$port E2E_NATIVE_PORT=$native FLIPLET_STALE_CHECK_SECS=${FLIPLET_STALE_CHECK_SECS:-2}
 export PATH=$HOME/.cargo/bin:/root/.cargo/bin:$PATH
 unset DBUS_SESSION_BUS_ADDRESS DISPLAY WAYLAND_DISPLAY
 

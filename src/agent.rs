@@ -23,7 +23,12 @@ use crate::jobs::{self, JobFile};
 use crate::scheduler::{self, Schedule, TickRunner};
 use crate::secret::Secret;
 use crate::secrets::{self, SecretStore};
+use crate::watchdog::{self, Freshness};
 use crate::wizard::JobDraft;
+
+/// File in the data folder listing the stale episodes already notified (so a restart or a
+/// handoff between the app's processes does not notify them again).
+pub const STALE_NOTIFIED_FILE: &str = "stale-notified.json";
 
 /// What changed; the desktop app updates its tray and window from these.
 #[derive(Debug, Clone, Serialize)]
@@ -42,6 +47,13 @@ pub enum AgentEvent {
     PausedChanged {
         paused: bool,
     },
+    /// A job's data became stale (see [`crate::watchdog`]): sent once per stale episode.
+    JobStale {
+        job: String,
+        job_name: String,
+        /// "No successful run for 3 days — last success 28 Nov 10:02"
+        message: String,
+    },
 }
 
 /// A job with its live state, for the Jobs screen and the tray menu.
@@ -51,6 +63,9 @@ pub struct JobStatus {
     pub file: JobFile,
     pub running: bool,
     pub last_run: Option<RunSummary>,
+    /// How fresh its data is; `None` when the job is not watched (no frequency, no
+    /// `stale_after`) or its file cannot be read.
+    pub freshness: Option<Freshness>,
 }
 
 /// The agent's own state, for the Settings screen.
@@ -94,21 +109,36 @@ pub async fn run_recorded(
     only: Option<usize>,
     control: crate::sync::control::RunControl,
 ) -> Result<RecordedRun, AppError> {
+    let (recorded, _report) =
+        run_recorded_report(history, capture, job_id, job, trigger, only, control).await?;
+    recorded
+}
+
+/// [`run_recorded`], also returning the run's report (`fliplet-agent start` prints it and
+/// records its runs with this, in the same history as the app). The outer error: the run
+/// could not be recorded, so it was not started; the inner one: it ran (see the report) but
+/// recording its end failed.
+pub async fn run_recorded_report(
+    history: &History,
+    capture: &LogCapture,
+    job_id: &str,
+    job: &Job,
+    trigger: Trigger,
+    only: Option<usize>,
+    control: crate::sync::control::RunControl,
+) -> Result<(Result<RecordedRun, AppError>, api::JobReport), AppError> {
     let dry_run = trigger == Trigger::DryRun;
     let only_list = only.map(|i| [i]);
-    let work = async {
-        let report =
-            api::run_job_with(job, dry_run, only_list.as_ref().map(|a| &a[..]), control).await;
-        let ended = Ended {
-            totals: report.totals(),
-            error: report.first_error(),
-            ok: report.succeeded(),
-        };
-        (ended, ())
+    let recording = begin(history, capture, job_id, job, trigger, only).await?;
+    let report = api::run_job_with(job, dry_run, only_list.as_ref().map(|a| &a[..]), control)
+        .instrument(recording.span.clone())
+        .await;
+    let ended = Ended {
+        totals: report.totals(),
+        error: report.first_error(),
+        ok: report.succeeded(),
     };
-    Ok(record(history, capture, job_id, job, trigger, only, work)
-        .await?
-        .0)
+    Ok((end(history, job, recording, ended).await, report))
 }
 
 /// How a recorded piece of work ended.
@@ -128,12 +158,43 @@ async fn record<T>(
     only: Option<usize>,
     work: impl std::future::Future<Output = (Ended, T)>,
 ) -> Result<(RecordedRun, T), AppError> {
+    let recording = begin(history, capture, job_id, job, trigger, only).await?;
+    let (ended, out) = work.instrument(recording.span.clone()).await;
+    Ok((end(history, job, recording, ended).await?, out))
+}
+
+/// A run being recorded: its record, and the span whose log lines it collects.
+struct Recording {
+    id: RunId,
+    span: tracing::Span,
+    watch: history::LogWatch,
+}
+
+async fn begin(
+    history: &History,
+    capture: &LogCapture,
+    job_id: &str,
+    job: &Job,
+    trigger: Trigger,
+    only: Option<usize>,
+) -> Result<Recording, AppError> {
     let id = history
         .start_run(job_id, &job.name, trigger, only.map(|i| i as u32))
         .await?;
     let span = tracing::info_span!("run", run = id.0);
     let watch = capture.watch(&span);
-    let (ended, out) = work.instrument(span).await;
+    Ok(Recording { id, span, watch })
+}
+
+/// Record the end of a run: its log lines and error (secrets of the job redacted), outcome
+/// and counts.
+async fn end(
+    history: &History,
+    job: &Job,
+    recording: Recording,
+    ended: Ended,
+) -> Result<RecordedRun, AppError> {
+    let Recording { id, watch, .. } = recording;
     let secrets = secrets::job_secrets(job);
     let refs: Vec<&Secret> = secrets.iter().collect();
     let mut lines = watch.finish();
@@ -158,7 +219,7 @@ async fn record<T>(
     history
         .finish_run(id, outcome, counts, error.as_deref())
         .await?;
-    Ok((finished(history, id).await?, out))
+    finished(history, id).await
 }
 
 async fn finished(history: &History, id: RunId) -> Result<RecordedRun, AppError> {
@@ -224,6 +285,8 @@ pub struct Agent {
     schedules: tokio::sync::Mutex<Vec<Schedule>>,
     demo: tokio::sync::Mutex<Option<fliplet_emulator::Emulator>>,
     events: broadcast::Sender<AgentEvent>,
+    /// Stale episodes notified (`<job>@<since>`), kept in [`STALE_NOTIFIED_FILE`].
+    stale_notified: Mutex<HashSet<String>>,
 }
 
 impl Agent {
@@ -246,6 +309,10 @@ impl Agent {
             .abandon_running("The app stopped during this run.")
             .await?;
         let (events, _) = broadcast::channel(64);
+        let stale_notified = std::fs::read(data_dir.join(STALE_NOTIFIED_FILE))
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or_default();
         Ok(Arc::new(Agent {
             jobs_dir: jobs_dir.to_path_buf(),
             data_dir: data_dir.to_path_buf(),
@@ -258,6 +325,7 @@ impl Agent {
             schedules: tokio::sync::Mutex::new(Vec::new()),
             demo: tokio::sync::Mutex::new(None),
             events,
+            stale_notified: Mutex::new(stale_notified),
         }))
     }
 
@@ -309,15 +377,98 @@ impl Agent {
             .unwrap_or_else(|e| e.into_inner())
             .clone();
         let mut out = Vec::with_capacity(files.len());
+        let now = chrono::Utc::now();
         for file in files {
             let last_run = self.history.last_run(&file.id).await?;
+            let freshness = match file.error {
+                Some(_) => None,
+                None => match crate::config::load_job(&file.path) {
+                    Ok(l) => watchdog::freshness(&self.history, &file.id, &l.job, now).await?,
+                    Err(_) => None,
+                },
+            };
             out.push(JobStatus {
                 running: running.contains(&file.id),
                 file,
                 last_run,
+                freshness,
             });
         }
         Ok(out)
+    }
+
+    /// The watchdog's check: notify ([`AgentEvent::JobStale`]) each job whose data became
+    /// stale, once per stale episode (an episode ends with a successful run); a job that is
+    /// running is left until its run ends. Returns the jobs notified now.
+    pub async fn check_stale(&self) -> Result<Vec<String>, AppError> {
+        let jobs = self.jobs().await?;
+        let mut notify = Vec::new();
+        let (changed, recovered) = {
+            let mut notified = self
+                .stale_notified
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            let before = notified.clone();
+            let mut keep = HashSet::new();
+            for j in &jobs {
+                let Some(f) = j.freshness.as_ref().filter(|f| f.stale) else {
+                    continue;
+                };
+                let key = format!("{}@{}", j.file.id, f.since.to_rfc3339());
+                if before.contains(&key) {
+                    keep.insert(key);
+                } else if !j.running {
+                    keep.insert(key);
+                    notify.push((j.file.id.clone(), j.file.name.clone(), f.message.clone()));
+                }
+            }
+            let recovered = before.iter().any(|k| !keep.contains(k));
+            let changed = keep != before;
+            *notified = keep;
+            (changed.then(|| notified.clone()), recovered)
+        };
+        if let Some(keys) = changed {
+            let mut keys: Vec<String> = keys.into_iter().collect();
+            keys.sort();
+            let path = self.data_dir.join(STALE_NOTIFIED_FILE);
+            if let Err(e) = std::fs::write(&path, serde_json::to_vec(&keys).unwrap_or_default()) {
+                tracing::warn!("Cannot write {}: {e}", path.display());
+            }
+        }
+        for (job, job_name, message) in &notify {
+            let message = message.clone().unwrap_or_default();
+            tracing::warn!("{job_name}: the data is stale. {message}.");
+            self.emit(AgentEvent::JobStale {
+                job: job.clone(),
+                job_name: job_name.clone(),
+                message,
+            });
+        }
+        if recovered {
+            self.emit(AgentEvent::JobsChanged);
+        }
+        Ok(notify.into_iter().map(|(id, _, _)| id).collect())
+    }
+
+    /// Run [`Agent::check_stale`] now and then every [`watchdog::check_period`] (one
+    /// minute; `FLIPLET_STALE_CHECK_SECS` changes it), until the agent is released or gone.
+    /// Call within a Tokio runtime.
+    pub fn spawn_watchdog(self: &Arc<Self>) {
+        let agent = Arc::downgrade(self);
+        let period = watchdog::check_period();
+        tokio::spawn(async move {
+            loop {
+                let Some(a) = agent.upgrade() else { return };
+                if a.is_releasing() {
+                    return;
+                }
+                if let Err(e) = a.check_stale().await {
+                    tracing::warn!("Cannot check for stale jobs: {}", e.message);
+                }
+                drop(a);
+                tokio::time::sleep(period).await;
+            }
+        });
     }
 
     /// Run job `id` now (all its operations), recorded with `trigger`.

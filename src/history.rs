@@ -292,7 +292,9 @@ impl History {
     }
 
     async fn migrate(&self, path: &Path) -> Result<(), HistoryError> {
-        let mut tx = self.pool.begin().await?;
+        // IMMEDIATE: the write lock first, so that two processes opening a new file at once
+        // (the app and `fliplet-agent start`) do not both create the schema.
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let version: i64 = sqlx::query_scalar("PRAGMA user_version")
             .fetch_one(&mut *tx)
             .await?;
@@ -438,6 +440,50 @@ impl History {
     /// The latest run of `job`.
     pub async fn last_run(&self, job: &str) -> Result<Option<RunSummary>, HistoryError> {
         Ok(self.runs(job, 1).await?.into_iter().next())
+    }
+
+    /// The latest finished run of `job` that was not a dry run, with outcome `outcome`.
+    /// `operation: Some(i)` keeps the runs that covered operation `i` (runs of that
+    /// operation alone, and runs of the whole job). Dry runs write nothing, so they never
+    /// count as a success (nor as a failure) of the job.
+    pub async fn last_real_run(
+        &self,
+        job: &str,
+        outcome: Outcome,
+        operation: Option<u32>,
+    ) -> Result<Option<RunSummary>, HistoryError> {
+        let row = sqlx::query(&format!(
+            "SELECT {SUMMARY_COLUMNS} FROM runs WHERE job = ?1 AND outcome = ?2 \
+               AND trigger <> 'dry_run' \
+               AND (?3 IS NULL OR operation IS NULL OR operation = ?3) \
+             ORDER BY id DESC LIMIT 1"
+        ))
+        .bind(job)
+        .bind(outcome.as_str())
+        .bind(operation.map(i64::from))
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(summary_from_row).transpose()
+    }
+
+    /// The oldest run of `job` still in the history (any trigger and outcome).
+    pub async fn first_run(&self, job: &str) -> Result<Option<RunSummary>, HistoryError> {
+        let row = sqlx::query(&format!(
+            "SELECT {SUMMARY_COLUMNS} FROM runs WHERE job = ? ORDER BY id LIMIT 1"
+        ))
+        .bind(job)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(summary_from_row).transpose()
+    }
+
+    /// Every job id the history has runs of, sorted.
+    pub async fn job_ids(&self) -> Result<Vec<String>, HistoryError> {
+        Ok(
+            sqlx::query_scalar("SELECT DISTINCT job FROM runs ORDER BY job")
+                .fetch_all(&self.pool)
+                .await?,
+        )
     }
 
     /// One run with its log lines.

@@ -24,4 +24,5 @@ pub mod secrets;
 pub mod source;
 pub mod sync;
 pub mod tray;
+pub mod watchdog;
 pub mod wizard;

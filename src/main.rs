@@ -5,14 +5,17 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
+use fliplet_agent::agent;
 use fliplet_agent::api::{self, JobPreview, JobReport};
-use fliplet_agent::config::{self, LoadedJob};
+use fliplet_agent::config::{self, Job, LoadedJob};
 use fliplet_agent::fliplet::KeySource;
+use fliplet_agent::history::{self, History, LogCapture, Trigger};
+use fliplet_agent::scheduler::TickRunner;
 use fliplet_agent::sync::PushPreview;
 use fliplet_agent::sync::control::{self, RunControl};
 use fliplet_agent::sync::files::FileAction;
-use fliplet_agent::{log, scheduler};
-use tracing::{error, info};
+use fliplet_agent::{log, paths, scheduler, watchdog};
+use tracing::{Instrument, error, info, warn};
 
 const AFTER_HELP: &str = "\
 Examples:
@@ -26,18 +29,23 @@ Examples:
                                             delete gate stopped (check them with preview)
   fliplet-agent demo                        a real sync against a built-in Fliplet emulator
   fliplet-agent convert sample.yml          print the job in the multi-operation format
+  fliplet-agent status                      each job's last success, last failure, next run
 
 Exit codes:
   0  success
   1  a run or an operation failed (database, query, Fliplet API, commit, delete gate),
      or was stopped (Ctrl+C, SIGTERM, run_timeout) with work left undone
   2  the job file is invalid, or the command line is wrong
+  3  status: a job's data is stale (no successful run for too long)
 
 Environment:
   FLIPLET_API_URL    Fliplet API base URL (overrides the token's region; a job's api_url wins)
   FLIPLET_CA_FILE    extra CA certificate (PEM) to trust, for HTTPS-inspecting proxies
   FLIPLET_AGENT_LOG  log file path (default ~/fliplet-agent.log; `off` to disable)
-  FLIPLET_LOG        log filter overriding log_verbosity (e.g. `debug`)";
+  FLIPLET_LOG        log filter overriding log_verbosity (e.g. `debug`)
+
+Runs of `start` are recorded in the run history the desktop app keeps (its data folder),
+which `status` reads.";
 
 #[derive(Parser)]
 #[command(
@@ -80,6 +88,16 @@ enum Command {
         #[arg(long, default_value_t = 50)]
         max_rows: usize,
     },
+    /// Every job's last success, last failure and next run, from the run history the desktop
+    /// app and `start` record. Exit code 3 when a job's data is stale (for monitoring).
+    Status {
+        /// Job files to report on. Default: every job of the desktop app's jobs folder, then
+        /// every other job file whose runs `start` recorded.
+        configs: Vec<PathBuf>,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Print a job file in the multi-operation format (`operations:`), e.g. to add
     /// operations to a single-operation file. Secrets are printed as written in the file.
     Convert { config: PathBuf },
@@ -118,6 +136,7 @@ fn main() -> ExitCode {
                 allow_deletes,
             } => start(&config, test, allow_deletes).await,
             Command::Demo { dir, serve } => demo(dir, serve).await,
+            Command::Status { configs, json } => status(&configs, json).await,
             Command::Convert { config } => match load(&config) {
                 Ok(loaded) => {
                     print!("{}", config::emit::to_multi_yaml(&loaded.job));
@@ -439,18 +458,82 @@ fn stop_on_signal() {
     });
 }
 
+/// Where `start` records its runs: the run history of the desktop app (its data folder), so
+/// the app's History and `fliplet-agent status` see them. Log lines and errors are stored
+/// with the job's secrets redacted, as the app stores its own runs.
+struct Recorder {
+    history: History,
+    capture: LogCapture,
+    /// The job's id in the history (see `watchdog::job_id_for_path`).
+    id: String,
+}
+
+impl Recorder {
+    /// `None` (with a warning) when the history cannot be opened: the job still runs.
+    async fn open(path: &Path, capture: LogCapture) -> Option<Arc<Recorder>> {
+        let file = paths::data_dir().join(history::FILE_NAME);
+        match History::open(&file).await {
+            Ok(history) => Some(Arc::new(Recorder {
+                history,
+                capture,
+                id: watchdog::job_id_for_path(path, &paths::jobs_dir()),
+            })),
+            Err(e) => {
+                warn!("Runs are not recorded in the run history: {e}");
+                None
+            }
+        }
+    }
+}
+
+/// Run the job (or operation `only`) once, recorded with `trigger` when there is a recorder.
+async fn run_job(
+    recorder: Option<&Recorder>,
+    job: &Job,
+    trigger: Trigger,
+    only: Option<usize>,
+    control: RunControl,
+) -> JobReport {
+    let dry_run = trigger == Trigger::DryRun;
+    if let Some(r) = recorder {
+        match agent::run_recorded_report(
+            &r.history,
+            &r.capture,
+            &r.id,
+            job,
+            trigger,
+            only,
+            control.clone(),
+        )
+        .await
+        {
+            Ok((recorded, report)) => {
+                if let Err(e) = recorded {
+                    warn!("This run could not be recorded in the run history: {e}");
+                }
+                return report;
+            }
+            Err(e) => warn!("This run is not recorded in the run history: {e}"),
+        }
+    }
+    let only_list = only.map(|i| [i]);
+    api::run_job_with(job, dry_run, only_list.as_ref().map(|a| &a[..]), control).await
+}
+
 async fn start(path: &Path, test: bool, allow_deletes: Option<usize>) -> ExitCode {
     let loaded = match load_resolved(path) {
         Ok(l) => l,
         Err(code) => return code,
     };
     let job = Arc::new(loaded.job);
-    let _guard = log::init(job.log_verbosity);
+    let capture = LogCapture::new();
+    let _guard = log::init_with(job.log_verbosity, Some(&capture));
     let span = log::job_span(&job.name);
     if let Err(e) = api::check_ca_file(&job) {
         span.in_scope(|| error!("{e}"));
         return ExitCode::from(2);
     }
+    let recorder = Recorder::open(path, capture).instrument(span.clone()).await;
     span.in_scope(|| {
         info!("Agent started successfully. Press Ctrl+C to quit.");
         info!(
@@ -463,7 +546,14 @@ async fn start(path: &Path, test: bool, allow_deletes: Option<usize>) -> ExitCod
     });
     stop_on_signal();
     if test {
-        let report = api::run_job(&job, true, None).await;
+        let report = run_job(
+            recorder.as_deref(),
+            &job,
+            Trigger::DryRun,
+            None,
+            RunControl::new(),
+        )
+        .await;
         span.in_scope(|| {
             print_report(&report);
             info!("Dry run finished. Aborting process.");
@@ -481,7 +571,7 @@ async fn start(path: &Path, test: bool, allow_deletes: Option<usize>) -> ExitCod
             });
             control = control.allowing_deletes(n);
         }
-        let report = api::run_job_with(&job, false, None, control).await;
+        let report = run_job(recorder.as_deref(), &job, Trigger::Startup, None, control).await;
         span.in_scope(|| print_report(&report));
         last_ok = report.succeeded();
     }
@@ -508,7 +598,27 @@ async fn start(path: &Path, test: bool, allow_deletes: Option<usize>) -> ExitCod
     span.in_scope(|| {
         info!("Scheduling {with_frequency} operation(s) to run with their set frequency...")
     });
-    let schedule = match scheduler::start(job.clone()).await {
+    let runner: TickRunner = Arc::new(move |job: Arc<Job>, index: usize| {
+        let recorder = recorder.clone();
+        Box::pin(async move {
+            let report = run_job(
+                recorder.as_deref(),
+                &job,
+                Trigger::Scheduled,
+                Some(index),
+                RunControl::new(),
+            )
+            .await;
+            log::job_span(&job.name).in_scope(|| {
+                if report.succeeded() {
+                    info!("Scheduled run finished.");
+                } else {
+                    error!("Scheduled run failed.");
+                }
+            });
+        })
+    });
+    let schedule = match scheduler::start_with(job.clone(), runner).await {
         Ok(s) => s,
         Err(e) => {
             span.in_scope(|| error!("{e}"));
@@ -525,6 +635,157 @@ async fn start(path: &Path, test: bool, allow_deletes: Option<usize>) -> ExitCod
         ExitCode::from(1)
     } else {
         ExitCode::SUCCESS
+    }
+}
+
+async fn status(configs: &[PathBuf], json: bool) -> ExitCode {
+    let jobs_dir = paths::jobs_dir();
+    let file = paths::data_dir().join(history::FILE_NAME);
+    let history = match History::open(&file).await {
+        Ok(h) => h,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let jobs = if configs.is_empty() {
+        match watchdog::known_jobs(&history, &jobs_dir).await {
+            Ok(j) => j,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::from(1);
+            }
+        }
+    } else {
+        let mut out = Vec::new();
+        for path in configs {
+            if let Err(code) = load(path) {
+                return code;
+            }
+            out.push((watchdog::job_id_for_path(path, &jobs_dir), path.clone()));
+        }
+        out
+    };
+    let now = chrono::Utc::now();
+    let mut report = Vec::with_capacity(jobs.len());
+    for (id, path) in &jobs {
+        match watchdog::job_health(&history, id, path, now).await {
+            Ok(h) => report.push(h),
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::from(1);
+            }
+        }
+    }
+    history.close().await;
+    let stale = report.iter().filter(|j| j.stale).count();
+    if json {
+        let out = serde_json::json!({
+            "history": file,
+            "jobs_dir": jobs_dir,
+            "stale": stale,
+            "jobs": report,
+        });
+        println!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
+    } else {
+        print_status(&report, &jobs_dir);
+    }
+    if stale > 0 {
+        ExitCode::from(watchdog::STALE_EXIT_CODE)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+fn when(t: Option<chrono::DateTime<chrono::Utc>>) -> String {
+    t.map(|t| {
+        t.with_timezone(&chrono::Local)
+            .format("%Y-%m-%d %H:%M")
+            .to_string()
+    })
+    .unwrap_or_else(|| "never".into())
+}
+
+/// A readable table: one line per job, then what is wrong with it, indented.
+fn print_status(jobs: &[watchdog::JobHealth], jobs_dir: &Path) {
+    if jobs.is_empty() {
+        println!(
+            "No jobs: the jobs folder {} has none, and the run history holds no other job file.",
+            jobs_dir.display()
+        );
+        return;
+    }
+    let rows: Vec<[String; 5]> = jobs
+        .iter()
+        .map(|j| {
+            let state = if j.error.is_some() {
+                "INVALID"
+            } else if j.stale {
+                "STALE"
+            } else if j.freshness.is_none() {
+                "ok (not watched)"
+            } else {
+                "ok"
+            };
+            [
+                if Path::new(&j.id).is_absolute() {
+                    j.id.clone()
+                } else {
+                    j.name.clone()
+                },
+                when(j.last_success.as_ref().map(|r| r.at)),
+                when(j.last_failure.as_ref().map(|r| r.at)),
+                j.next_run
+                    .map_or_else(|| "not scheduled".into(), |t| when(Some(t))),
+                state.to_string(),
+            ]
+        })
+        .collect();
+    let head = ["JOB", "LAST SUCCESS", "LAST FAILURE", "NEXT RUN", "STATE"];
+    let width: Vec<usize> = (0..5)
+        .map(|c| {
+            rows.iter()
+                .map(|r| r[c].chars().count())
+                .chain([head[c].len()])
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let line = |cells: [&str; 5]| {
+        let mut out = String::new();
+        for (c, cell) in cells.iter().enumerate() {
+            if c == 4 {
+                out.push_str(cell);
+            } else {
+                out.push_str(&format!("{cell:<w$}  ", w = width[c]));
+            }
+        }
+        println!("{}", out.trim_end());
+    };
+    line(head);
+    for (j, r) in jobs.iter().zip(&rows) {
+        line([&r[0], &r[1], &r[2], &r[3], &r[4]]);
+        if let Some(e) = &j.error {
+            println!("    {}", e.lines().next().unwrap_or_default());
+        }
+        if let Some(m) = j.freshness.as_ref().and_then(|f| f.message.as_deref()) {
+            println!("    {m}");
+        }
+        let failed_last = match (&j.last_failure, &j.last_success) {
+            (Some(f), Some(s)) => f.at > s.at,
+            (Some(_), None) => true,
+            _ => false,
+        };
+        if failed_last && let Some(e) = j.last_failure.as_ref().and_then(|f| f.error.as_deref()) {
+            let first: String = e
+                .lines()
+                .next()
+                .unwrap_or_default()
+                .chars()
+                .take(160)
+                .collect();
+            println!("    last error: {first}");
+        }
     }
 }
 

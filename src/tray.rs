@@ -15,8 +15,11 @@ pub enum TrayState {
     Idle,
     Running,
     Error,
+    /// A job's data is stale (see [`crate::watchdog`]).
+    Stale,
 }
 
+/// Running beats error beats stale beats idle.
 pub fn tray_state(jobs: &[JobStatus]) -> TrayState {
     if jobs.iter().any(|j| j.running) {
         TrayState::Running
@@ -27,9 +30,15 @@ pub fn tray_state(jobs: &[JobStatus]) -> TrayState {
                 .is_some_and(|r| r.outcome == Outcome::Failed)
     }) {
         TrayState::Error
+    } else if jobs.iter().any(is_stale) {
+        TrayState::Stale
     } else {
         TrayState::Idle
     }
+}
+
+fn is_stale(j: &JobStatus) -> bool {
+    j.freshness.as_ref().is_some_and(|f| f.stale)
 }
 
 /// The tooltip of the tray icon.
@@ -39,6 +48,7 @@ pub fn tooltip(state: TrayState, paused: bool) -> &'static str {
         TrayState::Idle => "Fliplet Agent: idle",
         TrayState::Running => "Fliplet Agent: running a job",
         TrayState::Error => "Fliplet Agent: a job failed",
+        TrayState::Stale => "Fliplet Agent: a job's data is stale",
     }
 }
 
@@ -61,6 +71,9 @@ pub fn event_notification(event: &AgentEvent) -> Option<(String, String)> {
             run,
             recovered_after,
         } => notification(run, *recovered_after),
+        AgentEvent::JobStale {
+            job_name, message, ..
+        } => Some((format!("{job_name} has stale data"), format!("{message}."))),
         _ => None,
     }
 }
@@ -97,7 +110,8 @@ fn local_time(t: DateTime<Utc>) -> String {
     }
 }
 
-/// "demo.yml: ✓ 10:02 (10 inserted) · next 10:15"
+/// "demo.yml: ✓ 10:02 · next 10:15"; a stale job: "demo.yml: ✗ failed 10:02 · ⚠ stale: no
+/// success for 3 days · next 10:15".
 pub fn job_label(j: &JobStatus, paused: bool) -> String {
     let last = if j.running {
         "running…".to_string()
@@ -118,12 +132,19 @@ pub fn job_label(j: &JobStatus, paused: bool) -> String {
             }
         }
     };
+    let stale = match j.freshness.as_ref().filter(|f| f.stale) {
+        Some(f) => format!(
+            " · ⚠ stale: no success for {}",
+            crate::watchdog::age_text(Utc::now() - f.since)
+        ),
+        None => String::new(),
+    };
     let next = match (paused, j.file.next_run) {
         (true, Some(_)) => " · paused".to_string(),
         (false, Some(t)) => format!(" · next {}", local_time(t)),
         _ => String::new(),
     };
-    format!("{}: {last}{next}", j.file.name)
+    format!("{}: {last}{stale}{next}", j.file.name)
 }
 
 #[cfg(test)]
@@ -160,7 +181,21 @@ mod tests {
                 counts: RunCounts::default(),
                 error: None,
             }),
+            freshness: None,
         }
+    }
+
+    fn stale(mut j: JobStatus) -> JobStatus {
+        let since = Utc::now() - chrono::Duration::days(3) - chrono::Duration::minutes(5);
+        j.freshness = Some(crate::watchdog::Freshness {
+            stale: true,
+            last_success: Some(since),
+            since,
+            stale_at: since + chrono::Duration::days(1),
+            operation: 0,
+            message: Some("No successful run for 3 days — last success 28 Nov 10:02".into()),
+        });
+        j
     }
 
     #[test]
@@ -171,7 +206,21 @@ mod tests {
         let running = job("c", true, None);
         assert_eq!(tray_state(std::slice::from_ref(&ok)), TrayState::Idle);
         assert_eq!(tray_state(&[ok.clone(), failed.clone()]), TrayState::Error);
-        assert_eq!(tray_state(&[ok, failed, running]), TrayState::Running);
+        assert_eq!(
+            tray_state(&[ok.clone(), failed.clone(), running]),
+            TrayState::Running
+        );
+        let stale_ok = stale(ok.clone());
+        assert_eq!(tray_state(&[ok, stale_ok.clone()]), TrayState::Stale);
+        assert_eq!(tray_state(&[stale_ok, failed]), TrayState::Error);
+        // Watched but fresh is idle.
+        let mut fresh = stale(job("d", false, Some(Outcome::Success)));
+        fresh.freshness.as_mut().unwrap().stale = false;
+        assert_eq!(tray_state(&[fresh]), TrayState::Idle);
+        assert_eq!(
+            tooltip(TrayState::Stale, false),
+            "Fliplet Agent: a job's data is stale"
+        );
     }
 
     #[test]
@@ -191,6 +240,28 @@ mod tests {
                 .next(),
             Some("sales.yml: running…")
         );
+        let l = job_label(&stale(job("sales", false, Some(Outcome::Failed))), false);
+        let parts: Vec<&str> = l.split(" · ").collect();
+        assert!(parts[0].starts_with("sales.yml: ✗ failed "), "{l}");
+        assert_eq!(parts[1], "⚠ stale: no success for 3 days", "{l}");
+        assert!(parts[2].starts_with("next "), "{l}");
+    }
+
+    #[test]
+    fn a_stale_job_is_notified_with_its_message() {
+        let e = AgentEvent::JobStale {
+            job: "sales".into(),
+            job_name: "sales.yml".into(),
+            message: "No successful run for 3 days — last success 28 Nov 10:02".into(),
+        };
+        assert_eq!(
+            event_notification(&e),
+            Some((
+                "sales.yml has stale data".into(),
+                "No successful run for 3 days — last success 28 Nov 10:02.".into()
+            ))
+        );
+        assert_eq!(event_notification(&AgentEvent::JobsChanged), None);
     }
 
     #[test]

@@ -171,6 +171,10 @@ pub struct JobDraft {
     pub run_timeout: u64,
     /// `on_schema_change: stop` (not in the form; kept when a job is edited).
     pub stop_on_schema_change: bool,
+    /// `stale_after` in seconds (`None`: the default rule, `0`: never stale). No field in
+    /// the wizard: a job edited in the wizard keeps its value.
+    #[serde(default)]
+    pub stale_after: Option<u64>,
 }
 
 impl Default for JobDraft {
@@ -206,6 +210,7 @@ impl Default for JobDraft {
             allow_empty_source: false,
             run_timeout: DEFAULT_RUN_TIMEOUT,
             stop_on_schema_change: false,
+            stale_after: None,
         }
     }
 }
@@ -417,6 +422,7 @@ impl JobDraft {
             run_timeout: self.run_timeout,
             database: Some(database),
             operations: vec![Operation::Push(push)],
+            stale_after: self.stale_after,
         })
     }
 
@@ -494,6 +500,7 @@ impl JobDraft {
             allow_empty_source: push.allow_empty_source,
             run_timeout: job.run_timeout,
             stop_on_schema_change: push.on_schema_change == crate::config::OnSchemaChange::Stop,
+            stale_after: job.stale_after,
         })
     }
 

@@ -100,6 +100,7 @@ async fn demo_job_runs_and_is_recorded_with_counts_and_logs() {
             AgentEvent::RunFinished { .. } => "finished",
             AgentEvent::JobsChanged => "jobs",
             AgentEvent::PausedChanged { .. } => "paused",
+            AgentEvent::JobStale { .. } => "stale",
         });
     }
     assert_eq!(

@@ -16,7 +16,8 @@ fn agent() -> Command {
     c.env_remove("FLIPLET_API_URL")
         .env_remove("FLIPLET_LOG")
         .env("FLIPLET_AGENT_LOG", "off")
-        .env("FLIPLET_RETRY_BASE_MS", "10");
+        .env("FLIPLET_RETRY_BASE_MS", "10")
+        .env("XDG_DATA_HOME", data_home());
     c
 }
 

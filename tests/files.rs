@@ -756,6 +756,7 @@ fn agent(args: &[&std::ffi::OsStr]) -> std::process::Output {
         .env_remove("FLIPLET_LOG")
         .env("FLIPLET_AGENT_LOG", "off")
         .env("FLIPLET_RETRY_BASE_MS", "10")
+        .env("XDG_DATA_HOME", common::data_home())
         .output()
         .expect("the binary runs")
 }

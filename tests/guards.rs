@@ -17,7 +17,8 @@ fn agent() -> Command {
         .env_remove("FLIPLET_LOG")
         .env_remove("FLIPLET_CA_FILE")
         .env("FLIPLET_AGENT_LOG", "off")
-        .env("FLIPLET_RETRY_BASE_MS", "10");
+        .env("FLIPLET_RETRY_BASE_MS", "10")
+        .env("XDG_DATA_HOME", common::data_home());
     c
 }
 

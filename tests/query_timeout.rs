@@ -435,6 +435,7 @@ where
         .env_remove("FLIPLET_API_URL")
         .env_remove("FLIPLET_LOG")
         .env("FLIPLET_AGENT_LOG", "off")
+        .env("XDG_DATA_HOME", common::data_home())
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()

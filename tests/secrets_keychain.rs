@@ -98,6 +98,7 @@ fn import_and_resolve_through_the_keychain() {
         ca_file: None,
         log_verbosity: Default::default(),
         run_timeout: fliplet_agent::config::DEFAULT_RUN_TIMEOUT,
+        stale_after: None,
         database: Some(DatabaseConfig {
             driver: Driver::Postgres,
             host: None,

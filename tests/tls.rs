@@ -232,7 +232,8 @@ fn agent() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_fliplet-agent"));
     c.env_remove("FLIPLET_LOG")
         .env_remove(fliplet_agent::net::CA_FILE_ENV)
-        .env("FLIPLET_AGENT_LOG", "off");
+        .env("FLIPLET_AGENT_LOG", "off")
+        .env("XDG_DATA_HOME", common::data_home());
     c
 }
 

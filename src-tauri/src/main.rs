@@ -1,6 +1,7 @@
 //! Fliplet Agent desktop app: a tray agent over the headless core. It runs every job of the
 //! jobs folder on its schedule (also with the window closed), records each run in the
-//! history, keeps secrets in the OS keychain, and notifies failures and recoveries.
+//! history, keeps secrets in the OS keychain, and notifies failures, recoveries and stale
+//! data.
 //!
 //! `--hidden` (what autostart passes) starts in the tray without a window; `--demo` creates
 //! the demo job on a first launch with no jobs (what `npm run app` does). On Linux the tray
@@ -22,6 +23,7 @@ use fliplet_agent::history::LogCapture;
 use fliplet_agent::paths;
 use fliplet_agent::secrets::SecretStore;
 use tauri::{AppHandle, Emitter, Manager, RunEvent, WebviewUrl, WebviewWindowBuilder};
+#[cfg(not(target_os = "linux"))]
 use tauri_plugin_notification::NotificationExt;
 
 use crate::state::AppState;
@@ -68,6 +70,53 @@ pub async fn quit(app: &AppHandle) {
 
 fn notify(app: &AppHandle, title: String, body: String) {
     tracing::info!("Notification: {title}: {body}");
+    // On Linux tauri-plugin-notification shows a notification from a task of the async
+    // runtime, where notify-rust's blocking D-Bus call panics ("Cannot start a runtime from
+    // within a runtime") and nothing is shown: speak D-Bus directly, as the light tray does.
+    #[cfg(target_os = "linux")]
+    {
+        let _ = app;
+        tauri::async_runtime::spawn(dbus_notify(title, body));
+    }
+    #[cfg(not(target_os = "linux"))]
+    plugin_notify(app, title, body);
+}
+
+/// A desktop notification over D-Bus (org.freedesktop.Notifications).
+#[cfg(target_os = "linux")]
+async fn dbus_notify(title: String, body: String) {
+    let sent = async {
+        let conn = zbus::Connection::session().await?;
+        let hints: std::collections::HashMap<&str, zbus::zvariant::Value<'_>> =
+            std::collections::HashMap::new();
+        conn.call_method(
+            Some("org.freedesktop.Notifications"),
+            "/org/freedesktop/Notifications",
+            Some("org.freedesktop.Notifications"),
+            "Notify",
+            &(
+                "Fliplet Agent",
+                0u32,
+                "",
+                title.as_str(),
+                body.as_str(),
+                Vec::<&str>::new(),
+                hints,
+                -1i32,
+            ),
+        )
+        .await?;
+        Ok::<_, zbus::Error>(())
+    };
+    match tokio::time::timeout(std::time::Duration::from_secs(10), sent).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => tracing::warn!("Cannot show a desktop notification: {e}"),
+        Err(_) => tracing::warn!("Cannot show a desktop notification: no answer"),
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn plugin_notify(app: &AppHandle, title: String, body: String) {
     let app = app.clone();
     // Notification daemons answer over D-Bus; never block the runtime on them.
     tauri::async_runtime::spawn_blocking(move || {
@@ -184,6 +233,7 @@ fn main() {
                 if !handed_over {
                     agent.run_startup_jobs().await;
                 }
+                agent.spawn_watchdog();
             });
             Ok(())
         })

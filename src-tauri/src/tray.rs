@@ -18,6 +18,7 @@ fn icon(state: TrayState) -> Image<'static> {
         TrayState::Idle => include_bytes!("../../icons/tray-idle.png"),
         TrayState::Running => include_bytes!("../../icons/tray-running.png"),
         TrayState::Error => include_bytes!("../../icons/tray-error.png"),
+        TrayState::Stale => include_bytes!("../../icons/tray-stale.png"),
     };
     Image::from_bytes(bytes).expect("bundled tray icons are valid PNGs")
 }

@@ -505,6 +505,12 @@ pub fn to_multi_yaml(job: &Job) -> String {
             Verbosity::Critical => "critical",
         }),
     ));
+    opt(
+        &mut top,
+        "stale_after",
+        job.stale_after
+            .map(|secs| s(crate::watchdog::format_duration(secs))),
+    );
     // Every connection used, once, in order of first use.
     let mut conns: Vec<Connection> = Vec::new();
     let mut add = |c: Connection| {

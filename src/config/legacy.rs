@@ -45,6 +45,7 @@
 //! | `files` | list (see below) | none | Columns holding URLs or paths of files to upload. |
 //! | `encrypt` | `{fields, key?, salt?}` | none | Columns to encrypt (see below). |
 //! | `log_verbosity` | `debug` \| `info` \| `critical` | `debug` | How much is logged. |
+//! | `stale_after` | duration (`36h`, `2d`, `90m`, or seconds), `0` = off | 3 scheduled runs missed, at least 1 day | Our addition: the job is stale (the desktop app notifies, `fliplet-agent status` exits 3) when its last success is older; see `docs/safety.md`. |
 //! | `type` | `push` | `push` | Only push operations exist in this format; `pull` needs the multi-operation format. |
 //!
 //! `files` entries (`column` and `type` required):
@@ -116,6 +117,7 @@ pub const KEYS: &[&str] = &[
     "encrypt",
     "log_verbosity",
     "type",
+    "stale_after",
 ];
 
 const FILE_KEYS: &[&str] = &[
@@ -279,6 +281,10 @@ pub fn parse(text: &str, path: &Path) -> Result<LoadedJob, ConfigError> {
     };
     let log_verbosity = cx.verbosity(get("log_verbosity").map(|(_, n)| n))?;
     let run_timeout = parse_run_timeout(&cx, get("run_timeout").map(|(_, n)| n))?;
+    let stale_after = match get("stale_after") {
+        Some((_, node)) => parse_stale_after(&cx, node)?,
+        None => None,
+    };
 
     let job = Job {
         path: Some(path.to_path_buf()),
@@ -294,6 +300,7 @@ pub fn parse(text: &str, path: &Path) -> Result<LoadedJob, ConfigError> {
         run_timeout,
         database: Some(database),
         operations: vec![Operation::Push(op)],
+        stale_after,
     };
     let mut warnings = cx.warnings;
     warnings.sort_by_key(|w| w.line);
@@ -619,6 +626,23 @@ pub(super) fn parse_push_options<'n>(
     }
 
     Ok(())
+}
+
+/// `stale_after`: a duration (see [`crate::watchdog::parse_duration`]), or nothing.
+pub(super) fn parse_stale_after(cx: &Cx, node: &Node) -> Result<Option<u64>, ConfigError> {
+    let Some(text) = cx.name("stale_after", node)? else {
+        return Ok(None);
+    };
+    crate::watchdog::parse_duration(&text).map(Some).map_err(|why| {
+        cx.invalid(
+            "stale_after",
+            node.line,
+            format!(
+                "expected a duration like `36h`, `2d`, `90m`, `1d12h` or a whole number of seconds (`0`: never stale), found {} ({why})",
+                node.found(false)
+            ),
+        )
+    })
 }
 
 /// `api_url`: an http(s) URL, or nothing.

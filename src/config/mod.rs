@@ -50,6 +50,10 @@ pub struct Job {
     pub database: Option<DatabaseConfig>,
     /// The operations, run in series. The legacy format always has exactly one.
     pub operations: Vec<Operation>,
+    /// `stale_after` (seconds): the job's data is stale when its last successful run is
+    /// older than this. `None`: the default rule (3 scheduled runs missed, at least a day);
+    /// `Some(0)`: never stale. See [`crate::watchdog`].
+    pub stale_after: Option<u64>,
 }
 
 /// The delete gate of a push: the largest delete a run makes without explicit permission.

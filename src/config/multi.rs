@@ -33,7 +33,7 @@ use serde_json::Value as Json;
 
 use super::legacy::{
     HINT_AUTH, HINT_DS, WHOLE_FILE, parse_api_url, parse_database, parse_push_options,
-    parse_query_timeouts,
+    parse_query_timeouts, parse_stale_after,
 };
 use super::yaml::{Cx, Node, Value, suggestion};
 use super::{
@@ -54,6 +54,7 @@ pub const KEYS: &[&str] = &[
     "run_timeout",
     "connections",
     "operations",
+    "stale_after",
 ];
 
 /// Keys of a connection.
@@ -1103,6 +1104,10 @@ pub fn parse(text: &str, path: &Path) -> Result<LoadedJob, ConfigError> {
     let log_verbosity = cx.verbosity(keys.get("log_verbosity").map(|(_, n)| *n))?;
     let run_timeout =
         super::legacy::parse_run_timeout(&cx, keys.get("run_timeout").map(|(_, n)| *n))?;
+    let stale_after = match keys.get("stale_after") {
+        Some((_, node)) => parse_stale_after(&cx, node)?,
+        None => None,
+    };
     let connections = match keys.get("connections") {
         Some((_, node)) => parse_connections(&mut cx, node)?,
         None => Vec::new(),
@@ -1160,6 +1165,7 @@ pub fn parse(text: &str, path: &Path) -> Result<LoadedJob, ConfigError> {
         run_timeout,
         database: None,
         operations,
+        stale_after,
     };
     let mut warnings = cx.warnings;
     warnings.sort_by_key(|w| w.line);

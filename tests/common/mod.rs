@@ -100,6 +100,13 @@ impl Env {
     }
 }
 
+/// The data folder (`XDG_DATA_HOME`) for runs of the binary: `start` records its runs in the
+/// desktop app's run history there, which must not be the user's own.
+pub fn data_home() -> &'static Path {
+    static DIR: std::sync::OnceLock<tempfile::TempDir> = std::sync::OnceLock::new();
+    DIR.get_or_init(|| tempfile::tempdir().unwrap()).path()
+}
+
 pub fn load(path: &Path) -> Job {
     match load_job(path) {
         Ok(l) => l.job,

@@ -141,6 +141,7 @@ async fn run(handoff: bool, open: bool, capture: LogCapture) -> ExitCode {
             if !handoff {
                 agent.run_startup_jobs().await;
             }
+            agent.spawn_watchdog();
         });
     }
 
@@ -279,11 +280,12 @@ async fn notify(title: String, body: String) {
     }
 }
 
-/// The three icons, decoded once (ARGB32, as StatusNotifierItem wants them).
+/// The icons, decoded once (ARGB32, as StatusNotifierItem wants them).
 struct Icons {
     idle: Vec<ksni::Icon>,
     running: Vec<ksni::Icon>,
     error: Vec<ksni::Icon>,
+    stale: Vec<ksni::Icon>,
 }
 
 impl Icons {
@@ -292,6 +294,7 @@ impl Icons {
             idle: argb(include_bytes!("../../icons/tray-idle.png")),
             running: argb(include_bytes!("../../icons/tray-running.png")),
             error: argb(include_bytes!("../../icons/tray-error.png")),
+            stale: argb(include_bytes!("../../icons/tray-stale.png")),
         }
     }
 }
@@ -362,6 +365,7 @@ impl ksni::Tray for LightTray {
             TrayState::Idle => self.icons.idle.clone(),
             TrayState::Running => self.icons.running.clone(),
             TrayState::Error => self.icons.error.clone(),
+            TrayState::Stale => self.icons.stale.clone(),
         }
     }
 
@@ -436,7 +440,7 @@ mod tests {
     #[test]
     fn bundled_icons_decode_to_argb_pixmaps() {
         let icons = Icons::load();
-        for set in [&icons.idle, &icons.running, &icons.error] {
+        for set in [&icons.idle, &icons.running, &icons.error, &icons.stale] {
             assert_eq!(set.len(), 1);
             let i = &set[0];
             assert_eq!(i.data.len(), (i.width * i.height * 4) as usize);

@@ -1,8 +1,8 @@
 //! `fliplet-agent-tray`: the desktop app's light tray mode (Linux). It runs the core's
 //! [`Agent`] (every job of the jobs folder on its schedule, runs recorded in the history,
-//! notifications of failures and recoveries) behind a StatusNotifierItem tray icon spoken
-//! over D-Bus (`ksni`), and loads no GUI toolkit and no browser engine, so it idles in a few
-//! tens of MB instead of the window process's hundreds.
+//! notifications of failures, recoveries and stale data) behind a StatusNotifierItem tray
+//! icon spoken over D-Bus (`ksni`), and loads no GUI toolkit and no browser engine, so it
+//! idles in a few tens of MB instead of the window process's hundreds.
 //!
 //! It is one of the two modes of one product (see `fliplet_agent::instance`): the window
 //! process (`fliplet-agent-app`) starts it when its window closes (`--handoff`) and execs

@@ -3,7 +3,8 @@
 // with an unlocked gnome-keyring, temporary HOME/XDG folders, and starts tauri-driver.
 //
 // Env: APP (app binary), CLI (fliplet-agent binary), WEBDRIVER_URL, SCREENSHOTS (folder),
-// XDG_CONFIG_HOME (to find the job files).
+// XDG_CONFIG_HOME (to find the job files), FLIPLET_STALE_CHECK_SECS (the stale-data
+// watchdog's period, short here).
 import { execFileSync, spawn } from 'node:child_process';
 import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -19,6 +20,33 @@ const SECRET = `eu--e2e-${Math.random().toString(36).slice(2, 10)}`;
 
 const steps = new Steps();
 const step = (name, fn) => steps.step(name, fn);
+const CHECK_SECS = Number(process.env.FLIPLET_STALE_CHECK_SECS ?? 60);
+
+// Desktop notifications as the session bus carries them: every Notify call of either app
+// process (there is no notification server here; the calls are made all the same).
+let busLog = '';
+const busMonitor = spawn('dbus-monitor', ['--session', 'type=method_call,interface=org.freedesktop.Notifications,member=Notify'], {
+  stdio: ['ignore', 'pipe', 'ignore'],
+});
+busMonitor.stdout.on('data', (d) => (busLog += d));
+
+/** Notify calls on the session bus with this summary (title). */
+const notifyCalls = (title) => busLog.split('\n').filter((l) => l.trim() === `string "${title}"`).length;
+
+/** "Notification: <title>: <body>" lines of the app's log with this title. */
+const loggedNotifications = (title) =>
+  readFileSync(process.env.FLIPLET_AGENT_LOG, 'utf8')
+    .split('\n')
+    .filter((l) => l.includes(`Notification: ${title}: `));
+
+const STALE = 'demo.yml has stale data';
+
+/** Make the demo job stale a few seconds after a success (`stale_after`), or undo it. */
+function staleAfter(value) {
+  const path = join(JOBS_DIR, 'demo.yml');
+  const text = readFileSync(path, 'utf8').replace(/^stale_after: .*\n/m, '');
+  writeFileSync(path, value ? `${text}stale_after: ${value}\n` : text);
+}
 
 /** Runs of the demo job recorded by schedules (read from the history database). */
 function scheduledRuns() {
@@ -144,6 +172,39 @@ async function main() {
         ),
       );
       void log;
+    });
+
+    await step('stale-data watchdog: the card shows a stale job, notified once per stale episode', async () => {
+      if (CHECK_SECS > 5) throw new Error(`FLIPLET_STALE_CHECK_SECS is ${CHECK_SECS}: scripts/e2e.sh makes it short`);
+      if (loggedNotifications(STALE).length || notifyCalls(STALE)) throw new Error('a stale notification before the test');
+      // The last run succeeded just now; 4 seconds after it the data counts as stale.
+      staleAfter('4s');
+      const note = await s.waitText('[data-testid=job-demo] [data-testid=stale]', (t) => t.includes('No successful run for'), 30_000);
+      if (!/No successful run for \d+ seconds — last success \d+ \w+ \d\d:\d\d\. The data in Fliplet may be out of date\./.test(note))
+        throw new Error(`stale note: ${note}`);
+      const badge = await s.text('[data-testid=job-demo] [data-testid=job-state]');
+      if (badge !== 'stale') throw new Error(`badge: ${badge}`);
+      const opacity = await s.exec('return getComputedStyle(document.querySelector("[data-testid=job-demo] [data-testid=job-state]")).opacity;');
+      if (opacity !== '1') throw new Error(`the stale badge is faded (opacity ${opacity})`);
+      await waitFor('the stale notification', async () => loggedNotifications(STALE).length === 1 && notifyCalls(STALE) === 1, 20_000);
+      const line = loggedNotifications(STALE)[0];
+      if (!/Notification: demo\.yml has stale data: No successful run for \d+ seconds — last success .+\.$/.test(line))
+        throw new Error(`notification: ${line}`);
+      await s.screenshot('jobs-stale.png');
+      // Once per episode: more checks go by without a second notification.
+      await sleep(3 * CHECK_SECS * 1000 + 500);
+      if (loggedNotifications(STALE).length !== 1 || notifyCalls(STALE) !== 1)
+        throw new Error(`notified ${loggedNotifications(STALE).length} times (bus: ${notifyCalls(STALE)})`);
+      // A successful run ends the episode: the card is fresh again...
+      await s.click('[data-testid=job-demo] [data-testid=run-now]');
+      await s.waitText('[data-testid=job-demo] [data-testid=run-now]', (t) => t === 'Run now', 60_000);
+      await waitFor('the stale note gone', async () => (await s.findAll('[data-testid=job-demo] [data-testid=stale]')).length === 0, 10_000);
+      // ...until 4 seconds later a new episode begins, notified once more.
+      await waitFor('the second episode notified', async () => loggedNotifications(STALE).length === 2 && notifyCalls(STALE) === 2, 30_000);
+      await s.waitFind('[data-testid=job-demo] [data-testid=stale]', 10_000);
+      staleAfter(null);
+      await waitFor('fresh again under the default rule', async () => (await s.findAll('[data-testid=job-demo] [data-testid=stale]')).length === 0, 20_000);
+      await s.screenshot('jobs-fresh-again.png');
     });
 
     await step('the command line runs the job file the app saved (keychain references resolved)', async () => {
@@ -292,6 +353,16 @@ async function main() {
       for (const l of ['Run all now', 'Pause schedules', 'Open Fliplet Agent', 'Quit'])
         if (!labels.includes(l)) throw new Error(`menu: ${JSON.stringify(labels)}`);
       console.log(`  tray menu: ${JSON.stringify(labels)}`);
+      // The stale-data watchdog runs in the light tray too: its icon's tooltip and the job's
+      // label say so, and the notification comes from this process.
+      const notifiedBefore = loggedNotifications(STALE).length;
+      staleAfter('3s');
+      const staleLabel = await waitFor('a stale label in the tray menu', async () =>
+        trayMenu(dest).find((i) => /^demo\.yml: .* · ⚠ stale: no success for \d+ (seconds?|minutes?)( · |$)/.test(i.label))?.label, 30_000);
+      console.log(`  stale tray label: ${staleLabel}`);
+      const tip = gdbus(['--dest', dest, '--object-path', '/StatusNotifierItem', '--method', 'org.freedesktop.DBus.Properties.Get', 'org.kde.StatusNotifierItem', 'ToolTip']);
+      if (!tip.includes("Fliplet Agent: a job's data is stale")) throw new Error(`tooltip: ${tip}`);
+      await waitFor('the tray agent notifies the stale job', async () => loggedNotifications(STALE).length === notifiedBefore + 1, 20_000);
       const open = menu.find((i) => i.label === 'Open Fliplet Agent');
       gdbus(['--dest', dest, '--object-path', '/MenuBar', '--method', 'com.canonical.dbusmenu.Event', '--', String(open.id), "'clicked'", '<int32 0>', 'uint32 0']);
       const windowPid = await waitFor('the window process holds the agent', async () => {
@@ -300,6 +371,12 @@ async function main() {
       }, 60_000);
       await waitFor('the tray agent exits', async () => !alive(trayPid), 60_000);
       await waitFor('the window (WebKit) is back', async () => webkitProcesses().length > 0, 60_000);
+      // The window process took the agent (and the watchdog) over: the same stale episode is
+      // not notified again.
+      await sleep(3 * CHECK_SECS * 1000 + 500);
+      const after = loggedNotifications(STALE).length;
+      if (after !== notifiedBefore + 1) throw new Error(`after the handoff: ${after - notifiedBefore} stale notifications`);
+      staleAfter(null);
       // This window process was not started by WebDriver: end it here.
       process.kill(windowPid, 'SIGTERM');
       await waitFor('the window process exits', async () => !alive(windowPid), 30_000);
@@ -308,6 +385,7 @@ async function main() {
     if (s) await s.end();
     const tray = trayHolder();
     if (tray) process.kill(tray, 'SIGTERM');
+    busMonitor.kill();
     steps.summary();
   }
 }

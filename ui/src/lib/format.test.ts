@@ -43,7 +43,12 @@ describe('jobState', () => {
     id: 1, job: 'a', job_name: 'a.yml', operation: null, trigger: 'manual' as const,
     started_at: '', finished_at: '', outcome, counts: { inserted: 0, updated: 0, deleted: 0, unchanged: 0, skipped: 0 }, error: null,
   });
-  it('orders running > invalid > failing > paused > ok/new', () => {
+  it('orders running > invalid > failing > stale > paused > ok/new', () => {
+    const stale = { stale: true };
+    expect(jobState({ running: false, error: null, last_run: run('failed'), freshness: stale }, false)).toBe('failing');
+    expect(jobState({ running: false, error: null, last_run: run('success'), freshness: stale }, true)).toBe('stale');
+    expect(jobState({ running: false, error: null, last_run: null, freshness: stale }, false)).toBe('stale');
+    expect(jobState({ running: false, error: null, last_run: run('success'), freshness: { stale: false } }, false)).toBe('ok');
     expect(jobState({ running: true, error: 'x', last_run: run('failed') }, true)).toBe('running');
     expect(jobState({ running: false, error: 'x', last_run: null }, false)).toBe('invalid');
     expect(jobState({ running: false, error: null, last_run: run('failed') }, true)).toBe('failing');

@@ -55,10 +55,14 @@ export function relativeTime(iso: string | null, now: Date = new Date()): string
 }
 
 /** The state a job card shows. */
-export function jobState(j: { running: boolean; error: string | null; last_run: RunSummary | null }, paused: boolean): 'running' | 'invalid' | 'failing' | 'paused' | 'ok' | 'new' {
+export function jobState(
+  j: { running: boolean; error: string | null; last_run: RunSummary | null; freshness?: { stale: boolean } | null },
+  paused: boolean,
+): 'running' | 'invalid' | 'failing' | 'stale' | 'paused' | 'ok' | 'new' {
   if (j.running) return 'running';
   if (j.error) return 'invalid';
   if (j.last_run?.outcome === 'failed') return 'failing';
+  if (j.freshness?.stale) return 'stale';
   if (paused) return 'paused';
   return j.last_run ? 'ok' : 'new';
 }

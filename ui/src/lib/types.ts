@@ -55,6 +55,21 @@ export interface JobStatus {
   secrets: SecretKey[];
   running: boolean;
   last_run: RunSummary | null;
+  /** How fresh its data is (the stale-data watchdog); null: not watched (no frequency, no stale_after). */
+  freshness: Freshness | null;
+}
+
+/** watchdog::Freshness: when the job last succeeded and when its data is stale. */
+export interface Freshness {
+  stale: boolean;
+  /** Last successful run that was not a dry run (null: never succeeded). */
+  last_success: string | null;
+  /** What the age counts from: the last success, or when the job was first run or written. */
+  since: string;
+  stale_at: string;
+  operation: number;
+  /** "No successful run for 3 days — last success 28 Nov 10:02" (only when stale). */
+  message: string | null;
 }
 
 export interface AgentInfo {
@@ -84,7 +99,8 @@ export type AgentEvent =
   | { kind: 'run_started'; job: string; trigger: Trigger }
   | { kind: 'run_finished'; run: RunSummary; recovered_after: number | null }
   | { kind: 'jobs_changed' }
-  | { kind: 'paused_changed'; paused: boolean };
+  | { kind: 'paused_changed'; paused: boolean }
+  | { kind: 'job_stale'; job: string; job_name: string; message: string };
 
 // ---------------------------------------------------------------------------------------
 // Setup wizard (issue 5). The wizard edits a JobDraft; every step validates it through a
@@ -177,6 +193,8 @@ export interface JobDraft {
   /** Cron expression (5 fields, or 6 with seconds); '' = never scheduled. */
   frequency: string;
   syncOnInit: boolean;
+  /** `stale_after` in seconds (not in the form; kept when a job is edited). null = the default rule, 0 = never stale. */
+  staleAfter?: number | null;
 }
 
 /** Wizard errors add a hint (what to do) to the usual `{code, message}`. */

@@ -10,7 +10,7 @@ afterEach(() => cleanup());
 const demoJob: JobStatus = {
   id: 'demo', path: '/x/demo.yml', name: 'demo.yml', description: 'Push staff to Fliplet (demo)',
   frequency: '*/15 * * * *', schedule: 'Every 15 minutes.', next_run: null, sync_on_init: false,
-  error: null, demo: true, secrets: [], running: false,
+  error: null, demo: true, secrets: [], running: false, freshness: null,
   last_run: {
     id: 3, job: 'demo', job_name: 'demo.yml', operation: null, trigger: 'manual',
     started_at: new Date().toISOString(), finished_at: new Date().toISOString(), outcome: 'success',
@@ -50,6 +50,27 @@ describe('Jobs screen', () => {
     expect(card.textContent).toContain('10 inserted');
     await fireEvent.click(screen.getByTestId('run-now'));
     expect(calls).toContainEqual(['run_job', { id: 'demo', dryRun: false }]);
+  });
+
+  it('shows a stale job with how long it has gone without a success', async () => {
+    const since = new Date(Date.now() - 3 * 86_400_000).toISOString();
+    const stale: JobStatus = {
+      ...demoJob,
+      freshness: {
+        stale: true, last_success: since, since, stale_at: since, operation: 0,
+        message: 'No successful run for 3 days — last success 28 Nov 10:02',
+      },
+    };
+    setInvoke(async (cmd) => (cmd === 'list_jobs' ? [stale, { ...demoJob, id: 'fresh', freshness: { ...stale.freshness!, stale: false, message: null } }] : null));
+    render(Jobs, { props: { onHistory: () => {} } });
+    const card = await screen.findByTestId('job-demo');
+    expect(card.querySelector('[data-testid=job-state]')?.textContent).toBe('stale');
+    expect(card.querySelector('[data-testid=stale]')?.textContent).toContain(
+      'No successful run for 3 days — last success 28 Nov 10:02',
+    );
+    const fresh = await screen.findByTestId('job-fresh');
+    expect(fresh.querySelector('[data-testid=stale]')).toBeNull();
+    expect(fresh.querySelector('[data-testid=job-state]')?.textContent).toBe('up to date');
   });
 
   it('opens the wizard for a new job, an imported file, and edits or previews a job', async () => {
