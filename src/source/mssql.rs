@@ -147,6 +147,21 @@ async fn connect(db: &DatabaseConfig) -> Result<MssqlClient, SourceError> {
     }
 }
 
+/// Hint for `database_encrypt: true` against a server that offers no encryption.
+const HINT_NO_ENCRYPTION: &str =
+    "Turn on encryption (a TLS certificate) on the SQL Server, or set database_encrypt: false.";
+
+/// Hint for a server certificate that is not trusted.
+const HINT_CERTIFICATE: &str = "The connection is encrypted (database_encrypt: true, or a server \
+     that requires encryption), so the server's certificate must be trusted by this computer: \
+     add it, or the certificate of the CA that issued it, to the system's trusted \
+     certificates, and use a database_host the certificate is issued for.";
+
+/// Hint for a named instance that SQL Server Browser did not resolve.
+const HINT_INSTANCE: &str = "Check database_instance and that the SQL Server Browser service is \
+     running and reachable (UDP port 1434), or remove database_instance and set database_port \
+     to the instance's port.";
+
 fn connect_error(db: &DatabaseConfig, e: tiberius::error::Error) -> SourceError {
     use tiberius::error::Error;
     match &e {
@@ -158,6 +173,38 @@ fn connect_error(db: &DatabaseConfig, e: tiberius::error::Error) -> SourceError 
                 _ => None,
             };
             SourceError::connect(db, token.message().to_string(), hint)
+        }
+        Error::Protocol(message) if message.contains("encryption level") => SourceError::connect(
+            db,
+            "database_encrypt is true but the server does not offer encryption".into(),
+            Some(HINT_NO_ENCRYPTION),
+        ),
+        // tiberius words certificate failures for programmers (its own configuration calls):
+        // keep the reason, say what a user can do.
+        Error::Tls(message) => {
+            let reason = message
+                .split(" To connect anyway")
+                .next()
+                .unwrap_or(message)
+                .trim_end_matches('.');
+            let reason = reason
+                .strip_prefix("the server's certificate was rejected during the TLS handshake: ")
+                .map(|r| format!("the server's TLS certificate was rejected: {r}"));
+            match reason {
+                Some(reason) => SourceError::connect(db, reason, Some(HINT_CERTIFICATE)),
+                None => SourceError::connect(db, e.to_string(), None),
+            }
+        }
+        Error::Conversion(message) if message.contains("SQL browser") => {
+            let host = db.host.as_deref().unwrap_or("localhost");
+            let instance = db.instance.as_deref().unwrap_or_default();
+            SourceError::connect(
+                db,
+                format!(
+                    "SQL Server Browser (UDP port 1434 on {host}) gave no port for the instance '{instance}'"
+                ),
+                Some(HINT_INSTANCE),
+            )
         }
         _ => SourceError::connect(db, e.to_string(), None),
     }
