@@ -1,9 +1,10 @@
 //! SQL Server source through tiberius.
 //!
-//! Values map per `ColumnData` variant to what the original's driver (tedious) produced —
-//! bigint → string, uniqueidentifier → upper case, datetimes → UTC ISO strings, binary →
-//! Buffer form. No SQL Server runs in our test environment: this mapping is unit-tested on
-//! `ColumnData` values only (see `docs/type-mapping.md`).
+//! Values map per `ColumnData` variant to what the original's driver (tedious 2.7, read
+//! through Sequelize 4 with `useUTC`) produced, as `JSON.stringify` wrote it — bigint →
+//! string, uniqueidentifier → upper case, every date and time type → a UTC ISO instant,
+//! binary → Buffer form (see `docs/type-mapping.md`). Checked over TDS against a test server
+//! in `tests/source_mssql.rs`.
 
 use chrono::{Duration, NaiveDate, NaiveDateTime};
 use futures::TryStreamExt;
@@ -147,6 +148,21 @@ async fn connect(db: &DatabaseConfig) -> Result<MssqlClient, SourceError> {
     }
 }
 
+/// Hint for `database_encrypt: true` against a server that offers no encryption.
+const HINT_NO_ENCRYPTION: &str =
+    "Turn on encryption (a TLS certificate) on the SQL Server, or set database_encrypt: false.";
+
+/// Hint for a server certificate that is not trusted.
+const HINT_CERTIFICATE: &str = "The connection is encrypted (database_encrypt: true, or a server \
+     that requires encryption), so the server's certificate must be trusted by this computer: \
+     add it, or the certificate of the CA that issued it, to the system's trusted \
+     certificates, and use a database_host the certificate is issued for.";
+
+/// Hint for a named instance that SQL Server Browser did not resolve.
+const HINT_INSTANCE: &str = "Check database_instance and that the SQL Server Browser service is \
+     running and reachable (UDP port 1434), or remove database_instance and set database_port \
+     to the instance's port.";
+
 fn connect_error(db: &DatabaseConfig, e: tiberius::error::Error) -> SourceError {
     use tiberius::error::Error;
     match &e {
@@ -158,6 +174,38 @@ fn connect_error(db: &DatabaseConfig, e: tiberius::error::Error) -> SourceError 
                 _ => None,
             };
             SourceError::connect(db, token.message().to_string(), hint)
+        }
+        Error::Protocol(message) if message.contains("encryption level") => SourceError::connect(
+            db,
+            "database_encrypt is true but the server does not offer encryption".into(),
+            Some(HINT_NO_ENCRYPTION),
+        ),
+        // tiberius words certificate failures for programmers (its own configuration calls):
+        // keep the reason, say what a user can do.
+        Error::Tls(message) => {
+            let reason = message
+                .split(" To connect anyway")
+                .next()
+                .unwrap_or(message)
+                .trim_end_matches('.');
+            let reason = reason
+                .strip_prefix("the server's certificate was rejected during the TLS handshake: ")
+                .map(|r| format!("the server's TLS certificate was rejected: {r}"));
+            match reason {
+                Some(reason) => SourceError::connect(db, reason, Some(HINT_CERTIFICATE)),
+                None => SourceError::connect(db, e.to_string(), None),
+            }
+        }
+        Error::Conversion(message) if message.contains("SQL browser") => {
+            let host = db.host.as_deref().unwrap_or("localhost");
+            let instance = db.instance.as_deref().unwrap_or_default();
+            SourceError::connect(
+                db,
+                format!(
+                    "SQL Server Browser (UDP port 1434 on {host}) gave no port for the instance '{instance}'"
+                ),
+                Some(HINT_INSTANCE),
+            )
         }
         _ => SourceError::connect(db, e.to_string(), None),
     }
@@ -306,18 +354,55 @@ fn datetime2(dt: tiberius::time::DateTime2) -> Option<NaiveDateTime> {
         .checked_add_signed(Duration::nanoseconds(time_nanos(dt.time())))
 }
 
-/// `HH:MM:SS`, with the fraction (up to 7 digits, trailing zeros removed) when non-zero.
-fn time_text(t: tiberius::time::Time) -> String {
-    let nanos = time_nanos(t);
-    let secs = nanos / 1_000_000_000;
-    let frac = nanos % 1_000_000_000;
-    let mut s = format!("{:02}:{:02}:{:02}", secs / 3600, secs / 60 % 60, secs % 60);
-    if frac != 0 {
-        let f = format!("{frac:09}");
-        s.push('.');
-        s.push_str(f.trim_end_matches('0'));
+/// The exact text of a decimal/numeric value: SQL Server's, with the column's scale.
+fn decimal_text(value: i128, scale: u8) -> String {
+    let digits = value.unsigned_abs().to_string();
+    let scale = scale as usize;
+    let mut out = String::with_capacity(digits.len() + 3);
+    if value < 0 {
+        out.push('-');
     }
-    s
+    if scale == 0 {
+        out.push_str(&digits);
+    } else if digits.len() > scale {
+        let (int, frac) = digits.split_at(digits.len() - scale);
+        out.push_str(int);
+        out.push('.');
+        out.push_str(frac);
+    } else {
+        out.push_str("0.");
+        out.extend(std::iter::repeat_n('0', scale - digits.len()));
+        out.push_str(&digits);
+    }
+    out
+}
+
+/// A decimal/numeric value: the number tedious made of it (value ÷ 10^scale, a JavaScript
+/// double) when that double still reads back as the exact value; otherwise the exact value
+/// as text, where a double would have lost digits (e.g. `decimal(38,10)` with 30 digits).
+fn decimal(value: i128, scale: u8) -> Value {
+    let exact = decimal_text(value, scale);
+    let double: f64 = exact.parse().unwrap_or(f64::NAN);
+    // Rust prints a double as its shortest round-trip digits, never with an exponent.
+    let exact_trimmed = if exact.contains('.') {
+        exact.trim_end_matches('0').trim_end_matches('.')
+    } else {
+        exact.as_str()
+    };
+    if double.is_finite() && format!("{double}") == exact_trimmed {
+        convert::float(double)
+    } else {
+        Value::String(exact)
+    }
+}
+
+fn midnight(date: NaiveDate) -> Option<NaiveDateTime> {
+    date.and_hms_opt(0, 0, 0)
+}
+
+/// 1970-01-01, the day tedious puts a `time` on.
+fn epoch_day() -> NaiveDate {
+    NaiveDate::from_ymd_opt(1970, 1, 1).expect("valid date")
 }
 
 fn iso(dt: Option<NaiveDateTime>) -> Value {
@@ -355,18 +440,18 @@ pub fn value(cell: &ColumnData<'_>) -> Value {
             .map(|b| convert::buffer(b))
             .unwrap_or(Value::Null),
         ColumnData::Numeric(v) => v
-            .map(|n| convert::float(n.value() as f64 / 10f64.powi(n.scale() as i32)))
+            .map(|n| decimal(n.value(), n.scale()))
             .unwrap_or(Value::Null),
         ColumnData::Xml(v) => v
             .as_ref()
             .map(|x| Value::String(x.to_string()))
             .unwrap_or(Value::Null),
-        // datetime: days since 1900-01-01 and 1/300 s ticks; read as UTC.
+        // datetime: days since 1900-01-01 and 1/300 s ticks; read as UTC, the ticks rounded
+        // to the nearest millisecond (tedious: Math.round(ticks × 10/3)).
         ColumnData::DateTime(v) => iso(v.and_then(|dt| {
             let date = days_from(base_1900(), dt.days() as i64)?;
-            let nanos = (dt.seconds_fragments() as i64 * 1_000_000_000) / 300;
-            date.and_hms_opt(0, 0, 0)?
-                .checked_add_signed(Duration::nanoseconds(nanos))
+            let millis = (dt.seconds_fragments() as i64 * 10 + 1) / 3;
+            midnight(date)?.checked_add_signed(Duration::milliseconds(millis))
         })),
         // smalldatetime: days since 1900-01-01 and minutes; read as UTC.
         ColumnData::SmallDateTime(v) => iso(v.and_then(|dt| {
@@ -374,13 +459,14 @@ pub fn value(cell: &ColumnData<'_>) -> Value {
             date.and_hms_opt(0, 0, 0)?
                 .checked_add_signed(Duration::minutes(dt.seconds_fragments() as i64))
         })),
-        ColumnData::Time(v) => v
-            .map(|t| Value::String(time_text(t)))
-            .unwrap_or(Value::Null),
-        ColumnData::Date(v) => v
-            .and_then(|d| days_from(base_0001(), d.days() as i64))
-            .map(|d| Value::String(d.format("%Y-%m-%d").to_string()))
-            .unwrap_or(Value::Null),
+        // time: tedious made it a Date on 1970-01-01 (UTC).
+        ColumnData::Time(v) => iso(v.and_then(|t| {
+            midnight(epoch_day())?.checked_add_signed(Duration::nanoseconds(time_nanos(t)))
+        })),
+        // date: a Date at midnight UTC.
+        ColumnData::Date(v) => {
+            iso(v.and_then(|d| midnight(days_from(base_0001(), d.days() as i64)?)))
+        }
         ColumnData::DateTime2(v) => iso(v.and_then(datetime2)),
         // datetimeoffset: TDS carries the UTC instant plus the offset; the instant is sent.
         ColumnData::DateTimeOffset(v) => iso(v.and_then(|dto| datetime2(dto.datetime2()))),
@@ -498,6 +584,44 @@ mod tests {
             json!(0)
         );
         assert_eq!(
+            value(&ColumnData::Numeric(Some(Numeric::new_with_scale(-5, 1)))),
+            json!(-0.5)
+        );
+        assert_eq!(
+            value(&ColumnData::Numeric(Some(Numeric::new_with_scale(7, 3)))),
+            json!(0.007)
+        );
+        // Beyond what a double holds: the exact value, as text with the column's scale.
+        assert_eq!(
+            value(&ColumnData::Numeric(Some(Numeric::new_with_scale(
+                123456789012345678901234567890,
+                10
+            )))),
+            json!("12345678901234567890.1234567890")
+        );
+        assert_eq!(
+            value(&ColumnData::Numeric(Some(Numeric::new_with_scale(
+                -9007199254740993,
+                0
+            )))),
+            json!("-9007199254740993")
+        );
+        assert_eq!(
+            value(&ColumnData::Numeric(Some(Numeric::new_with_scale(
+                -1234567890123456789,
+                20
+            )))),
+            json!("-0.01234567890123456789")
+        );
+        // 10^20 is a double exactly.
+        assert_eq!(
+            value(&ColumnData::Numeric(Some(Numeric::new_with_scale(
+                100000000000000000000,
+                0
+            )))),
+            json!(1e20)
+        );
+        assert_eq!(
             value(&ColumnData::String(Some(Cow::Borrowed("héllo")))),
             json!("héllo")
         );
@@ -553,13 +677,27 @@ mod tests {
             value(&ColumnData::DateTime(Some(dt))),
             json!("2024-03-05T09:14:27.513Z")
         );
+        // Ticks are rounded to the millisecond, as tedious did: 2/300 s → .007, 299 → .997.
+        let dt = DateTime::new(days_1900 as i32, 2);
+        assert_eq!(
+            value(&ColumnData::DateTime(Some(dt))),
+            json!("2024-03-05T00:00:00.007Z")
+        );
+        let dt = DateTime::new(days_1900 as i32, 86_399 * 300 + 299);
+        assert_eq!(
+            value(&ColumnData::DateTime(Some(dt))),
+            json!("2024-03-05T23:59:59.997Z")
+        );
         let sdt = SmallDateTime::new(days_1900 as u16, 9 * 60 + 14);
         assert_eq!(
             value(&ColumnData::SmallDateTime(Some(sdt))),
             json!("2024-03-05T09:14:00.000Z")
         );
         let date = Date::new(days_0001 as u32);
-        assert_eq!(value(&ColumnData::Date(Some(date))), json!("2024-03-05"));
+        assert_eq!(
+            value(&ColumnData::Date(Some(date))),
+            json!("2024-03-05T00:00:00.000Z")
+        );
         let time = Time::new((secs as u64) * 10_000_000 + 5_120_000, 7);
         assert_eq!(
             value(&ColumnData::DateTime2(Some(DateTime2::new(date, time)))),
@@ -576,16 +714,24 @@ mod tests {
             value(&ColumnData::DateTimeOffset(Some(dto))),
             json!("2024-03-05T09:14:27.512Z")
         );
+        // time: a Date on 1970-01-01 (UTC), milliseconds cut.
         assert_eq!(
             value(&ColumnData::Time(Some(Time::new(13 * 3600 + 45 * 60, 0)))),
-            json!("13:45:00")
+            json!("1970-01-01T13:45:00.000Z")
         );
         assert_eq!(
             value(&ColumnData::Time(Some(Time::new(
                 (13 * 3600 + 45 * 60) * 1000 + 250,
                 3
             )))),
-            json!("13:45:00.25")
+            json!("1970-01-01T13:45:00.250Z")
+        );
+        assert_eq!(
+            value(&ColumnData::Time(Some(Time::new(
+                86_399 * 10_000_000 + 9_999_999,
+                7
+            )))),
+            json!("1970-01-01T23:59:59.999Z")
         );
     }
 }
