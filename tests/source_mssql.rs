@@ -1075,3 +1075,121 @@ async fn every_column_type_is_pushed_as_the_original_sent_it() {
         (0, 0, 3)
     );
 }
+// ---------- A large result ----------
+
+/// 50,000 rows of (int, nvarchar, nvarchar, datetime2), generated while they are sent, in
+/// 4 KiB packets; pushed into the emulator in batches of 1000.
+fn large(n: usize) -> Reply {
+    let base = date(2024, 3, 5);
+    Reply(vec![Part::Set(
+        vec![
+            col("id", Ty::Int4),
+            col("name", Ty::NVarChar(100)),
+            col("note", Ty::NVarChar(100)),
+            col("at", Ty::DateTime2(7)),
+        ],
+        Rows::Generated(
+            n,
+            std::sync::Arc::new(move |i| {
+                let secs = (i % 86_400) as u32;
+                vec![
+                    V::Int(i as i64 + 1),
+                    V::Str(format!("name {}", i + 1)),
+                    V::Str(format!("{:032x}", (i as u128 + 1) * 0x9E37_79B9_7F4A_7C15)),
+                    V::Precise(
+                        base + chrono::Duration::days((i / 86_400) as i64),
+                        time(secs / 3600, secs / 60 % 60, secs % 60),
+                        5_120_000,
+                    ),
+                ]
+            }),
+        ),
+    )])
+}
+
+const LARGE: &str = "SELECT id, name, note, at FROM dbo.big ORDER BY id";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fifty_thousand_rows_are_streamed_and_pushed() {
+    let env = Env::new().await;
+    let server = TdsServer::start(USER, PASSWORD).await;
+    server.reply(LARGE, large(50_000));
+    let job = env.job(
+        &mssql_yaml("127.0.0.1", server.port(), ""),
+        &format!("query: {LARGE}\nprimary_column: id"),
+    );
+    let started = Instant::now();
+    let r = run_job(&job, false, None).await;
+    let elapsed = started.elapsed();
+    assert!(r.succeeded(), "{:?}", r.first_error());
+    assert_eq!(r.totals().inserted, 50_000);
+    let data = env.data();
+    assert_eq!(data.len(), 50_000);
+    assert_eq!(
+        data[0],
+        json!({"id": 1, "name": "name 1", "note": format!("{:032x}", 0x9E37_79B9_7F4A_7C15_u128),
+               "at": "2024-03-05T00:00:00.512Z"})
+    );
+    assert_eq!(data[49_999]["id"], json!(50_000));
+    assert_eq!(data[49_999]["at"], json!("2024-03-05T13:53:19.512Z"));
+    assert_eq!(env.commits().len(), 50, "batches of 1000");
+    println!(
+        "50,000 SQL Server rows fetched and pushed in {elapsed:?} (debug build, in-process emulator)"
+    );
+}
+
+/// The numbers of docs/benchmarks.md: the release `fliplet-agent` binary runs one sync of
+/// 50,000 rows from the test server into the emulator (both in this process), measured with
+/// `wait4` (the agent's own wall time, CPU time and peak RSS).
+/// `cargo test --release -p fliplet-agent --test source_mssql -- --ignored --nocapture perf`
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore]
+async fn perf_50k_rows_push() {
+    for run in ["first sync", "re-sync, nothing changed"] {
+        let env = Env::new().await;
+        let server = TdsServer::start(USER, PASSWORD).await;
+        server.reply(LARGE, large(50_000));
+        let job = env.write_job(
+            "big.yml",
+            &mssql_yaml("127.0.0.1", server.port(), ""),
+            &format!("query: {LARGE}\nprimary_column: id\nsync_on_init: true"),
+        );
+        if run.starts_with("re-sync") {
+            let r = run_job(&load(&job), false, None).await;
+            assert!(r.succeeded());
+        }
+        let child = std::process::Command::new(env!("CARGO_BIN_EXE_fliplet-agent"))
+            .arg("start")
+            .arg(&job)
+            .env("FLIPLET_AGENT_LOG", "off")
+            .env("FLIPLET_LOG", "error")
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let pid = child.id() as libc::pid_t;
+        let started = Instant::now();
+        let (status, usage) = tokio::task::spawn_blocking(move || {
+            let mut status = 0;
+            let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+            // SAFETY: waits for our own child and fills the structures given.
+            let got = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+            assert_eq!(got, pid);
+            (status, usage)
+        })
+        .await
+        .unwrap();
+        let wall = started.elapsed();
+        assert_eq!(status, 0, "the agent exits 0");
+        assert_eq!(env.data().len(), 50_000);
+        let cpu = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+        println!(
+            "{run}: wall {:.2} s, agent CPU {:.2} s (user {:.2} + system {:.2}), agent peak RSS {:.1} MB",
+            wall.as_secs_f64(),
+            cpu(usage.ru_utime) + cpu(usage.ru_stime),
+            cpu(usage.ru_utime),
+            cpu(usage.ru_stime),
+            usage.ru_maxrss as f64 / 1024.0
+        );
+        drop(child);
+    }
+}
