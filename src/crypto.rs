@@ -202,10 +202,10 @@ pub fn cryptojs_decrypt(ciphertext: &str, passphrase: &str) -> Result<String, Cr
     Ok(text.to_owned())
 }
 
-/// Keystore step of the push flow (fliplet-api.md §5.4): decrypt the keystore entry's
-/// `content` with the salt. Like the original, an empty result means the salt is wrong; so
-/// does any decryption failure. Both give [`CryptoError::IncorrectSalt`]. A `content` that is
-/// not a CryptoJS ciphertext at all gives [`CryptoError::NotCryptoJsFormat`].
+/// Keystore step of the push flow (docs/fliplet-api.md, "Keystore"): decrypt the keystore
+/// entry's `content` with the salt. Like the original, an empty result means the salt is
+/// wrong; so does any decryption failure. Both give [`CryptoError::IncorrectSalt`]. A
+/// `content` that is not a CryptoJS ciphertext at all gives [`CryptoError::NotCryptoJsFormat`].
 pub fn decrypt_keystore_key(content: &str, salt: &str) -> Result<String, CryptoError> {
     match cryptojs_decrypt(content, salt) {
         Ok(key) if !key.is_empty() => Ok(key),
@@ -351,7 +351,8 @@ pub fn unseal(sealed: &[u8], key: &[u8; 32]) -> Result<Vec<u8>, CryptoError> {
         .map_err(|_| CryptoError::UnsealFailed)
 }
 
-/// Lower-case hex MD5 of some bytes (the media checksum of the files flow, §5.3).
+/// Lower-case hex MD5 of some bytes (the media checksum of the files flow; docs/fliplet-api.md,
+/// "Files upload").
 pub fn md5_hex(bytes: &[u8]) -> String {
     Md5::digest(bytes)
         .iter()

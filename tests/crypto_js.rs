@@ -176,7 +176,7 @@ fn we_decrypt_crypto_js_ciphertext() {
 #[test]
 fn keystore_key_both_ways() {
     // The keystore stores a generated 32-char key encrypted with the salt
-    // "<organizationId>-<keystoreDataSourceId>", e.g. "7-78" (fliplet-api.md §5.4).
+    // "<organizationId>-<keystoreDataSourceId>", e.g. "7-78" (docs/fliplet-api.md, "Keystore").
     let salt = "7-78";
 
     let key = generate_key();

@@ -340,7 +340,8 @@ impl Emulator {
         self.shared.db().settings.denial_status = status;
     }
 
-    /// What a commit does with an update of an unknown id (§9 item 19).
+    /// What a commit does with an update of an unknown id
+    /// (docs/fliplet-api.md, "Commit behaviours", commit-update-unknown).
     pub fn set_update_unknown(&self, mode: UpdateUnknown) {
         self.shared.db().settings.update_unknown = mode;
     }

@@ -279,7 +279,8 @@ pub struct Basic {
     pub data_source_id: u64,
 }
 
-/// What a commit does with an update whose `id` is not in the data source (§9 item 19).
+/// What a commit does with an update whose `id` is not in the data source
+/// (docs/fliplet-api.md, "Commit behaviours", commit-update-unknown).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum UpdateUnknown {

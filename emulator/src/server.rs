@@ -535,7 +535,8 @@ async fn handle(
 ) -> Response {
     let method = parts.method.clone();
     let set_status = |status: u16| set_journal_status(&sh, jidx, status);
-    // §1.4: url-encoded bodies are accepted too; handlers see them as a JSON object of strings.
+    // Url-encoded bodies are accepted too (docs/fliplet-api.md, "Endpoints"); handlers see them
+    // as a JSON object of strings.
     let form = parts
         .headers
         .get(header::CONTENT_TYPE)

@@ -1,5 +1,5 @@
-//! The organization keystore (fliplet-api.md §5.4): where the field-encryption key lives when
-//! a job does not configure one.
+//! The organization keystore (docs/fliplet-api.md, "Keystore"): where the field-encryption
+//! key lives when a job does not configure one.
 //!
 //! The keystore is a data source of type `keystore`. Its first entry's `content` is the key,
 //! encrypted with CryptoJS passphrase mode using the salt (default
@@ -91,8 +91,8 @@ impl Client {
     }
 }
 
-/// The keystore flow of §5.4. With `dry_run`, nothing is created or written: the result then
-/// says what a real run would create, with no key.
+/// The keystore flow (docs/fliplet-api.md, "Keystore"). With `dry_run`, nothing is created or
+/// written: the result then says what a real run would create, with no key.
 pub async fn keystore_key(
     client: &Client,
     salt: Option<&Secret>,

@@ -1,4 +1,4 @@
-//! Media endpoints used by the files flow (fliplet-api.md §4.15–4.17, §5.3).
+//! Media endpoints used by the files flow (docs/fliplet-api.md, "Media" and "Files upload").
 
 use reqwest::Method;
 use serde::{Deserialize, Serialize};
@@ -8,7 +8,7 @@ use super::client::{ApiError, Body, Client, Resend, Upload, urlencode};
 /// Name of the organization media folder the agent uploads into.
 pub const UPLOAD_FOLDER_NAME: &str = "Files uploaded from DIS";
 
-/// A media folder (§2.5).
+/// A media folder (docs/fliplet-api.md, "Media").
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct MediaFolder {
@@ -20,7 +20,7 @@ pub struct MediaFolder {
     pub parent_id: Option<u64>,
 }
 
-/// `metadata` of a media file: size and MD5 hex checksums (§2.6).
+/// `metadata` of a media file: size and MD5 hex checksums (docs/fliplet-api.md, "Media").
 #[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct MediaMetadata {
@@ -32,7 +32,7 @@ pub struct MediaMetadata {
     pub client_checksum: Option<String>,
 }
 
-/// A media file (§2.6): the fields the agent reads.
+/// A media file (docs/fliplet-api.md, "Media"): the fields the agent reads.
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct MediaFile {
@@ -46,7 +46,7 @@ pub struct MediaFile {
 
 impl MediaFile {
     /// Whether this file's server-side or client-side checksum is `md5_hex` (the original's
-    /// dedup test, §5.3).
+    /// dedup test; docs/fliplet-api.md, "Files upload").
     pub fn has_checksum(&self, md5_hex: &str) -> bool {
         self.metadata.as_ref().is_some_and(|m| {
             m.checksum

@@ -1,7 +1,7 @@
 //! The Fliplet REST API client: the only code that speaks HTTP to Fliplet.
 //!
 //! Regions, the `Auth-token` header, retries with backoff for transient failures, and typed
-//! errors. The API facts it relies on are summed up in `emulator/README.md`.
+//! errors. The API facts it relies on are in `docs/fliplet-api.md`.
 
 mod client;
 pub mod keystore;

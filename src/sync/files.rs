@@ -1,5 +1,5 @@
 //! File columns (`files:`): fetch each file a row points at and upload it to the organization's
-//! "Files uploaded from DIS" media folder (fliplet-api.md §5.3).
+//! "Files uploaded from DIS" media folder (docs/fliplet-api.md, "Files upload").
 //!
 //! For every row being inserted or updated and every configured column whose value is set:
 //! - the file is fetched: `remote` (HTTP/HTTPS GET, with the configured headers), `local` (an
@@ -179,8 +179,9 @@ pub struct FilesFlow {
 }
 
 impl FilesFlow {
-    /// Steps 1–3 of §5.3: the organization, the upload folder (created when missing, except in
-    /// a dry run) and its files (the dedup cache).
+    /// Steps 1–3 of the files upload flow (docs/fliplet-api.md, "Files upload"): the
+    /// organization, the upload folder (created when missing, except in a dry run) and its
+    /// files (the dedup cache).
     pub async fn prepare(client: &Client, dry_run: bool) -> Result<FilesFlow, FilesError> {
         let org = client
             .organizations()

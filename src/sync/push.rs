@@ -282,8 +282,8 @@ pub async fn run_push(
     debug!("Successfully fetched data from the source.");
     debug!("Fetched {} rows from {from}.", table.rows.len());
 
-    // The encryption key before the remote entries (the original's order, §5.2): a wrong
-    // salt stops the run before anything is read or written.
+    // The encryption key before the remote entries (the original's order; docs/fliplet-api.md,
+    // "Push"): a wrong salt stops the run before anything is read or written.
     let key = match &op.encrypt {
         None => None,
         Some(enc) => Some(match &enc.key {
@@ -421,7 +421,8 @@ pub async fn run_push(
         return Ok(run);
     }
 
-    // Files of the rows being written (§5.3), then encryption (§5.2 steps 4 and 5).
+    // Files of the rows being written, then encryption (docs/fliplet-api.md, "Push", steps 5
+    // and 6).
     let writes = write_rows(&run.plan);
     for f in &op.files {
         if run.table.column_index(&f.column).is_none() {

@@ -1,4 +1,4 @@
-//! §9 items 1–5: transport and auth.
+//! Behaviours 1–5, transport and auth (docs/fliplet-api.md, "Auth behaviours").
 
 use crate::common::*;
 use base64::Engine;

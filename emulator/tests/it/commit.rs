@@ -1,4 +1,4 @@
-//! §9 items 15–22: commit.
+//! Behaviours 15–22, commit (docs/fliplet-api.md, "Commit behaviours").
 
 use crate::common::*;
 use fliplet_emulator::{Perm, UpdateUnknown};

@@ -119,7 +119,7 @@ pub async fn res(r: reqwest::Response) -> Res {
     }
 }
 
-/// Assert the §1.5 error contract: JSON with a string `message`.
+/// Assert the error contract (docs/fliplet-api.md, "Errors"): JSON with a string `message`.
 pub fn assert_error(r: &Res, status: u16) {
     assert_eq!(r.status, status, "body: {}", r.text);
     assert!(

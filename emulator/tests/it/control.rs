@@ -1,4 +1,5 @@
-//! §9 item 29 (journal), the control plane over HTTP, persistence and the demo state.
+//! Behaviour 29, the journal (docs/fliplet-api.md, "Limit and journal behaviours"), the control
+//! plane over HTTP, persistence and the demo state.
 
 use std::time::Duration;
 

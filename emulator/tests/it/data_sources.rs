@@ -1,4 +1,4 @@
-//! §9 items 6–8: data sources.
+//! Behaviours 6–8, data sources (docs/fliplet-api.md, "Data source behaviours").
 
 use crate::common::*;
 use fliplet_emulator::Perm;

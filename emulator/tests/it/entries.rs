@@ -1,4 +1,4 @@
-//! §9 items 9–14: entries.
+//! Behaviours 9–14, entries (docs/fliplet-api.md, "Entry behaviours").
 
 use crate::common::*;
 use serde_json::{Value, json};

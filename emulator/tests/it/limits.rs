@@ -1,4 +1,5 @@
-//! §9 item 28 (rate limit) and fault injection.
+//! Behaviour 28, rate limit (docs/fliplet-api.md, "Limit and journal behaviours"), and fault
+//! injection.
 
 use std::time::{Duration, Instant};
 

@@ -1,5 +1,7 @@
 //! Integration tests of the Fliplet emulator over real HTTP. Test names start with the
-//! number of the spec's §9 item they cover (see emulator/README.md).
+//! number of the behaviour they cover
+//! (docs/fliplet-api.md, "Behaviours the emulator is tested for"); emulator/README.md maps
+//! each behaviour to its tests.
 
 mod common;
 

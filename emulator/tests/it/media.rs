@@ -1,4 +1,4 @@
-//! §9 items 24–27: media.
+//! Behaviours 24–27, media (docs/fliplet-api.md, "Media behaviours").
 
 use crate::common::*;
 use reqwest::multipart::{Form, Part};

@@ -1,4 +1,4 @@
-//! §9 item 23: data/query.
+//! Behaviour 23, data/query (docs/fliplet-api.md, "Query behaviours").
 
 use crate::common::*;
 use serde_json::{Value, json};
