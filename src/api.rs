@@ -8,10 +8,11 @@ use tracing::{Instrument, error, info};
 use crate::config::{API_URL_ENV, Job, Operation};
 use crate::fliplet::{ApiError, Client, ClientOptions, RetryPolicy, User};
 use crate::source;
+use crate::sync::RunError;
 use crate::sync::control::{self, RunControl};
 use crate::sync::on_sync::{self, OnSyncReport};
 use crate::sync::pull::{self, PullRun};
-use crate::sync::push::{self, Counts, FileCounts, PushPreview, PushRun, RunError};
+use crate::sync::push::{self, Counts, FileCounts, PushPreview, PushRun};
 
 /// Environment variable naming an extra CA certificate file (PEM) to trust.
 pub use crate::net::CA_FILE_ENV;

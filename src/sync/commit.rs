@@ -26,9 +26,10 @@ use tracing::{info, warn};
 use crate::fliplet::{ApiError, Client, CommitRequest, CommitRow, RemoteEntry, RetryPolicy};
 use crate::source::Table;
 use crate::sync::control::RunControl;
+use crate::sync::error::RunError;
 use crate::sync::guard::{PendingCommit, PendingFile};
 use crate::sync::plan::{self, Plan, PlanOptions, canonical_key, extract_fields};
-use crate::sync::push::{RowObject, RowPatch, RunError};
+use crate::sync::row::{RowObject, RowPatch};
 
 /// Environment variable: how long after sending a commit whose outcome is unknown the run
 /// waits for its effect to show, in milliseconds (default 60 000).

@@ -4,7 +4,6 @@
 //! ever comes from a failed source.
 
 use serde::Serialize;
-use serde::ser::SerializeMap;
 use serde_json::Value;
 use tracing::{debug, error, info, warn};
 
@@ -12,137 +11,17 @@ use std::collections::HashMap;
 
 use crate::config::{DatabaseConfig, Mode, OnSchemaChange, PushOperation};
 use crate::crypto::{cryptojs_decrypt, encrypt_value, field_plaintext};
-use crate::fliplet::{ApiError, Client, KeySource, KeystoreError, RemoteEntry, keystore_key};
+use crate::fliplet::{Client, KeySource, RemoteEntry, keystore_key};
 use crate::secret::Secret;
-use crate::source::{self, SourceError, Table};
+use crate::source::{self, Table};
 use crate::sync::commit::{self, Commit};
 use crate::sync::control::RunControl;
 use crate::sync::drift::{SchemaDrift, SchemaFile};
-use crate::sync::files::{self, FileAction, FileReport, FilesError, FilesFlow};
-use crate::sync::guard::{self, DataSourceLock, LockError, PendingFile};
-use crate::sync::plan::{self, DeleteReason, Plan, PlanError, PlanOptions};
-
-/// Why a push did not complete. Messages follow the original's catalogue and say what to do.
-#[derive(Debug, thiserror::Error)]
-pub enum RunError {
-    #[error("Unable to authenticate with Fliplet API: {0}")]
-    Auth(String),
-    /// The API could not be reached or answered with errors before the token was checked.
-    #[error("Cannot reach the Fliplet API at {base}: {message}")]
-    Unreachable { base: String, message: String },
-    #[error("{0}")]
-    Source(#[from] SourceError),
-    #[error(
-        "You don't have access to the dataSource {data_source_id}. Please check the permissions of your Fliplet user. ({message})"
-    )]
-    NoAccess {
-        data_source_id: u64,
-        message: String,
-    },
-    #[error("Cannot fetch the entries of data source {data_source_id}: {source}")]
-    Fetch {
-        data_source_id: u64,
-        source: ApiError,
-    },
-    #[error("{0}")]
-    Plan(#[from] PlanError),
-    #[error(
-        "Cannot sync data to Fliplet servers: {message}{}",
-        commit_progress(*.sent, *.total, *.resumable)
-    )]
-    Commit {
-        message: String,
-        /// Commit requests answered before the failure, and how many the run needed.
-        sent: usize,
-        total: usize,
-        /// Whether the next run can tell what landed (a primary key matches rows to entries).
-        resumable: bool,
-    },
-    #[error(
-        "Cannot sync data to Fliplet servers: the answer to commit {commit} of {total} was lost {rounds} times in a row (last: {message}). Nothing was sent twice: what the data source holds was read again each time. The next run checks that commit before sending anything and finishes the sync. If this keeps happening, check the network path to the Fliplet API (proxy, firewall, timeouts) or lower batch_size."
-    )]
-    CommitUnknown {
-        message: String,
-        commit: usize,
-        total: usize,
-        rounds: usize,
-    },
-    #[error("{0}")]
-    Lock(#[from] LockError),
-    /// The delete gate or the empty-source rule stopped the run before any write.
-    #[error("{0}")]
-    DeleteGate(String),
-    /// `on_schema_change: stop` and the query's columns changed.
-    #[error(
-        "{0} The run is stopped before writing anything (on_schema_change: stop). If the change is intended, set on_schema_change: warn for one run, or fix the query (use SQL \"AS\" to keep the old names)."
-    )]
-    SchemaDrift(String),
-    #[error("{}", stopped_message(.reason, *.sent, *.total))]
-    Stopped {
-        reason: String,
-        /// Commit requests answered before the stop, and how many the run needed (0, 0:
-        /// stopped before writing anything).
-        sent: usize,
-        total: usize,
-    },
-    #[error("{0}")]
-    Config(String),
-    #[error("{0}")]
-    Files(#[from] FilesError),
-    #[error("{0}")]
-    Keystore(#[from] KeystoreError),
-}
-
-fn commit_progress(sent: usize, total: usize, resumable: bool) -> String {
-    if sent == 0 {
-        String::new()
-    } else if resumable {
-        format!(
-            " ({sent} of {total} commit requests had already been applied; the next run will send the rest)"
-        )
-    } else {
-        format!(
-            " ({sent} of {total} commit requests had already been applied. This job has no primary_column, so rows cannot be matched to entries: the next run appends every row again, including those already appended. Set primary_column to make runs resumable.)"
-        )
-    }
-}
-
-fn stopped_message(reason: &str, sent: usize, total: usize) -> String {
-    if total == 0 {
-        format!("The run was stopped before writing anything: {reason}.")
-    } else {
-        format!(
-            "The run was stopped between two commits: {reason}. {sent} of {total} commit requests had been applied (none was cut in half); the next run sends the rest."
-        )
-    }
-}
-
-impl RunError {
-    /// A run stopped before it wrote anything.
-    pub fn stopped(reason: String) -> RunError {
-        RunError::Stopped {
-            reason,
-            sent: 0,
-            total: 0,
-        }
-    }
-
-    /// A failure to read a data source's entries.
-    pub fn fetch(data_source_id: u64, e: ApiError) -> RunError {
-        match e {
-            ApiError::NoAccess { message, .. } | ApiError::Unauthorized { message } => {
-                RunError::NoAccess {
-                    data_source_id,
-                    message,
-                }
-            }
-            source => RunError::Fetch {
-                data_source_id,
-                source,
-            },
-        }
-    }
-}
+use crate::sync::error::RunError;
+use crate::sync::files::{self, FileAction, FileReport, FilesFlow};
+use crate::sync::guard::{self, DataSourceLock, PendingFile};
+use crate::sync::plan::{self, DeleteReason, Plan, PlanOptions};
+use crate::sync::row::{RowObject, RowPatch};
 
 /// How many rows went where.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
@@ -618,19 +497,6 @@ fn encryption_report(op: &PushOperation, run: &PushRun, key_source: KeySource) -
     }
 }
 
-/// Changes to a row's data on its way to the commit: file columns replaced by Fliplet URLs
-/// (or left out when the file could not be fetched), `<column>MediaFileId` added, and
-/// encrypted fields.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct RowPatch {
-    /// Column index -> value sent instead of the source value.
-    pub set: HashMap<usize, Value>,
-    /// Columns left out.
-    pub omit: Vec<usize>,
-    /// Keys added after the row's columns.
-    pub extra: Vec<(String, Value)>,
-}
-
 /// The patches of the rows being written.
 fn patches(op: &PushOperation, run: &PushRun, key: Option<&Secret>) -> HashMap<usize, RowPatch> {
     let mut out: HashMap<usize, RowPatch> = HashMap::new();
@@ -756,52 +622,6 @@ fn display_key(v: &Value) -> String {
     match v {
         Value::String(s) => s.clone(),
         other => other.to_string(),
-    }
-}
-
-/// A row of a table serialised as a JSON object in column order, with its [`RowPatch`].
-#[derive(Debug, Clone, Copy)]
-pub struct RowObject<'a> {
-    table: &'a Table,
-    row: usize,
-    patch: Option<&'a RowPatch>,
-}
-
-impl<'a> RowObject<'a> {
-    pub fn new(table: &'a Table, row: usize) -> Self {
-        RowObject {
-            table,
-            row,
-            patch: None,
-        }
-    }
-
-    pub fn with_patch(self, patch: Option<&'a RowPatch>) -> Self {
-        RowObject { patch, ..self }
-    }
-}
-
-impl Serialize for RowObject<'_> {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let values = &self.table.rows[self.row];
-        let mut map = s.serialize_map(None)?;
-        for (i, (c, v)) in self.table.columns.iter().zip(values).enumerate() {
-            match self.patch {
-                None => map.serialize_entry(&c.name, v)?,
-                Some(p) => {
-                    if p.omit.contains(&i) {
-                        continue;
-                    }
-                    map.serialize_entry(&c.name, p.set.get(&i).unwrap_or(v))?;
-                }
-            }
-        }
-        if let Some(p) = self.patch {
-            for (k, v) in &p.extra {
-                map.serialize_entry(k, v)?;
-            }
-        }
-        map.end()
     }
 }
 
