@@ -47,6 +47,10 @@ pub const SCHEMA_VERSION: i64 = 1;
 /// Default file name of the history database in the app data folder.
 pub const FILE_NAME: &str = "history.sqlite";
 
+/// How many runs of each job the history keeps (with their log lines); older ones are
+/// pruned at the end of every run, except the job's latest success and failure.
+pub const KEEP_RUNS_PER_JOB: u32 = 1000;
+
 /// Errors of the history store. Messages say what to check.
 #[derive(Debug, thiserror::Error)]
 pub enum HistoryError {
@@ -397,6 +401,7 @@ impl History {
         .bind(run.0)
         .execute(&self.pool)
         .await?;
+        self.prune(KEEP_RUNS_PER_JOB).await?;
         Ok(())
     }
 
@@ -531,12 +536,18 @@ impl History {
     }
 
     /// Keep the newest `keep_per_job` runs of each job (and their log lines); delete older
-    /// ones. Runs still `running` are never deleted. Returns how many runs were deleted.
+    /// ones, except each job's latest real (not dry-run) success and failure per operation,
+    /// so its last success and last failure survive any streak (the watchdog and
+    /// `fliplet-agent status` read them). Runs still `running` are never deleted. Returns how
+    /// many runs were deleted. Called with [`KEEP_RUNS_PER_JOB`] at the end of every run.
     pub async fn prune(&self, keep_per_job: u32) -> Result<u64, HistoryError> {
         Ok(sqlx::query(
-            "DELETE FROM runs WHERE outcome <> 'running' AND id IN ( \
-               SELECT id FROM (SELECT id, ROW_NUMBER() OVER (PARTITION BY job ORDER BY id DESC) AS n \
-                               FROM runs) WHERE n > ?)",
+            "DELETE FROM runs WHERE outcome <> 'running' \
+               AND id IN (SELECT id FROM (SELECT id, ROW_NUMBER() OVER \
+                            (PARTITION BY job ORDER BY id DESC) AS n FROM runs) WHERE n > ?) \
+               AND id NOT IN (SELECT MAX(id) FROM runs \
+                                WHERE outcome IN ('success', 'failed') AND trigger <> 'dry_run' \
+                                GROUP BY job, operation, outcome)",
         )
         .bind(i64::from(keep_per_job))
         .execute(&self.pool)

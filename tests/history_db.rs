@@ -1,7 +1,8 @@
 //! Run history against a real SQLite file (each test in its own temp folder).
 
 use fliplet_agent::history::{
-    History, LogCapture, LogLevel, Outcome, RunCounts, RunId, SCHEMA_VERSION, Trigger, redact,
+    History, KEEP_RUNS_PER_JOB, LogCapture, LogLevel, Outcome, RunCounts, RunId, SCHEMA_VERSION,
+    Trigger, redact,
 };
 use fliplet_agent::secret::Secret;
 use tracing::Instrument;
@@ -110,6 +111,55 @@ async fn run_lifecycle_with_logs() {
     assert_eq!(json["logs"][1]["level"], "warn");
 }
 
+/// The history is bounded: every finished run prunes each job to its newest
+/// `KEEP_RUNS_PER_JOB` runs, yet a job's last success survives a long failure streak.
+#[tokio::test]
+async fn history_is_pruned_at_the_end_of_each_run_keeping_the_last_success() {
+    let (_dir, h) = open().await;
+    let keep = KEEP_RUNS_PER_JOB as usize;
+    let first = h
+        .start_run("a", "a.yml", Trigger::Scheduled, None)
+        .await
+        .unwrap();
+    h.finish_run(first, Outcome::Success, counts(1), None)
+        .await
+        .unwrap();
+    h.append_log(first, LogLevel::Info, "the success")
+        .await
+        .unwrap();
+    // a dry run succeeding later does not count as the job's success
+    let dry = h
+        .start_run("a", "a.yml", Trigger::DryRun, None)
+        .await
+        .unwrap();
+    h.finish_run(dry, Outcome::Success, counts(0), None)
+        .await
+        .unwrap();
+    let mut last = dry;
+    for _ in 0..keep + 10 {
+        last = h
+            .start_run("a", "a.yml", Trigger::Scheduled, None)
+            .await
+            .unwrap();
+        h.finish_run(last, Outcome::Failed, RunCounts::default(), Some("down"))
+            .await
+            .unwrap();
+    }
+    let runs = h.runs("a", 10 * keep as u32).await.unwrap();
+    assert_eq!(
+        runs.len(),
+        keep + 1,
+        "the newest {keep} runs and the last success"
+    );
+    assert_eq!(runs[0].id, last);
+    assert_eq!(runs.last().unwrap().id, first);
+    assert!(h.run(dry).await.unwrap().is_none(), "old dry runs go");
+    let kept = h.run(first).await.unwrap().unwrap();
+    assert_eq!(kept.logs.len(), 1, "the kept run keeps its log");
+    let success = h.last_real_run("a", Outcome::Success, None).await.unwrap();
+    assert_eq!(success.map(|r| r.id), Some(first));
+}
+
 #[tokio::test]
 async fn runs_are_newest_first_per_job_and_failures_are_counted() {
     let (_dir, h) = open().await;
@@ -165,15 +215,17 @@ async fn runs_are_newest_first_per_job_and_failures_are_counted() {
         0
     );
 
-    // prune keeps the newest N per job and removes their logs too
+    // prune keeps the newest N per job (and the latest success and failure), and removes the
+    // logs of what it deletes
     h.append_log(ids[0], LogLevel::Info, "old").await.unwrap();
     let running = h
         .start_run("a", "a.yml", Trigger::Manual, None)
         .await
         .unwrap();
     let deleted = h.prune(2).await.unwrap();
-    // a: 8 runs, keep newest 2 (one is running) -> 6 deleted; b: 7 runs -> 5 deleted
-    assert_eq!(deleted, 11);
+    // a: 8 runs, keep the newest 2 (one is running, the other its latest failure) and its
+    // latest success -> 5 deleted; b: 7 runs -> 5 deleted
+    assert_eq!(deleted, 10);
     let left: Vec<_> = h
         .runs("a", 10)
         .await
@@ -181,7 +233,7 @@ async fn runs_are_newest_first_per_job_and_failures_are_counted() {
         .iter()
         .map(|r| r.id)
         .collect();
-    assert_eq!(left, vec![running, ids[6]]);
+    assert_eq!(left, vec![running, ids[6], ids[5]]);
     assert!(h.run(ids[0]).await.unwrap().is_none());
     assert_eq!(h.runs("b", 10).await.unwrap().len(), 2);
 
