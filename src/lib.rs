@@ -6,6 +6,7 @@
 
 pub mod agent;
 pub mod api;
+pub mod atomic_file;
 pub mod config;
 pub mod crypto;
 pub mod demo;

@@ -337,6 +337,30 @@ pub fn certificate_error(e: &(dyn std::error::Error + 'static)) -> Option<String
     }
 }
 
+/// How a request failed, in words: "timed out", "could not connect" or "failed".
+pub fn failure(e: &reqwest::Error) -> &'static str {
+    if e.is_timeout() {
+        "timed out"
+    } else if e.is_connect() {
+        "could not connect"
+    } else {
+        "failed"
+    }
+}
+
+/// An error and each of its sources, joined with ": " (what reqwest and hyper errors need to
+/// say what actually failed: "error sending request: connection refused").
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut message = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        message.push_str(": ");
+        message.push_str(&s.to_string());
+        source = s.source();
+    }
+    message
+}
+
 /// The rustls error in a chain of errors. `io::Error` hides the error it wraps from
 /// `source()` (and wrappers nest), so each one is opened.
 fn find_rustls<'a>(e: &'a (dyn std::error::Error + 'static)) -> Option<&'a rustls::Error> {

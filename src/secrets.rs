@@ -38,7 +38,6 @@
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::Duration;
@@ -448,37 +447,7 @@ pub fn write_private(path: &Path, bytes: &[u8]) -> Result<(), SecretsError> {
 }
 
 fn write_atomic(path: &Path, bytes: &[u8], mode: Option<u32>) -> Result<(), SecretsError> {
-    let dir = path.parent().filter(|d| !d.as_os_str().is_empty());
-    let file_name = path.file_name().map(|n| n.to_string_lossy().into_owned());
-    let tmp_name = format!(
-        ".{}.tmp-{}",
-        file_name.unwrap_or_else(|| "file".into()),
-        random_suffix()
-    );
-    let tmp = match dir {
-        Some(d) => d.join(tmp_name),
-        None => PathBuf::from(tmp_name),
-    };
-    let result = (|| {
-        let mut options = fs::OpenOptions::new();
-        options.write(true).create_new(true);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::OpenOptionsExt;
-            options.mode(mode.unwrap_or(0o644));
-        }
-        #[cfg(not(unix))]
-        let _ = mode;
-        let mut f = options.open(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        drop(f);
-        fs::rename(&tmp, path)
-    })();
-    result.map_err(|e| {
-        let _ = fs::remove_file(&tmp);
-        io_err("write", path, e)
-    })
+    crate::atomic_file::write(path, bytes, mode).map_err(|e| io_err("write", path, e))
 }
 
 // ---------------------------------------------------------------------------------------
@@ -549,6 +518,17 @@ fn job_secrets_mut(job: &mut Job) -> Vec<(String, &mut Secret)> {
         }
     }
     out
+}
+
+/// The keys of the secrets of a job that are still plain text in its file (not `keychain:`
+/// references, not empty), e.g. `auth_token`, `connections.crm.password`.
+pub fn plain_secret_keys(job: &Job) -> Vec<String> {
+    let mut job = job.clone();
+    job_secrets_mut(&mut job)
+        .into_iter()
+        .filter(|(_, s)| !s.is_empty() && reference_name(s).is_none())
+        .map(|(key, _)| key)
+        .collect()
 }
 
 /// Every secret value of a job (for [`crate::history::redact`] and log redaction).

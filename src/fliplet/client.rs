@@ -630,19 +630,8 @@ fn transient(method: &Method, path: &str, e: &reqwest::Error) -> (ApiError, Reac
         );
     }
     // reqwest's Display includes the URL, which never holds the token (it is a header).
-    let what = if e.is_timeout() {
-        "timed out"
-    } else if e.is_connect() {
-        "could not connect"
-    } else {
-        "failed"
-    };
-    let mut message = format!("{method} {path} {what}: {e}");
-    let mut source = std::error::Error::source(e);
-    while let Some(s) = source {
-        message.push_str(&format!(": {s}"));
-        source = s.source();
-    }
+    let what = crate::net::failure(e);
+    let message = format!("{method} {path} {what}: {}", crate::net::error_chain(e));
     let reached = if e.is_connect() {
         Reached::No
     } else {

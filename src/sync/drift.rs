@@ -127,9 +127,10 @@ impl SchemaFile {
             if let Some(d) = self.path.parent() {
                 std::fs::create_dir_all(d)?;
             }
-            crate::sync::pull::write_atomic(
+            crate::atomic_file::write(
                 &self.path,
                 &serde_json::to_vec(&cols).expect("columns serialise"),
+                None,
             )
         };
         if let Err(e) = write() {

@@ -645,22 +645,10 @@ fn is_windows_absolute(s: &str) -> bool {
 }
 
 fn http_reason(e: reqwest::Error) -> String {
-    let what = if e.is_timeout() {
-        "timed out"
-    } else if e.is_connect() {
-        "could not connect"
-    } else {
-        "failed"
-    };
+    let what = crate::net::failure(&e);
     // Without the URL: it is reported (redacted) separately.
     let e = e.without_url();
-    let mut message = format!("the request {what}: {e}");
-    let mut source = std::error::Error::source(&e);
-    while let Some(s) = source {
-        message.push_str(&format!(": {s}"));
-        source = s.source();
-    }
-    message
+    format!("the request {what}: {}", crate::net::error_chain(&e))
 }
 
 /// HTTP GET with NTLM authentication (what SharePoint on-premises asks for), using `sspi`.

@@ -229,9 +229,10 @@ impl PendingFile {
         if let Some(dir) = self.path.parent() {
             std::fs::create_dir_all(dir)?;
         }
-        crate::sync::pull::write_atomic(
+        crate::atomic_file::write(
             &self.path,
             &serde_json::to_vec(pending).expect("a record serialises"),
+            None,
         )
     }
 

@@ -9,7 +9,7 @@
 //! (only the write-back column changes on each entry), which costs one request per 1000
 //! entries instead of one `PUT` per entry as in the reference document's example.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use serde::Serialize;
 use serde_json::{Map, Value, json};
@@ -333,44 +333,12 @@ fn write_file(path: &Path, bytes: &[u8], dry_run: bool, n: usize) -> Result<(), 
         );
         return Ok(());
     }
-    write_atomic(path, bytes).map_err(|e| PullError::File {
+    crate::atomic_file::write(path, bytes, None).map_err(|e| PullError::File {
         path: path.display().to_string(),
         message: e.to_string(),
     })?;
     info!("{n} entries have been written to {}.", path.display());
     Ok(())
-}
-
-/// Write `bytes` to a temporary file next to `path`, then rename it over `path`: readers
-/// see the old file or the new one, never half of one.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    use std::io::Write;
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    if !dir.is_dir() {
-        return Err(std::io::Error::new(
-            std::io::ErrorKind::NotFound,
-            format!("the folder {} does not exist", dir.display()),
-        ));
-    }
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "pull".into());
-    let tmp: PathBuf = dir.join(format!(".{name}.{}.tmp", std::process::id()));
-    let result = (|| {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        drop(f);
-        std::fs::rename(&tmp, path)
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result
 }
 
 #[cfg(test)]
