@@ -283,7 +283,7 @@ pub struct Agent {
     releasing: AtomicBool,
     running: Mutex<HashSet<String>>,
     schedules: tokio::sync::Mutex<Vec<Schedule>>,
-    demo: tokio::sync::Mutex<Option<fliplet_emulator::Emulator>>,
+    demo: tokio::sync::Mutex<Option<crate::demo::Emulator>>,
     events: broadcast::Sender<AgentEvent>,
     /// Stale episodes notified (`<job>@<since>`), kept in [`STALE_NOTIFIED_FILE`].
     stale_notified: Mutex<HashSet<String>>,

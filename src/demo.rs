@@ -3,7 +3,25 @@
 
 use std::path::{Path, PathBuf};
 
-use fliplet_emulator::{Emulator, State};
+#[cfg(feature = "demo")]
+pub use fliplet_emulator::Emulator;
+#[cfg(feature = "demo")]
+use fliplet_emulator::State;
+
+/// Built without the `demo` feature there is no emulator: no value of this type exists.
+#[cfg(not(feature = "demo"))]
+pub enum Emulator {}
+
+#[cfg(not(feature = "demo"))]
+impl Emulator {
+    pub fn url(&self) -> String {
+        match *self {}
+    }
+
+    pub async fn shutdown(self) -> Result<(), std::io::Error> {
+        match self {}
+    }
+}
 
 use crate::config::{Job, load_job};
 
@@ -26,10 +44,22 @@ pub struct Demo {
 pub enum DemoError {
     #[error("Cannot prepare the demo in {dir}: {message}")]
     Prepare { dir: String, message: String },
+    #[error(
+        "This build has no built-in Fliplet emulator, so no demo (it was built without the `demo` feature)."
+    )]
+    Unavailable,
 }
 
 /// Create (or recreate) the demo's SQLite database and job file in `dir`, and start the
 /// emulator with its demo state on a free loopback port.
+#[cfg(not(feature = "demo"))]
+pub async fn prepare(_dir: &Path) -> Result<Demo, DemoError> {
+    Err(DemoError::Unavailable)
+}
+
+/// Create (or recreate) the demo's SQLite database and job file in `dir`, and start the
+/// emulator with its demo state on a free loopback port.
+#[cfg(feature = "demo")]
 pub async fn prepare(dir: &Path) -> Result<Demo, DemoError> {
     let fail = |message: String| DemoError::Prepare {
         dir: dir.display().to_string(),
@@ -107,6 +137,17 @@ pub const APP_DEMO_ID: &str = "demo";
 /// in `<data_dir>/demo/emulator-state.json` (so synced entries survive a restart). When the
 /// job exists already, only its `api_url` is pointed at the new port. Returns the running
 /// emulator and the job file.
+#[cfg(not(feature = "demo"))]
+pub async fn app_demo(
+    _jobs_dir: &Path,
+    _data_dir: &Path,
+    _store: &crate::secrets::SecretStore,
+) -> Result<(Emulator, PathBuf), DemoError> {
+    Err(DemoError::Unavailable)
+}
+
+/// See the other `app_demo`: this one runs the emulator.
+#[cfg(feature = "demo")]
 pub async fn app_demo(
     jobs_dir: &Path,
     data_dir: &Path,
