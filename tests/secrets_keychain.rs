@@ -31,11 +31,9 @@ fn keychain() -> Option<SecretStore> {
     }
 }
 
-fn unique(prefix: &str) -> String {
-    use rand::Rng;
-    let n: u64 = rand::thread_rng().r#gen();
-    format!("{prefix}-{n:016x}")
-}
+mod common;
+
+use common::unique;
 
 #[test]
 fn set_get_delete_round_trip() {

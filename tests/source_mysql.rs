@@ -8,52 +8,22 @@
 //! Each test creates its own uniquely named table (or user) and drops it afterwards, so tests
 //! run in parallel.
 
-use fliplet_agent::config::{DatabaseConfig, Driver};
+use fliplet_agent::config::DatabaseConfig;
 use fliplet_agent::secret::Secret;
 use fliplet_agent::source::{self, SourceError};
 use serde_json::{Value, json};
-use sqlx::{Connection, Executor, MySqlConnection};
+use sqlx::Executor;
 
-fn env(name: &str, default: &str) -> String {
-    std::env::var(name).unwrap_or_else(|_| default.to_string())
-}
+mod common;
+
+use common::unique;
 
 fn config() -> DatabaseConfig {
-    DatabaseConfig {
-        driver: Driver::Mysql,
-        host: Some(env("FLIPLET_TEST_MYSQL_HOST", "127.0.0.1")),
-        port: Some(env("FLIPLET_TEST_MYSQL_PORT", "3306").parse().unwrap()),
-        username: Some(env("FLIPLET_TEST_MYSQL_USER", "root")),
-        password: std::env::var("FLIPLET_TEST_MYSQL_PASSWORD")
-            .ok()
-            .map(Secret::new),
-        database: Some(env("FLIPLET_TEST_MYSQL_DB", "test")),
-        domain: None,
-        instance: None,
-        encrypt: None,
-        native_odbc: false,
-    }
+    common::mysql_config()
 }
 
-async fn admin() -> MySqlConnection {
-    let c = config();
-    let mut opts = sqlx::mysql::MySqlConnectOptions::new()
-        .host(c.host.as_deref().unwrap())
-        .port(c.port.unwrap())
-        .username(c.username.as_deref().unwrap())
-        .database(c.database.as_deref().unwrap());
-    if let Some(pw) = &c.password {
-        opts = opts.password(pw.expose());
-    }
-    MySqlConnection::connect_with(&opts).await.unwrap()
-}
-
-fn unique(prefix: &str) -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .subsec_nanos();
-    format!("{prefix}_{}_{nanos}", std::process::id())
+async fn admin() -> sqlx::MySqlConnection {
+    common::mysql_conn().await
 }
 
 #[tokio::test]

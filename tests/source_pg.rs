@@ -9,53 +9,22 @@
 //! parallel.
 
 use chrono::{NaiveDate, TimeZone};
-use fliplet_agent::config::{DatabaseConfig, Driver};
+use fliplet_agent::config::DatabaseConfig;
 use fliplet_agent::secret::Secret;
 use fliplet_agent::source::{self, SourceError};
 use serde_json::{Value, json};
-use sqlx::{Connection, Executor, PgConnection};
+use sqlx::Executor;
 
-fn env(name: &str, default: &str) -> String {
-    std::env::var(name).unwrap_or_else(|_| default.to_string())
-}
+mod common;
+
+use common::unique;
 
 fn config() -> DatabaseConfig {
-    DatabaseConfig {
-        driver: Driver::Postgres,
-        host: Some(env("FLIPLET_TEST_PG_HOST", "127.0.0.1")),
-        port: Some(env("FLIPLET_TEST_PG_PORT", "5432").parse().unwrap()),
-        username: Some(env("FLIPLET_TEST_PG_USER", "postgres")),
-        password: std::env::var("FLIPLET_TEST_PG_PASSWORD")
-            .ok()
-            .map(Secret::new),
-        database: Some(env("FLIPLET_TEST_PG_DB", "test")),
-        domain: None,
-        instance: None,
-        encrypt: None,
-        native_odbc: false,
-    }
+    common::pg_config()
 }
 
-async fn admin() -> PgConnection {
-    let c = config();
-    let pw = c.password.as_ref().map(|p| p.expose().to_string());
-    let mut opts = sqlx::postgres::PgConnectOptions::new()
-        .host(c.host.as_deref().unwrap())
-        .port(c.port.unwrap())
-        .username(c.username.as_deref().unwrap())
-        .database(c.database.as_deref().unwrap());
-    if let Some(pw) = pw {
-        opts = opts.password(&pw);
-    }
-    PgConnection::connect_with(&opts).await.unwrap()
-}
-
-fn unique(prefix: &str) -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .subsec_nanos();
-    format!("{prefix}_{}_{nanos}", std::process::id())
+async fn admin() -> sqlx::PgConnection {
+    common::pg_conn().await
 }
 
 fn local_iso(y: i32, m: u32, d: u32, h: u32, mi: u32, s: u32, ms: u32) -> String {

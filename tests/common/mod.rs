@@ -10,7 +10,8 @@
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use fliplet_agent::config::{Job, load_job};
+use fliplet_agent::config::{DatabaseConfig, Driver, Job, load_job};
+use fliplet_agent::secret::Secret;
 pub mod agent_cli;
 pub mod proxy;
 
@@ -126,19 +127,73 @@ pub fn pg_yaml() -> String {
     )
 }
 
+/// The test PostgreSQL as the agent's connection settings (`FLIPLET_TEST_PG_PASSWORD` adds a
+/// password).
+pub fn pg_config() -> DatabaseConfig {
+    DatabaseConfig {
+        driver: Driver::Postgres,
+        host: Some(env_or("FLIPLET_TEST_PG_HOST", "127.0.0.1")),
+        port: Some(port("FLIPLET_TEST_PG_PORT", "5432")),
+        username: Some(env_or("FLIPLET_TEST_PG_USER", "postgres")),
+        password: std::env::var("FLIPLET_TEST_PG_PASSWORD")
+            .ok()
+            .map(Secret::new),
+        database: Some(env_or("FLIPLET_TEST_PG_DB", "test")),
+        domain: None,
+        instance: None,
+        encrypt: None,
+        native_odbc: false,
+    }
+}
+
+fn port(key: &str, default: &str) -> u16 {
+    let text = env_or(key, default);
+    text.parse()
+        .unwrap_or_else(|_| panic!("{key}={text} is not a port number"))
+}
+
+/// Why a test database cannot be reached, and how to fix it.
+fn database_down(what: &str, c: &DatabaseConfig, e: impl std::fmt::Display) -> String {
+    format!(
+        "{what} must run for these tests at {}:{} (database {}, user {}): {e}. \
+         Start it with `bash scripts/setup.sh` (it installs and starts PostgreSQL and MariaDB), \
+         or point the FLIPLET_TEST_* variables of tests/common/mod.rs at a running server.",
+        c.host.as_deref().unwrap_or_default(),
+        c.port.unwrap_or_default(),
+        c.database.as_deref().unwrap_or_default(),
+        c.username.as_deref().unwrap_or_default(),
+    )
+}
+
+fn pg_options() -> sqlx::postgres::PgConnectOptions {
+    let c = pg_config();
+    let mut opts = sqlx::postgres::PgConnectOptions::new()
+        .host(c.host.as_deref().unwrap_or_default())
+        .port(c.port.unwrap_or_default())
+        .username(c.username.as_deref().unwrap_or_default())
+        .database(c.database.as_deref().unwrap_or_default());
+    if let Some(pw) = &c.password {
+        opts = opts.password(pw.expose());
+    }
+    opts
+}
+
+/// A pool on the test PostgreSQL.
 pub async fn pg() -> sqlx::PgPool {
-    let url = format!(
-        "postgres://{}@{}:{}/{}",
-        env_or("FLIPLET_TEST_PG_USER", "postgres"),
-        env_or("FLIPLET_TEST_PG_HOST", "127.0.0.1"),
-        env_or("FLIPLET_TEST_PG_PORT", "5432"),
-        env_or("FLIPLET_TEST_PG_DB", "test"),
-    );
     sqlx::postgres::PgPoolOptions::new()
         .max_connections(2)
-        .connect(&url)
+        .connect_with(pg_options())
         .await
-        .expect("PostgreSQL must run on this machine (see .ci/run)")
+        .unwrap_or_else(|e| panic!("{}", database_down("PostgreSQL", &pg_config(), e)))
+}
+
+/// One connection to the test PostgreSQL (for statements that need the same session).
+pub async fn pg_conn() -> sqlx::PgConnection {
+    use sqlx::ConnectOptions;
+    pg_options()
+        .connect()
+        .await
+        .unwrap_or_else(|e| panic!("{}", database_down("PostgreSQL", &pg_config(), e)))
 }
 
 pub async fn pg_exec(pool: &sqlx::PgPool, sql: &str) {
@@ -160,19 +215,54 @@ pub fn mysql_yaml() -> String {
     )
 }
 
+/// The test MariaDB as the agent's connection settings (`FLIPLET_TEST_MYSQL_PASSWORD` adds a
+/// password).
+pub fn mysql_config() -> DatabaseConfig {
+    DatabaseConfig {
+        driver: Driver::Mysql,
+        host: Some(env_or("FLIPLET_TEST_MYSQL_HOST", "127.0.0.1")),
+        port: Some(port("FLIPLET_TEST_MYSQL_PORT", "3306")),
+        username: Some(env_or("FLIPLET_TEST_MYSQL_USER", "root")),
+        password: std::env::var("FLIPLET_TEST_MYSQL_PASSWORD")
+            .ok()
+            .map(Secret::new),
+        database: Some(env_or("FLIPLET_TEST_MYSQL_DB", "test")),
+        domain: None,
+        instance: None,
+        encrypt: None,
+        native_odbc: false,
+    }
+}
+
+fn mysql_options() -> sqlx::mysql::MySqlConnectOptions {
+    let c = mysql_config();
+    let mut opts = sqlx::mysql::MySqlConnectOptions::new()
+        .host(c.host.as_deref().unwrap_or_default())
+        .port(c.port.unwrap_or_default())
+        .username(c.username.as_deref().unwrap_or_default())
+        .database(c.database.as_deref().unwrap_or_default());
+    if let Some(pw) = &c.password {
+        opts = opts.password(pw.expose());
+    }
+    opts
+}
+
+/// A pool on the test MariaDB.
 pub async fn mysql() -> sqlx::MySqlPool {
-    let url = format!(
-        "mysql://{}@{}:{}/{}",
-        env_or("FLIPLET_TEST_MYSQL_USER", "root"),
-        env_or("FLIPLET_TEST_MYSQL_HOST", "127.0.0.1"),
-        env_or("FLIPLET_TEST_MYSQL_PORT", "3306"),
-        env_or("FLIPLET_TEST_MYSQL_DB", "test"),
-    );
     sqlx::mysql::MySqlPoolOptions::new()
         .max_connections(2)
-        .connect(&url)
+        .connect_with(mysql_options())
         .await
-        .expect("MariaDB must run on this machine (see .ci/run)")
+        .unwrap_or_else(|e| panic!("{}", database_down("MariaDB", &mysql_config(), e)))
+}
+
+/// One connection to the test MariaDB (for statements that need the same session).
+pub async fn mysql_conn() -> sqlx::MySqlConnection {
+    use sqlx::ConnectOptions;
+    mysql_options()
+        .connect()
+        .await
+        .unwrap_or_else(|e| panic!("{}", database_down("MariaDB", &mysql_config(), e)))
 }
 
 pub async fn mysql_exec(pool: &sqlx::MySqlPool, sql: &str) {
