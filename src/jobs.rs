@@ -168,6 +168,34 @@ pub fn has_references(job: &crate::config::Job) -> bool {
         .any(|s| secrets::reference_name(s).is_some())
 }
 
+/// The job id under which `fliplet-agent protect` stores the secrets of the job file at
+/// `path`: its id in the app when it is a job of `jobs_dir` (so the app finds them where it
+/// would put them), otherwise its file stem and a digest of its absolute path (two files
+/// named `job.yml` in different folders never share an entry).
+pub fn secret_id_for_path(path: &Path, jobs_dir: &Path) -> String {
+    let absolute = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+    let in_jobs_dir =
+        std::fs::canonicalize(jobs_dir).is_ok_and(|d| absolute.parent() == Some(d.as_path()));
+    if in_jobs_dir && let Some(id) = job_id_of(&absolute) {
+        return id;
+    }
+    let stem: String = absolute
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default()
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '-' | '_') {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    let digest = crate::crypto::md5_hex(absolute.to_string_lossy().as_bytes());
+    format!("{stem}-{}", &digest[..8])
+}
+
 /// For the command line: resolve the job's references with the store the desktop app uses
 /// (the OS keychain, or the sealed file in [`crate::paths::data_dir`]). Opens no store when
 /// the job has no reference.

@@ -29,6 +29,7 @@ Examples:
                                             delete gate stopped (check them with preview)
   fliplet-agent demo                        a real sync against a built-in Fliplet emulator
   fliplet-agent convert sample.yml          print the job in the multi-operation format
+  fliplet-agent protect sample.yml          move its plain-text secrets to the OS keychain
   fliplet-agent status                      each job's last success, last failure, next run
 
 Exit codes:
@@ -98,6 +99,11 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Move the plain-text secrets of a job file (auth_token, database_password, SharePoint
+    /// passwords, encryption key and salt) into the OS keychain, or the sealed secrets file
+    /// when no keychain is reachable, and leave `keychain:` references in the file. The
+    /// desktop app and `start` read them from there.
+    Protect { config: PathBuf },
     /// Print a job file in the multi-operation format (`operations:`), e.g. to add
     /// operations to a single-operation file. Secrets are printed as written in the file.
     Convert { config: PathBuf },
@@ -137,6 +143,7 @@ fn main() -> ExitCode {
             } => start(&config, test, allow_deletes).await,
             Command::Demo { dir, serve } => demo(dir, serve).await,
             Command::Status { configs, json } => status(&configs, json).await,
+            Command::Protect { config } => protect(&config),
             Command::Convert { config } => match load(&config) {
                 Ok(loaded) => {
                     print!("{}", config::emit::to_multi_yaml(&loaded.job));
@@ -787,6 +794,57 @@ fn print_status(jobs: &[watchdog::JobHealth], jobs_dir: &Path) {
             println!("    last error: {first}");
         }
     }
+}
+
+/// `fliplet-agent protect job.yml`.
+fn protect(path: &Path) -> ExitCode {
+    if let Err(code) = load(path) {
+        return code;
+    }
+    let jobs_dir = paths::jobs_dir();
+    let id = fliplet_agent::jobs::secret_id_for_path(path, &jobs_dir);
+    let store = fliplet_agent::secrets::SecretStore::open(&paths::data_dir());
+    let report = match fliplet_agent::secrets::import_job_file(path, &store, &id) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    for m in &report.moved {
+        println!(
+            "{}: line {}: {} moved to {} as {}",
+            path.display(),
+            m.line,
+            m.key,
+            store.describe(),
+            m.name
+        );
+    }
+    for key in &report.already_references {
+        println!("{}: {key} is already a reference", path.display());
+    }
+    // What the file still holds in plain text (e.g. a connection's password of the
+    // multi-operation format, which this command does not rewrite).
+    let left = match config::load_job(path) {
+        Ok(loaded) => fliplet_agent::secrets::plain_secret_keys(&loaded.job),
+        Err(e) => {
+            eprintln!("error: after the rewrite: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    if !left.is_empty() {
+        eprintln!(
+            "warning: {} still holds these secrets in plain text: {}. Open the job in the desktop app (Edit) to move them to the keychain, or write each as keychain:<name> after storing it there.",
+            path.display(),
+            left.join(", ")
+        );
+        return ExitCode::from(1);
+    }
+    if report.moved.is_empty() {
+        println!("{}: no plain-text secret to move", path.display());
+    }
+    ExitCode::SUCCESS
 }
 
 fn exit_code(r: &JobReport) -> ExitCode {

@@ -4,6 +4,8 @@
 
 use std::path::Path;
 
+mod common;
+
 use fliplet_agent::config::{FileSource, Job, Operation, load_job};
 use fliplet_agent::secret::Secret;
 use fliplet_agent::secrets::{
@@ -273,4 +275,58 @@ fn a_symlinked_job_file_is_rewritten_through_the_link() {
         std::fs::read_to_string(&real).unwrap(),
         "auth_token: keychain:fliplet-agent/linked/auth_token\n"
     );
+}
+
+/// `fliplet-agent protect`: the plain token of an original job file goes to the secret store
+/// (the OS keychain under the test command's D-Bus session, else the sealed file of the data
+/// folder), the file keeps a reference, and the job still runs with it.
+#[tokio::test]
+async fn protect_moves_the_token_out_of_the_file_and_the_job_still_runs() {
+    use common::agent_cli::{agent_cmd, numbered_job, numbered_rows, output};
+    let env = common::Env::new().await;
+    let data_home = tempfile::tempdir().unwrap();
+    let db = numbered_rows(env.dir.path(), 3).await;
+    let job = numbered_job(
+        env.dir.path(),
+        &env.emu,
+        &env.basic.token,
+        env.ds(),
+        &db,
+        "sync_on_init: true",
+    );
+    let (code, out) = output(agent_cmd(data_home.path()).arg("protect").arg(&job)).await;
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("auth_token moved to"), "{out}");
+    assert!(
+        !out.contains(&env.basic.token),
+        "the token is never printed: {out}"
+    );
+    let text = std::fs::read_to_string(&job).unwrap();
+    assert!(!text.contains(&env.basic.token), "{text}");
+    assert!(
+        text.contains("auth_token: keychain:fliplet-agent/"),
+        "{text}"
+    );
+
+    let (code, out) = output(agent_cmd(data_home.path()).arg("start").arg(&job)).await;
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(
+        env.data().len(),
+        3,
+        "the run authenticated with the stored token"
+    );
+
+    // A second protect has nothing left to move.
+    let (code, out) = output(agent_cmd(data_home.path()).arg("protect").arg(&job)).await;
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("auth_token is already a reference"), "{out}");
+
+    // Clean up the stored entry (it may be in a real keychain).
+    let name = text
+        .lines()
+        .find_map(|l| l.strip_prefix("auth_token: keychain:"))
+        .unwrap()
+        .to_owned();
+    let store = SecretStore::open(&data_home.path().join("fliplet-agent"));
+    let _ = store.delete(&name);
 }
