@@ -1,8 +1,9 @@
-//! Each example of the README section "From JavaScript configs" (the files under
+//! Each example of docs/from-javascript.md (the files under
 //! `examples/js-equivalents/`) is loaded and run: against the emulator, the local test HTTP
 //! server, the files next to it and the real PostgreSQL. Only what differs on this machine
 //! is substituted (token, API URL, data source ID, server addresses, database login).
-//! The README must contain each file verbatim, so the documentation cannot drift.
+//! The docs (from-javascript.md, and multi-operation.md for `examples/multi/multi.yml`) must
+//! contain each file verbatim, so the documentation cannot drift.
 
 mod common;
 
@@ -52,15 +53,21 @@ fn prepare(env: &Env, name: &str, subs: &[(&str, String)]) -> fliplet_agent::con
 }
 
 #[test]
-fn the_readme_shows_every_example_verbatim() {
-    let readme =
-        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
+fn the_docs_show_every_example_verbatim() {
+    let readme = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/from-javascript.md"),
+    )
+    .unwrap();
     let mut n = 0;
     for f in std::fs::read_dir(example_dir()).unwrap() {
         let p = f.unwrap().path();
         if p.extension().is_some_and(|e| e == "yml") {
             let text = std::fs::read_to_string(&p).unwrap();
-            assert!(readme.contains(text.trim()), "README lacks {}", p.display());
+            assert!(
+                readme.contains(text.trim()),
+                "docs/from-javascript.md lacks {}",
+                p.display()
+            );
             fliplet_agent::config::load_job(&p).unwrap_or_else(|e| panic!("{e}"));
             n += 1;
         }
@@ -235,8 +242,10 @@ async fn the_multi_operation_overview_example_runs() {
         ),
     )
     .await;
-    let readme =
-        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
+    let readme = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/multi-operation.md"),
+    )
+    .unwrap();
     let mut text = std::fs::read_to_string(
         Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/multi/multi.yml"),
     )
