@@ -4,26 +4,16 @@
 //! schedule) is a core function returning plain data. The `fliplet-agent` CLI
 //! (`src/main.rs`) and the desktop app are thin shells over it. See `docs/architecture.md`.
 
-pub mod agent;
-pub mod api;
+pub mod app;
 pub mod atomic_file;
 pub mod config;
 pub mod crypto;
-pub mod demo;
-pub mod error;
 pub mod fliplet;
-pub mod history;
-pub mod instance;
-pub mod jobs;
 pub mod log;
 pub mod net;
 pub mod paths;
 pub mod schedule;
-pub mod scheduler;
 pub mod secret;
-pub mod secrets;
+pub mod secret_store;
 pub mod source;
 pub mod sync;
-pub mod tray;
-pub mod watchdog;
-pub mod wizard;

@@ -50,12 +50,15 @@ pub struct LogGuard(#[allow(dead_code)] Option<tracing_appender::non_blocking::W
 /// Install the global logger. `FLIPLET_LOG` (an `EnvFilter` directive) overrides the
 /// verbosity. Returns a guard to keep until exit. Safe to call once per process.
 pub fn init(verbosity: Verbosity) -> LogGuard {
-    init_with(verbosity, None)
+    init_with(verbosity, None::<tracing_subscriber::layer::Identity>)
 }
 
-/// [`init`], plus a run-history capture layer (the desktop app records each run's log lines
-/// with it), filtered like the console.
-pub fn init_with(verbosity: Verbosity, capture: Option<&crate::history::LogCapture>) -> LogGuard {
+/// [`init`], plus an extra layer filtered like the console: the run history's capture layer
+/// (`LogCapture::layer`), with which the app and `start` record each run's log lines.
+pub fn init_with<L>(verbosity: Verbosity, capture: Option<L>) -> LogGuard
+where
+    L: tracing_subscriber::Layer<tracing_subscriber::Registry> + Send + Sync + 'static,
+{
     let directive = std::env::var("FLIPLET_LOG").unwrap_or_else(|_| {
         format!(
             "{},hyper=warn,reqwest=warn,sqlx=warn,tiberius=warn,tokio_cron_scheduler=warn",
@@ -89,7 +92,7 @@ pub fn init_with(verbosity: Verbosity, capture: Option<&crate::history::LogCaptu
                 .with_filter(EnvFilter::new(&directive)),
         )
     });
-    let capture_layer = capture.map(|c| c.layer().with_filter(EnvFilter::new(&directive)));
+    let capture_layer = capture.map(|c| c.with_filter(EnvFilter::new(&directive)));
     let _ = tracing_subscriber::registry()
         .with(capture_layer)
         .with(console)

@@ -5,16 +5,17 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
-use fliplet_agent::agent;
-use fliplet_agent::api::{self, JobPreview, JobReport};
+use fliplet_agent::app::agent;
+use fliplet_agent::sync::run::{self, JobPreview, JobReport};
 use fliplet_agent::config::{self, Job, LoadedJob};
 use fliplet_agent::fliplet::KeySource;
-use fliplet_agent::history::{self, History, LogCapture, Trigger};
-use fliplet_agent::scheduler::TickRunner;
+use fliplet_agent::app::history::{self, History, LogCapture, Trigger};
+use fliplet_agent::app::scheduler::TickRunner;
 use fliplet_agent::sync::PushPreview;
 use fliplet_agent::sync::control::{self, RunControl};
 use fliplet_agent::sync::files::FileAction;
-use fliplet_agent::{log, paths, scheduler, watchdog};
+use fliplet_agent::app::{scheduler, watchdog};
+use fliplet_agent::{log, paths};
 use tracing::{Instrument, error, info, warn};
 
 const AFTER_HELP: &str = "\
@@ -160,7 +161,7 @@ fn main() -> ExitCode {
 /// desktop app stored (OS keychain, or the sealed file in the app's data folder).
 fn load_resolved(path: &Path) -> Result<LoadedJob, ExitCode> {
     let mut loaded = load(path)?;
-    if let Err(e) = fliplet_agent::jobs::resolve_for_cli(&mut loaded.job) {
+    if let Err(e) = fliplet_agent::app::jobs::resolve_for_cli(&mut loaded.job) {
         eprintln!("error: {}: {e}", path.display());
         return Err(ExitCode::from(2));
     }
@@ -534,7 +535,7 @@ async fn start(path: &Path, test: bool, allow_deletes: Option<usize>) -> ExitCod
     };
     let job = Arc::new(loaded.job);
     let capture = LogCapture::new();
-    let _guard = log::init_with(job.log_verbosity, Some(&capture));
+    let _guard = log::init_with(job.log_verbosity, Some(capture.layer()));
     let span = log::job_span(&job.name);
     if let Err(e) = api::check_ca_file(&job) {
         span.in_scope(|| error!("{e}"));
@@ -802,9 +803,9 @@ fn protect(path: &Path) -> ExitCode {
         return code;
     }
     let jobs_dir = paths::jobs_dir();
-    let id = fliplet_agent::jobs::secret_id_for_path(path, &jobs_dir);
-    let store = fliplet_agent::secrets::SecretStore::open(&paths::data_dir());
-    let report = match fliplet_agent::secrets::import_job_file(path, &store, &id) {
+    let id = fliplet_agent::app::jobs::secret_id_for_path(path, &jobs_dir);
+    let store = fliplet_agent::secret_store::SecretStore::open(&paths::data_dir());
+    let report = match fliplet_agent::secret_store::import_job_file(path, &store, &id) {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: {e}");
@@ -827,7 +828,7 @@ fn protect(path: &Path) -> ExitCode {
     // What the file still holds in plain text (e.g. a connection's password of the
     // multi-operation format, which this command does not rewrite).
     let left = match config::load_job(path) {
-        Ok(loaded) => fliplet_agent::secrets::plain_secret_keys(&loaded.job),
+        Ok(loaded) => fliplet_agent::secret_store::plain_secret_keys(&loaded.job),
         Err(e) => {
             eprintln!("error: after the rewrite: {e}");
             return ExitCode::from(1);
@@ -865,7 +866,7 @@ async fn demo(dir: Option<PathBuf>, serve: bool) -> ExitCode {
         }
     };
     let _guard = log::init(config::Verbosity::Info);
-    let demo = match fliplet_agent::demo::prepare(&dir).await {
+    let demo = match fliplet_agent::app::demo::prepare(&dir).await {
         Ok(d) => d,
         Err(e) => {
             eprintln!("error: {e}");
@@ -885,7 +886,7 @@ async fn demo(dir: Option<PathBuf>, serve: bool) -> ExitCode {
     print_totals(&r);
     println!("\n### Step 3: someone edits the HR system (one change, one deletion, one new hire)");
     if let Err(e) =
-        fliplet_agent::demo::execute_sqlite(&demo.database, fliplet_agent::demo::DEMO_EDITS_SQL)
+        fliplet_agent::app::demo::execute_sqlite(&demo.database, fliplet_agent::app::demo::DEMO_EDITS_SQL)
             .await
     {
         eprintln!("error: {e}");
@@ -901,7 +902,7 @@ async fn demo(dir: Option<PathBuf>, serve: bool) -> ExitCode {
         println!(
             "\nThe emulator keeps running at {} (token {}). Try:\n  fliplet-agent preview {}\nPress Ctrl+C to stop.",
             demo.emulator.url(),
-            fliplet_agent::demo::DEMO_TOKEN,
+            fliplet_agent::app::demo::DEMO_TOKEN,
             demo.job_path.display()
         );
         let _ = tokio::signal::ctrl_c().await;

@@ -166,6 +166,82 @@ pub fn crontab_difference(expr: &str) -> Option<String> {
     }
 }
 
+/// The largest `stale_after` accepted (10 years).
+pub const MAX_STALE_AFTER: u64 = 3650 * 86_400;
+
+// ---------------------------------------------------------------------------------------
+// Durations (`stale_after`, read by the watchdog)
+// ---------------------------------------------------------------------------------------
+
+/// A `stale_after` value in seconds: a whole number of seconds (`3600`), or numbers with
+/// units `w`, `d`, `h`, `m`, `s` (`36h`, `1d12h`, `90m`, `2w`; spaces allowed between
+/// parts). `0` turns the watchdog off.
+pub fn parse_duration(text: &str) -> Result<u64, String> {
+    let t = text.trim();
+    if t.is_empty() {
+        return Err("empty".into());
+    }
+    if let Ok(n) = t.parse::<u64>() {
+        return check_max(n);
+    }
+    let mut total: u64 = 0;
+    let mut digits = String::new();
+    for c in t.chars() {
+        if c.is_ascii_digit() {
+            digits.push(c);
+            continue;
+        }
+        if c.is_whitespace() && digits.is_empty() {
+            continue;
+        }
+        let unit = match c {
+            'w' => 7 * 86_400,
+            'd' => 86_400,
+            'h' => 3600,
+            'm' => 60,
+            's' => 1,
+            _ => return Err(format!("unknown unit `{c}`")),
+        };
+        let n: u64 = digits
+            .parse()
+            .map_err(|_| format!("a number must come before `{c}`"))?;
+        digits.clear();
+        total = n
+            .checked_mul(unit)
+            .and_then(|v| total.checked_add(v))
+            .ok_or("too large")?;
+    }
+    if !digits.is_empty() {
+        return Err(format!("`{digits}` has no unit"));
+    }
+    check_max(total)
+}
+
+fn check_max(n: u64) -> Result<u64, String> {
+    if n > MAX_STALE_AFTER {
+        Err("longer than 10 years".into())
+    } else {
+        Ok(n)
+    }
+}
+
+/// Seconds as the shortest `stale_after` text: `1d12h`, `90s`, `0`.
+pub fn format_duration(secs: u64) -> String {
+    if secs == 0 {
+        return "0".into();
+    }
+    let mut out = String::new();
+    let mut rest = secs;
+    for (unit, size) in [("d", 86_400), ("h", 3600), ("m", 60), ("s", 1)] {
+        if rest >= size {
+            out.push_str(&format!("{}{unit}", rest / size));
+            rest %= size;
+        }
+    }
+    out
+}
+
+
 #[cfg(test)]
 mod tests {
     use super::*;

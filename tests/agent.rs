@@ -5,12 +5,12 @@
 
 use std::sync::Arc;
 
-use fliplet_agent::agent::{Agent, AgentEvent};
-use fliplet_agent::error::ErrorCode;
-use fliplet_agent::history::{LogCapture, Outcome, Trigger};
-use fliplet_agent::jobs;
+use fliplet_agent::app::agent::{Agent, AgentEvent};
+use fliplet_agent::app::error::ErrorCode;
+use fliplet_agent::app::history::{LogCapture, Outcome, Trigger};
+use fliplet_agent::app::jobs;
 use fliplet_agent::secret::Secret;
-use fliplet_agent::secrets::SecretStore;
+use fliplet_agent::secret_store::SecretStore;
 
 struct Dirs {
     _tmp: tempfile::TempDir,
@@ -36,7 +36,7 @@ fn capture() -> LogCapture {
             unsafe { std::env::set_var("FLIPLET_AGENT_LOG", "off") };
             std::mem::forget(fliplet_agent::log::init_with(
                 fliplet_agent::config::Verbosity::Info,
-                Some(&c),
+                Some(c.layer()),
             ));
             c
         })
@@ -198,7 +198,7 @@ async fn set_secret_moves_the_value_to_the_store_and_the_cli_loader_resolves_it(
     let all = format!("{:?}", detail);
     assert!(!all.contains("eu--wrong-token-e2e"), "{all}");
     agent
-        .set_secret("demo", "auth_token", fliplet_agent::demo::DEMO_TOKEN)
+        .set_secret("demo", "auth_token", fliplet_agent::app::demo::DEMO_TOKEN)
         .await
         .unwrap();
     let r = agent.run_job("demo", Trigger::Manual).await.unwrap();
@@ -225,7 +225,7 @@ fn set_job_secret_keeps_comments_and_replaces_plain_values() {
     )
     .unwrap();
     let store = SecretStore::sealed_file(tmp.path());
-    let r = fliplet_agent::secrets::set_job_secret(
+    let r = fliplet_agent::secret_store::set_job_secret(
         &path,
         &store,
         "sales",

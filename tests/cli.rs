@@ -268,7 +268,7 @@ async fn the_original_sample_yaml_runs_unchanged() {
     // sync_on_init is false in the sample: a real run happens through the core here.
     unsafe { std::env::set_var("FLIPLET_API_URL", env.emu.url()) };
     let job = load(&path);
-    let r = fliplet_agent::api::run_job(&job, false, None).await;
+    let r = fliplet_agent::sync::run::run_job(&job, false, None).await;
     assert!(r.succeeded(), "{r:?}");
     assert_eq!(
         env.data(),

@@ -10,7 +10,7 @@ mod common;
 use std::path::{Path, PathBuf};
 
 use common::*;
-use fliplet_agent::api::run_job;
+use fliplet_agent::sync::run::run_job;
 use serde_json::{Value, json};
 use sqlx::Row;
 

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use common::agent_cli::*;
 use common::*;
-use fliplet_agent::api::{preview_job, run_job};
+use fliplet_agent::sync::run::{preview_job, run_job};
 use fliplet_emulator::{Emulator, Fault, FaultAction};
 use serde_json::{Value, json};
 

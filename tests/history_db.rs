@@ -1,6 +1,6 @@
 //! Run history against a real SQLite file (each test in its own temp folder).
 
-use fliplet_agent::history::{
+use fliplet_agent::app::history::{
     History, KEEP_RUNS_PER_JOB, LogCapture, LogLevel, Outcome, RunCounts, RunId, SCHEMA_VERSION,
     Trigger, redact,
 };

@@ -7,7 +7,7 @@ mod common;
 use std::sync::Arc;
 
 use common::*;
-use fliplet_agent::api::{preview_job, run_job};
+use fliplet_agent::sync::run::{preview_job, run_job};
 use fliplet_agent::config::{ConfigError, Operation, PushSource, load_job};
 use serde_json::{Value, json};
 
@@ -316,7 +316,7 @@ async fn several_operations_run_in_series_and_are_scheduled_on_their_own_frequen
     assert_eq!(r.operations.len(), 1);
     assert_eq!(r.operations[0].index, 1);
 
-    let schedule = fliplet_agent::scheduler::start(Arc::new(job))
+    let schedule = fliplet_agent::app::scheduler::start(Arc::new(job))
         .await
         .unwrap();
     assert_eq!(schedule.scheduled, 2);
@@ -488,7 +488,7 @@ fn every_legacy_push_option_works_in_a_push_operation() {
 #[tokio::test]
 async fn keychain_references_in_headers_and_connections_are_resolved() {
     use fliplet_agent::secret::Secret;
-    use fliplet_agent::secrets::{SecretStore, job_secrets, resolve_job};
+    use fliplet_agent::secret_store::{SecretStore, job_secrets, resolve_job};
     let env = Env::new().await;
     let srv = http_server::start().await;
     let store = SecretStore::sealed_file(&env.dir.path().join("app"));

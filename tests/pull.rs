@@ -6,7 +6,7 @@
 mod common;
 
 use common::*;
-use fliplet_agent::api::{preview_job, run_job};
+use fliplet_agent::sync::run::{preview_job, run_job};
 use serde_json::{Value, json};
 use sqlx::Row;
 

@@ -4,7 +4,7 @@
 mod common;
 
 use common::*;
-use fliplet_agent::api::run_job;
+use fliplet_agent::sync::run::run_job;
 use fliplet_emulator::{Fault, FaultAction};
 use serde_json::{Value, json};
 

@@ -14,7 +14,7 @@ mod stall_proxy;
 use std::time::{Duration, Instant};
 
 use common::*;
-use fliplet_agent::api::run_job;
+use fliplet_agent::sync::run::run_job;
 use fliplet_agent::config::{Job, Operation, PushSource};
 use fliplet_agent::source::{self, Cancelled, SourceError};
 use stall_proxy::StallProxy;
@@ -127,7 +127,7 @@ async fn run_until_seen<F, Fut>(
     job: Job,
     running: F,
 ) -> (
-    tokio::task::JoinHandle<fliplet_agent::api::JobReport>,
+    tokio::task::JoinHandle<fliplet_agent::sync::run::JobReport>,
     Instant,
 )
 where

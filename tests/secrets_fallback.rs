@@ -6,9 +6,9 @@
 
 #![cfg(target_os = "linux")]
 
-use fliplet_agent::history::{LogCapture, LogLevel};
+use fliplet_agent::app::history::{LogCapture, LogLevel};
 use fliplet_agent::secret::Secret;
-use fliplet_agent::secrets::{Backend, SEALED_FILE, SecretStore, resolve_job};
+use fliplet_agent::secret_store::{Backend, SEALED_FILE, SecretStore, resolve_job};
 use tracing_subscriber::prelude::*;
 
 #[test]

@@ -8,7 +8,7 @@ mod common;
 
 use fliplet_agent::config::{FileSource, Job, Operation, load_job};
 use fliplet_agent::secret::Secret;
-use fliplet_agent::secrets::{
+use fliplet_agent::secret_store::{
     Backend, SecretStore, SecretsError, import_job_file, job_secrets, resolve_job,
 };
 

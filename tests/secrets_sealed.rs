@@ -1,7 +1,7 @@
 //! The sealed-file backend of the secret store (no keychain involved).
 
 use fliplet_agent::secret::Secret;
-use fliplet_agent::secrets::{Backend, KEY_FILE, SEALED_FILE, SecretStore, SecretsError};
+use fliplet_agent::secret_store::{Backend, KEY_FILE, SEALED_FILE, SecretStore, SecretsError};
 
 const VALUE: &str = "pa55-w0rd-in-the-file";
 

@@ -16,7 +16,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::*;
-use fliplet_agent::api::run_job;
+use fliplet_agent::sync::run::run_job;
 use fliplet_agent::config::{Job, Operation};
 use fliplet_agent::source::{self, SourceError, Table};
 use mssql_mock_tds::{

@@ -7,7 +7,7 @@ mod common;
 use std::path::Path;
 
 use fliplet_agent::config::{emit, parse_job};
-use fliplet_agent::wizard::JobDraft;
+use fliplet_agent::app::wizard::JobDraft;
 
 const LEGACY: &str = "auth_token: keychain:fliplet-agent/sales/auth_token\ndatasource_id: 1\ndatabase_driver: sqlite\ndatabase_name: a.sqlite\nquery: SELECT 1\nfrequency: '*/15 * * * *'\n";
 const MULTI: &str = "auth_token: keychain:fliplet-agent/sales/auth_token\noperations:\n  - type: push\n    frequency: '0 * * * *'\n    source: {type: rows, rows: [{id: 1}]}\n    datasource_id: 1\n";
@@ -81,7 +81,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use common::Env;
-use fliplet_agent::history::{History, Outcome, Trigger};
+use fliplet_agent::app::history::{History, Outcome, Trigger};
 use serde_json::Value;
 
 /// The binary with temporary XDG folders (the app's jobs folder and run history).
@@ -361,9 +361,9 @@ async fn status_lists_every_job_and_exits_3_when_one_is_stale() {
 /// run ends the episode.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_agent_notifies_a_stale_job_once_per_episode() {
-    use fliplet_agent::agent::{Agent, AgentEvent, STALE_NOTIFIED_FILE};
-    use fliplet_agent::history::LogCapture;
-    use fliplet_agent::secrets::SecretStore;
+    use fliplet_agent::app::agent::{Agent, AgentEvent, STALE_NOTIFIED_FILE};
+    use fliplet_agent::app::history::LogCapture;
+    use fliplet_agent::secret_store::SecretStore;
 
     let env = Env::new().await;
     let tmp = tempfile::tempdir().unwrap();

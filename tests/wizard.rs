@@ -7,11 +7,11 @@ mod common;
 use std::sync::Arc;
 
 use common::{Env, env_or, pg, pg_exec, sqlite_exec, unique};
-use fliplet_agent::agent::Agent;
-use fliplet_agent::error::ErrorCode;
-use fliplet_agent::history::{LogCapture, Outcome, Trigger};
-use fliplet_agent::secrets::{self, SecretStore};
-use fliplet_agent::wizard::{self, JobDraft};
+use fliplet_agent::app::agent::Agent;
+use fliplet_agent::app::error::ErrorCode;
+use fliplet_agent::app::history::{LogCapture, Outcome, Trigger};
+use fliplet_agent::secret_store::{self, SecretStore};
+use fliplet_agent::app::wizard::{self, JobDraft};
 use fliplet_emulator::Perm;
 use serde_json::json;
 

@@ -1,11 +1,11 @@
 //! Tauri commands: one-line wrappers over the core's [`Agent`] use-cases. Errors reach the
 //! front end as the core's `{code, message}` ([`AppError`]).
 
-use fliplet_agent::agent::{AgentInfo, JobStatus, SavedJob};
-use fliplet_agent::api::JobPreview;
-use fliplet_agent::error::AppError;
-use fliplet_agent::history::{RunDetail, RunSummary, Trigger};
-use fliplet_agent::wizard::{self, JobDraft};
+use fliplet_agent::app::agent::{AgentInfo, JobStatus, SavedJob};
+use fliplet_agent::sync::run::JobPreview;
+use fliplet_agent::app::error::AppError;
+use fliplet_agent::app::history::{RunDetail, RunSummary, Trigger};
+use fliplet_agent::app::wizard::{self, JobDraft};
 use serde::Serialize;
 use tauri::{AppHandle, State};
 use tauri_plugin_autostart::ManagerExt;
@@ -15,7 +15,7 @@ use crate::state::AppState;
 type Result<T> = std::result::Result<T, AppError>;
 
 fn other(e: impl std::fmt::Display) -> AppError {
-    AppError::new(fliplet_agent::error::ErrorCode::Other, e.to_string())
+    AppError::new(fliplet_agent::app::error::ErrorCode::Other, e.to_string())
 }
 
 #[tauri::command]
@@ -83,7 +83,7 @@ pub async fn set_secret(
 }
 
 #[tauri::command]
-pub async fn create_demo(state: State<'_, AppState>) -> Result<fliplet_agent::jobs::JobFile> {
+pub async fn create_demo(state: State<'_, AppState>) -> Result<fliplet_agent::app::jobs::JobFile> {
     state.agent.create_demo().await
 }
 
@@ -150,7 +150,7 @@ pub async fn quit(app: AppHandle) {
 }
 
 // ---------------------------------------------------------------------------------------
-// Setup wizard and preview: one-line wrappers over `fliplet_agent::wizard` and the agent.
+// Setup wizard and preview: one-line wrappers over `fliplet_agent::app::wizard` and the agent.
 // ---------------------------------------------------------------------------------------
 
 #[tauri::command]

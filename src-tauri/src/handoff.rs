@@ -1,4 +1,4 @@
-//! The window process's side of the two-mode app (Linux; see `fliplet_agent::instance`).
+//! The window process's side of the two-mode app (Linux; see `fliplet_agent::app::instance`).
 //!
 //! A browser engine is loaded only while the window is open. When the window closes, this
 //! process hands the agent to the light tray process (`fliplet-agent-tray`, no WebKit) and
@@ -16,8 +16,8 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use fliplet_agent::error::AppError;
-use fliplet_agent::instance::{self, AgentLock};
+use fliplet_agent::app::error::AppError;
+use fliplet_agent::app::instance::{self, AgentLock};
 use tauri::{AppHandle, Manager};
 
 use crate::state::AppState;

@@ -17,11 +17,11 @@ mod tray;
 
 use std::time::Instant;
 
-use fliplet_agent::agent::Agent;
+use fliplet_agent::app::agent::Agent;
 use fliplet_agent::config::Verbosity;
-use fliplet_agent::history::LogCapture;
+use fliplet_agent::app::history::LogCapture;
 use fliplet_agent::paths;
-use fliplet_agent::secrets::SecretStore;
+use fliplet_agent::secret_store::SecretStore;
 use tauri::{AppHandle, Emitter, Manager, RunEvent, WebviewUrl, WebviewWindowBuilder};
 #[cfg(not(target_os = "linux"))]
 use tauri_plugin_notification::NotificationExt;
@@ -136,8 +136,8 @@ fn plugin_notify(app: &AppHandle, title: String, body: String) {
 async fn follow(app: AppHandle) {
     let agent = app.state::<AppState>().agent.clone();
     let mut rx = agent.subscribe();
-    while let Some(event) = fliplet_agent::tray::next_event(&mut rx).await {
-        if let Some((title, body)) = fliplet_agent::tray::event_notification(&event) {
+    while let Some(event) = fliplet_agent::app::tray::next_event(&mut rx).await {
+        if let Some((title, body)) = fliplet_agent::app::tray::event_notification(&event) {
             notify(&app, title, body);
         }
         let _ = app.emit("agent-event", &event);
@@ -151,7 +151,7 @@ fn main() {
     let demo = std::env::args().any(|a| a == "--demo");
     handoff::exec_tray_if_hidden(hidden);
     let capture = LogCapture::new();
-    let _log = fliplet_agent::log::init_with(Verbosity::Info, Some(&capture));
+    let _log = fliplet_agent::log::init_with(Verbosity::Info, Some(capture.layer()));
 
     let app = tauri::Builder::default()
         .plugin(tauri_plugin_single_instance::init(|app, _argv, _cwd| {

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use fliplet_agent::agent::Agent;
+use fliplet_agent::app::agent::Agent;
 
 pub struct AppState {
     pub agent: Arc<Agent>,

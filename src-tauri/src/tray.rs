@@ -1,9 +1,9 @@
 //! The tray icon and its menu: each job with its last result and next run, Run all now,
 //! Pause/Resume schedules, Open, Quit. Menu ids map to the same core calls as the commands.
 
-use fliplet_agent::agent::JobStatus;
-use fliplet_agent::history::Trigger;
-use fliplet_agent::tray::{TrayState, job_label, tooltip, tray_state};
+use fliplet_agent::app::agent::JobStatus;
+use fliplet_agent::app::history::Trigger;
+use fliplet_agent::app::tray::{TrayState, job_label, tooltip, tray_state};
 use tauri::image::Image;
 use tauri::menu::{Menu, MenuEvent, MenuItem, PredefinedMenuItem};
 use tauri::tray::TrayIconBuilder;

@@ -3,7 +3,7 @@
 //! [`super::parse_job`] gives the same job (tested on every example).
 //!
 //! Secrets are written as they are in the job: keep `keychain:<name>` references in jobs
-//! that are saved (see `crate::secrets`), never resolved values.
+//! that are saved (see `crate::secret_store`), never resolved values.
 
 use crate::config::{DEFAULT_RUN_TIMEOUT, DeleteGate, OnSchemaChange};
 use serde_json::Value as Json;
@@ -509,7 +509,7 @@ pub fn to_multi_yaml(job: &Job) -> String {
         &mut top,
         "stale_after",
         job.stale_after
-            .map(|secs| s(crate::watchdog::format_duration(secs))),
+            .map(|secs| s(crate::schedule::format_duration(secs))),
     );
     // Every connection used, once, in order of first use.
     let mut conns: Vec<Connection> = Vec::new();

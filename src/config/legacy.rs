@@ -628,12 +628,12 @@ pub(super) fn parse_push_options<'n>(
     Ok(())
 }
 
-/// `stale_after`: a duration (see [`crate::watchdog::parse_duration`]), or nothing.
+/// `stale_after`: a duration (see [`crate::schedule::parse_duration`]), or nothing.
 pub(super) fn parse_stale_after(cx: &Cx, node: &Node) -> Result<Option<u64>, ConfigError> {
     let Some(text) = cx.name("stale_after", node)? else {
         return Ok(None);
     };
-    crate::watchdog::parse_duration(&text).map(Some).map_err(|why| {
+    crate::schedule::parse_duration(&text).map(Some).map_err(|why| {
         cx.invalid(
             "stale_after",
             node.line,

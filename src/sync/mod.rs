@@ -12,6 +12,7 @@ pub mod plan;
 pub mod pull;
 pub mod push;
 pub mod row;
+pub mod run;
 pub mod table;
 
 pub use error::RunError;

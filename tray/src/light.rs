@@ -5,13 +5,13 @@ use std::process::{Command, ExitCode, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use fliplet_agent::agent::{Agent, JobStatus};
+use fliplet_agent::app::agent::{Agent, JobStatus};
 use fliplet_agent::config::Verbosity;
-use fliplet_agent::history::{LogCapture, Trigger};
-use fliplet_agent::instance::{self, AgentLock, HandoffListener};
+use fliplet_agent::app::history::{LogCapture, Trigger};
+use fliplet_agent::app::instance::{self, AgentLock, HandoffListener};
 use fliplet_agent::paths;
-use fliplet_agent::secrets::SecretStore;
-use fliplet_agent::tray::{
+use fliplet_agent::secret_store::SecretStore;
+use fliplet_agent::app::tray::{
     TrayState, event_notification, job_label, next_event, tooltip, tray_state,
 };
 use ksni::TrayMethods;
@@ -37,7 +37,7 @@ pub fn main() -> ExitCode {
     let handoff = std::env::args().skip(1).any(|a| a == "--handoff");
     let open = std::env::args().skip(1).any(|a| a == "--open");
     let capture = LogCapture::new();
-    let _log = fliplet_agent::log::init_with(Verbosity::Info, Some(&capture));
+    let _log = fliplet_agent::log::init_with(Verbosity::Info, Some(capture.layer()));
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

@@ -4,7 +4,7 @@
 //! icon spoken over D-Bus (`ksni`), and loads no GUI toolkit and no browser engine, so it
 //! idles in a few tens of MB instead of the window process's hundreds.
 //!
-//! It is one of the two modes of one product (see `fliplet_agent::instance`): the window
+//! It is one of the two modes of one product (see `fliplet_agent::app::instance`): the window
 //! process (`fliplet-agent-app`) starts it when its window closes (`--handoff`) and execs
 //! it when launched `--hidden` (autostart); its Open menu item starts the window process,
 //! which asks this process to hand the agent over: it lets its runs in flight finish, stops

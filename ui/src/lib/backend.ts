@@ -70,7 +70,7 @@ export const backend = {
   /** Dry run of a saved job with the rows and cells that would change (recorded as a dry run). */
   previewJob: (id: string) => call<JobPreview>('preview_job', { id }),
 
-  // Setup wizard (src/wizard.rs). Every call rejects with a WizardError-shaped AppError.
+  // Setup wizard (src/app/wizard.rs). Every call rejects with a WizardError-shaped AppError.
   /** A blank draft with the defaults (batch size 1000, concurrency 1, update mode …). */
   newDraft: () => call<JobDraft>('wizard_new'),
   /** The draft of a saved job, for editing (rejects when the job has several operations or a non-SQL source). */

@@ -104,7 +104,7 @@ export type AgentEvent =
 
 // ---------------------------------------------------------------------------------------
 // Setup wizard (issue 5). The wizard edits a JobDraft; every step validates it through a
-// backend command over the core (src/wizard.rs). Secrets never sit in a draft as plain
+// backend command over the core (src/app/wizard.rs). Secrets never sit in a draft as plain
 // values: the token and passwords are sent once (verifyToken / testConnection / storeSecret),
 // stored in the OS keychain, and the draft keeps their `keychain:<name>` reference.
 // ---------------------------------------------------------------------------------------

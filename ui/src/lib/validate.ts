@@ -23,7 +23,7 @@ export const DRIVERS: { key: DriverKey; label: string; port: number | null }[] =
   { key: 'sqlite', label: 'SQLite', port: null },
 ];
 
-// Hard bounds are the backend's (src/wizard.rs); above the soft ones the wizard warns.
+// Hard bounds are the backend's (src/app/wizard.rs); above the soft ones the wizard warns.
 export const BATCH_MIN = 1;
 export const BATCH_MAX = 100000;
 export const BATCH_SOFT_MAX = 10000;

@@ -13,18 +13,18 @@ use serde::Serialize;
 use tokio::sync::broadcast;
 use tracing::Instrument;
 
-use crate::api;
+use crate::sync::run;
 use crate::config::Job;
-use crate::error::{AppError, ErrorCode};
-use crate::history::{
+use crate::app::error::{AppError, ErrorCode};
+use crate::app::history::{
     self, History, LogCapture, Outcome, RunCounts, RunDetail, RunId, RunSummary, Trigger,
 };
-use crate::jobs::{self, JobFile};
-use crate::scheduler::{self, Schedule, TickRunner};
+use crate::app::jobs::{self, JobFile};
+use crate::app::scheduler::{self, Schedule, TickRunner};
 use crate::secret::Secret;
-use crate::secrets::{self, SecretStore};
-use crate::watchdog::{self, Freshness};
-use crate::wizard::JobDraft;
+use crate::secret_store::{self, SecretStore};
+use crate::app::watchdog::{self, Freshness};
+use crate::app::wizard::JobDraft;
 
 /// File in the data folder listing the stale episodes already notified (so a restart or a
 /// handoff between the app's processes does not notify them again).
@@ -47,7 +47,7 @@ pub enum AgentEvent {
     PausedChanged {
         paused: bool,
     },
-    /// A job's data became stale (see [`crate::watchdog`]): sent once per stale episode.
+    /// A job's data became stale (see [`crate::app::watchdog`]): sent once per stale episode.
     JobStale {
         job: String,
         job_name: String,
@@ -283,7 +283,7 @@ pub struct Agent {
     releasing: AtomicBool,
     running: Mutex<HashSet<String>>,
     schedules: tokio::sync::Mutex<Vec<Schedule>>,
-    demo: tokio::sync::Mutex<Option<crate::demo::Emulator>>,
+    demo: tokio::sync::Mutex<Option<crate::app::demo::Emulator>>,
     events: broadcast::Sender<AgentEvent>,
     /// Stale episodes notified (`<job>@<since>`), kept in [`STALE_NOTIFIED_FILE`].
     stale_notified: Mutex<HashSet<String>>,
@@ -661,7 +661,7 @@ impl Agent {
         v
     }
 
-    /// Hand the agent over to another process of the app (see [`crate::instance`]): no new
+    /// Hand the agent over to another process of the app (see [`crate::app::instance`]): no new
     /// run starts (scheduled ticks are skipped, Run now is refused), the schedules stop, the
     /// runs in flight finish and are recorded, then [`Agent::shutdown`]. After it returns the
     /// history is closed and the caller can release the agent lock.
@@ -686,10 +686,10 @@ impl Agent {
             tokio::time::sleep(std::time::Duration::from_millis(100)).await;
         }
         self.shutdown().await;
-        let state = crate::instance::HandoffState {
+        let state = crate::app::instance::HandoffState {
             paused: self.is_paused(),
         };
-        if let Err(e) = crate::instance::save_state(&self.data_dir, &state) {
+        if let Err(e) = crate::app::instance::save_state(&self.data_dir, &state) {
             tracing::warn!("Cannot write the handoff state: {e}");
         }
     }
@@ -697,7 +697,7 @@ impl Agent {
     /// After taking the agent over from another process of the app ([`Agent::release`]),
     /// restore its state (paused schedules stay paused). Call before the schedules start.
     pub fn take_over(&self, handed_over: bool) {
-        let state = crate::instance::take_state(&self.data_dir);
+        let state = crate::app::instance::take_state(&self.data_dir);
         if handed_over && let Some(state) = state {
             self.set_paused(state.paused);
         }
@@ -751,7 +751,7 @@ impl Agent {
         let loaded = jobs::load_resolved(&path, &self.store)?;
         let job = &loaded.job;
         let work = async {
-            let preview = api::preview_job(job, Some(crate::wizard::PREVIEW_ROWS)).await;
+            let preview = api::preview_job(job, Some(crate::app::wizard::PREVIEW_ROWS)).await;
             let ended = Ended {
                 totals: preview.totals(),
                 error: preview.first_error(),
@@ -824,7 +824,7 @@ impl Agent {
                 format!("A job named `{name}` already exists; choose another name."),
             ));
         }
-        let mut text = crate::wizard::job_file_text(draft)?;
+        let mut text = crate::app::wizard::job_file_text(draft)?;
         // An edited demo job stays the demo job (its emulator is started with the app).
         if let Some(old) = &draft.id
             && jobs::find(&self.jobs_dir, old).is_ok_and(|p| jobs::is_demo(&p))
@@ -863,7 +863,7 @@ impl Agent {
     /// Create the demo job (if absent) and start its emulator.
     pub async fn create_demo(self: &Arc<Self>) -> Result<JobFile, AppError> {
         let mut demo = self.demo.lock().await;
-        let (emu, path) = crate::demo::app_demo(&self.jobs_dir, &self.data_dir, &self.store)
+        let (emu, path) = crate::app::demo::app_demo(&self.jobs_dir, &self.data_dir, &self.store)
             .await
             .map_err(|e| AppError::new(ErrorCode::Other, e.to_string()))?;
         if let Some(old) = demo.replace(emu) {

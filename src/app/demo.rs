@@ -29,7 +29,7 @@ use crate::config::{Job, load_job};
 pub const DEMO_TOKEN: &str = "eu--demo-token";
 
 /// SQL creating the demo's staff table.
-pub const STAFF_SQL: &str = include_str!("../examples/demo/staff.sql");
+pub const STAFF_SQL: &str = include_str!("../../examples/demo/staff.sql");
 
 /// A running demo: the emulator, the SQLite file and the job file.
 pub struct Demo {
@@ -141,7 +141,7 @@ pub const APP_DEMO_ID: &str = "demo";
 pub async fn app_demo(
     _jobs_dir: &Path,
     _data_dir: &Path,
-    _store: &crate::secrets::SecretStore,
+    _store: &crate::secret_store::SecretStore,
 ) -> Result<(Emulator, PathBuf), DemoError> {
     Err(DemoError::Unavailable)
 }
@@ -151,7 +151,7 @@ pub async fn app_demo(
 pub async fn app_demo(
     jobs_dir: &Path,
     data_dir: &Path,
-    store: &crate::secrets::SecretStore,
+    store: &crate::secret_store::SecretStore,
 ) -> Result<(Emulator, PathBuf), DemoError> {
     let dir = data_dir.join("demo");
     let fail = |message: String| DemoError::Prepare {
@@ -185,7 +185,7 @@ pub async fn app_demo(
     .await
     .map_err(|e| fail(format!("cannot start the emulator: {e}")))?;
 
-    let token_name = format!("{}/{APP_DEMO_ID}/auth_token", crate::secrets::SERVICE);
+    let token_name = format!("{}/{APP_DEMO_ID}/auth_token", crate::secret_store::SERVICE);
     if store.get(&token_name).is_err() {
         store
             .set(&token_name, &crate::secret::Secret::new(DEMO_TOKEN))
@@ -193,7 +193,7 @@ pub async fn app_demo(
     }
     let job_path = jobs_dir.join(format!("{APP_DEMO_ID}.yml"));
     let url = emulator.url();
-    if job_path.exists() && !crate::jobs::is_demo(&job_path) {
+    if job_path.exists() && !crate::app::jobs::is_demo(&job_path) {
         return Err(fail(format!(
             "{} exists and is not the demo job; rename it to try the demo",
             job_path.display()
@@ -201,7 +201,7 @@ pub async fn app_demo(
     }
     // Every demo job (the demo, and copies of it that keep its first line) talks to this
     // emulator: point their api_url at its new port.
-    for job in crate::jobs::list(jobs_dir).into_iter().filter(|j| j.demo) {
+    for job in crate::app::jobs::list(jobs_dir).into_iter().filter(|j| j.demo) {
         let old = std::fs::read_to_string(&job.path).map_err(|e| fail(e.to_string()))?;
         let mut out = String::with_capacity(old.len());
         for line in old.split_inclusive('\n') {
@@ -222,7 +222,7 @@ pub async fn app_demo(
         "{}\n\
          # Pushes the staff table of a bundled SQLite file into the Fliplet API emulator that\n\
          # the app starts on a free loopback port (api_url is updated at each start).\n",
-        crate::jobs::DEMO_MARKER
+        crate::app::jobs::DEMO_MARKER
     );
     let text = job_yaml(
         &header,

@@ -1,5 +1,5 @@
 //! The jobs folder: job files in the original YAML format, one job per file, whose secrets
-//! are `keychain:<name>` references (see [`crate::secrets`]). The desktop app lists, runs
+//! are `keychain:<name>` references (see [`crate::secret_store`]). The desktop app lists, runs
 //! and edits them; `fliplet-agent start <file>` runs the same files.
 
 use std::path::{Path, PathBuf};
@@ -8,10 +8,10 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::config::{Driver, LoadedJob, load_job};
-use crate::error::AppError;
+use crate::app::error::AppError;
 use crate::schedule;
 use crate::secret::Secret;
-use crate::secrets::{self, SecretStore};
+use crate::secret_store::{self, SecretStore};
 
 /// First line of a job file made by the app's demo mode.
 pub const DEMO_MARKER: &str = "# fliplet-agent: demo job";

@@ -2,7 +2,8 @@ use super::*;
 use chrono::{TimeDelta, TimeZone};
 
 use crate::config::{Operation, PushOperation};
-use crate::history::RunCounts;
+use crate::app::history::RunCounts;
+use crate::schedule::parse_duration;
 
 /// A local time (cron schedules run in local time), as UTC.
 fn local(y: i32, mo: u32, d: u32, h: u32, mi: u32, s: u32) -> DateTime<Utc> {

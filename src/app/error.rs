@@ -86,14 +86,14 @@ impl From<crate::config::ConfigError> for AppError {
     }
 }
 
-impl From<crate::secrets::SecretsError> for AppError {
-    fn from(e: crate::secrets::SecretsError) -> Self {
+impl From<crate::secret_store::SecretsError> for AppError {
+    fn from(e: crate::secret_store::SecretsError) -> Self {
         Self::new(ErrorCode::Secrets, e.to_string())
     }
 }
 
-impl From<crate::history::HistoryError> for AppError {
-    fn from(e: crate::history::HistoryError) -> Self {
+impl From<crate::app::history::HistoryError> for AppError {
+    fn from(e: crate::app::history::HistoryError) -> Self {
         Self::new(ErrorCode::History, e.to_string())
     }
 }

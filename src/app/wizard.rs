@@ -17,16 +17,16 @@ use chrono::Utc;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::api::{self, JobPreview};
+use crate::sync::run::{self, JobPreview};
 use crate::config::{
     DatabaseConfig, Driver, EncryptConfig, FileColumn, FileSource, Hook, Job, Mode, Operation,
     PushOperation, PushSource, QueryTimeouts, Verbosity,
 };
-use crate::error::{AppError, ErrorCode};
+use crate::app::error::{AppError, ErrorCode};
 use crate::fliplet::{ApiError, Client, ClientOptions, RetryPolicy};
 use crate::schedule;
 use crate::secret::Secret;
-use crate::secrets::{self, REFERENCE_PREFIX, SERVICE, SecretStore};
+use crate::secret_store::{self, REFERENCE_PREFIX, SERVICE, SecretStore};
 use crate::source::{self, SourceError};
 
 /// First line of a job file written by the wizard.

@@ -6,8 +6,8 @@ use chrono::{DateTime, Local, Utc};
 
 use tokio::sync::broadcast;
 
-use crate::agent::{AgentEvent, JobStatus};
-use crate::history::{Outcome, RunSummary};
+use crate::app::agent::{AgentEvent, JobStatus};
+use crate::app::history::{Outcome, RunSummary};
 
 /// What the icon shows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -15,7 +15,7 @@ pub enum TrayState {
     Idle,
     Running,
     Error,
-    /// A job's data is stale (see [`crate::watchdog`]).
+    /// A job's data is stale (see [`crate::app::watchdog`]).
     Stale,
 }
 
@@ -135,7 +135,7 @@ pub fn job_label(j: &JobStatus, paused: bool) -> String {
     let stale = match j.freshness.as_ref().filter(|f| f.stale) {
         Some(f) => format!(
             " · ⚠ stale: no success for {}",
-            crate::watchdog::age_text(Utc::now() - f.since)
+            crate::app::watchdog::age_text(Utc::now() - f.since)
         ),
         None => String::new(),
     };
@@ -150,8 +150,8 @@ pub fn job_label(j: &JobStatus, paused: bool) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::history::{RunCounts, RunId, Trigger};
-    use crate::jobs::JobFile;
+    use crate::app::history::{RunCounts, RunId, Trigger};
+    use crate::app::jobs::JobFile;
 
     fn job(id: &str, running: bool, outcome: Option<Outcome>) -> JobStatus {
         JobStatus {
@@ -187,7 +187,7 @@ mod tests {
 
     fn stale(mut j: JobStatus) -> JobStatus {
         let since = Utc::now() - chrono::Duration::days(3) - chrono::Duration::minutes(5);
-        j.freshness = Some(crate::watchdog::Freshness {
+        j.freshness = Some(crate::app::watchdog::Freshness {
             stale: true,
             last_success: Some(since),
             since,

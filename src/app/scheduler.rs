@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use tokio_cron_scheduler::{Job as CronJob, JobScheduler};
 use tracing::{Instrument, error, info, warn};
 
-use crate::api;
+use crate::sync::run;
 use crate::config::Job;
 use crate::schedule;
 

@@ -11,7 +11,7 @@
 //! History stores exactly the text it is given. Callers pass text that contains no secret:
 //! the core never formats a [`Secret`] (its `Display` is `<redacted>`), and as a defence in
 //! depth a caller that builds error or log text from a job should pass it through
-//! [`redact`] with the job's secrets ([`crate::secrets::job_secrets`]) first.
+//! [`redact`] with the job's secrets ([`crate::secret_store::job_secrets`]) first.
 //!
 //! # Capturing a run's log lines
 //!

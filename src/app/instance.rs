@@ -10,7 +10,7 @@
 //! The light tray also listens on [`SOCKET_FILE`] next to it. A process that wants the agent
 //! (the window process on Open, or a second launch of the app) calls [`acquire`], which asks
 //! the holder to hand over: the holder refuses new runs, lets its runs in flight finish,
-//! stops ([`crate::agent::Agent::release`]) and exits, releasing the lock, which the asking
+//! stops ([`crate::app::agent::Agent::release`]) and exits, releasing the lock, which the asking
 //! process then takes. So there are never two schedulers, whichever process starts when.
 
 use std::fs::{File, OpenOptions, TryLockError};
@@ -18,7 +18,7 @@ use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use crate::error::{AppError, ErrorCode};
+use crate::app::error::{AppError, ErrorCode};
 
 /// The agent lock's file in the data folder.
 pub const LOCK_FILE: &str = "agent.lock";

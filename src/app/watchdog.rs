@@ -1,9 +1,9 @@
 //! The stale-data watchdog: when did each job last succeed, and is its data stale?
 //!
 //! A job is **stale** when its last successful run (recorded in the run history, see
-//! [`crate::history`]) is too old:
+//! [`crate::app::history`]) is too old:
 //!
-//! - with `stale_after` set (a duration, see [`parse_duration`]): older than that;
+//! - with `stale_after` set (a duration, see [`crate::schedule::parse_duration`]): older than that;
 //!   `stale_after: 0` turns the watchdog off for the job;
 //! - otherwise, for an operation with a `frequency`: once 3 of its scheduled runs have come
 //!   since the last success without one succeeding (3 intervals of its schedule, measured on
@@ -20,6 +20,7 @@
 //! episode; `fliplet-agent status` prints the same facts and exits with [`STALE_EXIT_CODE`]
 //! when a job is stale. See `docs/safety.md`, "Stale-data watchdog".
 
+use crate::schedule::format_duration;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -27,7 +28,7 @@ use chrono::{DateTime, Datelike, Local, Utc};
 use serde::Serialize;
 
 use crate::config::Job;
-use crate::history::{History, HistoryError, Outcome, RunSummary, Trigger};
+use crate::app::history::{History, HistoryError, Outcome, RunSummary, Trigger};
 use crate::schedule;
 
 /// Environment variable: the period of the desktop app's staleness check, in seconds
@@ -39,8 +40,6 @@ pub const DEFAULT_CHECK_PERIOD: Duration = Duration::from_secs(60);
 pub const MISSED_RUNS: usize = 3;
 /// The default rule never calls data stale sooner than this after its last success.
 pub const MIN_DEFAULT: chrono::TimeDelta = chrono::TimeDelta::days(1);
-/// The largest `stale_after` accepted (10 years).
-pub const MAX_STALE_AFTER: u64 = 3650 * 86_400;
 /// Exit code of `fliplet-agent status` when a job is stale.
 pub const STALE_EXIT_CODE: u8 = 3;
 
@@ -51,78 +50,6 @@ pub fn check_period() -> Duration {
         .and_then(|v| v.trim().parse::<u64>().ok())
         .filter(|s| *s > 0)
         .map_or(DEFAULT_CHECK_PERIOD, Duration::from_secs)
-}
-
-// ---------------------------------------------------------------------------------------
-// Durations (`stale_after`)
-// ---------------------------------------------------------------------------------------
-
-/// A `stale_after` value in seconds: a whole number of seconds (`3600`), or numbers with
-/// units `w`, `d`, `h`, `m`, `s` (`36h`, `1d12h`, `90m`, `2w`; spaces allowed between
-/// parts). `0` turns the watchdog off.
-pub fn parse_duration(text: &str) -> Result<u64, String> {
-    let t = text.trim();
-    if t.is_empty() {
-        return Err("empty".into());
-    }
-    if let Ok(n) = t.parse::<u64>() {
-        return check_max(n);
-    }
-    let mut total: u64 = 0;
-    let mut digits = String::new();
-    for c in t.chars() {
-        if c.is_ascii_digit() {
-            digits.push(c);
-            continue;
-        }
-        if c.is_whitespace() && digits.is_empty() {
-            continue;
-        }
-        let unit = match c {
-            'w' => 7 * 86_400,
-            'd' => 86_400,
-            'h' => 3600,
-            'm' => 60,
-            's' => 1,
-            _ => return Err(format!("unknown unit `{c}`")),
-        };
-        let n: u64 = digits
-            .parse()
-            .map_err(|_| format!("a number must come before `{c}`"))?;
-        digits.clear();
-        total = n
-            .checked_mul(unit)
-            .and_then(|v| total.checked_add(v))
-            .ok_or("too large")?;
-    }
-    if !digits.is_empty() {
-        return Err(format!("`{digits}` has no unit"));
-    }
-    check_max(total)
-}
-
-fn check_max(n: u64) -> Result<u64, String> {
-    if n > MAX_STALE_AFTER {
-        Err("longer than 10 years".into())
-    } else {
-        Ok(n)
-    }
-}
-
-/// Seconds as the shortest `stale_after` text: `1d12h`, `90s`, `0`.
-pub fn format_duration(secs: u64) -> String {
-    if secs == 0 {
-        return "0".into();
-    }
-    let mut out = String::new();
-    let mut rest = secs;
-    for (unit, size) in [("d", 86_400), ("h", 3600), ("m", 60), ("s", 1)] {
-        if rest >= size {
-            out.push_str(&format!("{}{unit}", rest / size));
-            rest %= size;
-        }
-    }
-    out
 }
 
 /// A time span in words, rounded down to its largest unit: "3 days", "1 hour", "40 seconds".
@@ -312,7 +239,7 @@ pub fn job_id_for_path(path: &Path, jobs_dir: &Path) -> String {
         .unwrap_or_else(|_| path.to_path_buf());
     let dir = std::fs::canonicalize(jobs_dir).unwrap_or_else(|_| jobs_dir.to_path_buf());
     if abs.parent() == Some(dir.as_path())
-        && let Some(id) = crate::jobs::job_id_of(&abs)
+        && let Some(id) = crate::app::jobs::job_id_of(&abs)
     {
         return id;
     }
@@ -423,7 +350,7 @@ pub async fn known_jobs(
     history: &History,
     jobs_dir: &Path,
 ) -> Result<Vec<(String, PathBuf)>, HistoryError> {
-    let mut out: Vec<(String, PathBuf)> = crate::jobs::list(jobs_dir)
+    let mut out: Vec<(String, PathBuf)> = crate::app::jobs::list(jobs_dir)
         .into_iter()
         .map(|f| (f.id, f.path))
         .collect();
