@@ -6,15 +6,15 @@ use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
 use fliplet_agent::app::agent;
-use fliplet_agent::sync::run::{self, JobPreview, JobReport};
-use fliplet_agent::config::{self, Job, LoadedJob};
-use fliplet_agent::fliplet::KeySource;
 use fliplet_agent::app::history::{self, History, LogCapture, Trigger};
 use fliplet_agent::app::scheduler::TickRunner;
+use fliplet_agent::app::{scheduler, watchdog};
+use fliplet_agent::config::{self, Job, LoadedJob};
+use fliplet_agent::fliplet::KeySource;
 use fliplet_agent::sync::PushPreview;
 use fliplet_agent::sync::control::{self, RunControl};
 use fliplet_agent::sync::files::FileAction;
-use fliplet_agent::app::{scheduler, watchdog};
+use fliplet_agent::sync::run::{self, JobPreview, JobReport};
 use fliplet_agent::{log, paths};
 use tracing::{Instrument, error, info, warn};
 
@@ -186,7 +186,7 @@ fn load(path: &Path) -> Result<LoadedJob, ExitCode> {
 fn validate(path: &Path) -> ExitCode {
     match load(path) {
         Ok(loaded) => {
-            if let Err(e) = api::check_ca_file(&loaded.job) {
+            if let Err(e) = run::check_ca_file(&loaded.job) {
                 eprintln!("error: {}: {e}", path.display());
                 return ExitCode::from(2);
             }
@@ -216,7 +216,7 @@ async fn preview(path: &Path, json: bool, max_rows: usize) -> ExitCode {
         config::Verbosity::Info
     });
     let max = (max_rows > 0).then_some(max_rows);
-    let preview = api::preview_job(&loaded.job, max).await;
+    let preview = run::preview_job(&loaded.job, max).await;
     if json {
         match serde_json::to_string_pretty(&preview) {
             Ok(s) => println!("{s}"),
@@ -525,7 +525,7 @@ async fn run_job(
         }
     }
     let only_list = only.map(|i| [i]);
-    api::run_job_with(job, dry_run, only_list.as_ref().map(|a| &a[..]), control).await
+    run::run_job_with(job, dry_run, only_list.as_ref().map(|a| &a[..]), control).await
 }
 
 async fn start(path: &Path, test: bool, allow_deletes: Option<usize>) -> ExitCode {
@@ -537,7 +537,7 @@ async fn start(path: &Path, test: bool, allow_deletes: Option<usize>) -> ExitCod
     let capture = LogCapture::new();
     let _guard = log::init_with(job.log_verbosity, Some(capture.layer()));
     let span = log::job_span(&job.name);
-    if let Err(e) = api::check_ca_file(&job) {
+    if let Err(e) = run::check_ca_file(&job) {
         span.in_scope(|| error!("{e}"));
         return ExitCode::from(2);
     }
@@ -880,21 +880,23 @@ async fn demo(dir: Option<PathBuf>, serve: bool) -> ExitCode {
     println!("Source database: {}", demo.database.display());
     println!("Job file:        {}", demo.job_path.display());
     println!("\n### Step 1: preview of the first sync");
-    print_preview(&api::preview_job(&demo.job, Some(20)).await);
+    print_preview(&run::preview_job(&demo.job, Some(20)).await);
     println!("\n### Step 2: the first sync");
-    let r = api::run_job(&demo.job, false, None).await;
+    let r = run::run_job(&demo.job, false, None).await;
     print_totals(&r);
     println!("\n### Step 3: someone edits the HR system (one change, one deletion, one new hire)");
-    if let Err(e) =
-        fliplet_agent::app::demo::execute_sqlite(&demo.database, fliplet_agent::app::demo::DEMO_EDITS_SQL)
-            .await
+    if let Err(e) = fliplet_agent::app::demo::execute_sqlite(
+        &demo.database,
+        fliplet_agent::app::demo::DEMO_EDITS_SQL,
+    )
+    .await
     {
         eprintln!("error: {e}");
         return ExitCode::from(1);
     }
-    print_preview(&api::preview_job(&demo.job, Some(20)).await);
+    print_preview(&run::preview_job(&demo.job, Some(20)).await);
     println!("\n### Step 4: the second sync");
-    let r2 = api::run_job(&demo.job, false, None).await;
+    let r2 = run::run_job(&demo.job, false, None).await;
     print_totals(&r2);
     let n = demo.emulator.entries(demo.data_source_id).len();
     println!("\nThe data source now holds {n} entries.");

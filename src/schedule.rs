@@ -241,7 +241,6 @@ pub fn format_duration(secs: u64) -> String {
     out
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;

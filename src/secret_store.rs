@@ -531,7 +531,7 @@ pub fn plain_secret_keys(job: &Job) -> Vec<String> {
         .collect()
 }
 
-/// Every secret value of a job (for [`crate::app::history::redact`] and log redaction).
+/// Every secret value of a job (the run history and the log redact them).
 /// Call it after [`resolve_job`] so the real values are redacted, not the references.
 pub fn job_secrets(job: &Job) -> Vec<Secret> {
     let mut job = job.clone();

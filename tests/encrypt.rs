@@ -12,8 +12,8 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
 use common::*;
-use fliplet_agent::sync::run::{client_for, preview_job, run_job};
 use fliplet_agent::config::{Job, Operation, PushOperation};
+use fliplet_agent::sync::run::{client_for, preview_job, run_job};
 use fliplet_agent::sync::{PushRun, RunError, run_push};
 use serde_json::{Value, json};
 

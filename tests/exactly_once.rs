@@ -21,8 +21,8 @@ use std::time::Duration;
 
 use common::proxy::RefusingProxy;
 use common::*;
-use fliplet_agent::sync::run::run_job;
 use fliplet_agent::sync::commit::canonical_json;
+use fliplet_agent::sync::run::run_job;
 use fliplet_emulator::{Emulator, Fault, FaultAction};
 use serde_json::{Value, json};
 

@@ -16,10 +16,10 @@ use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use common::*;
-use fliplet_agent::sync::run::{client_for, preview_job, run_job};
 use fliplet_agent::config::{Job, Operation, PushOperation};
 use fliplet_agent::crypto::md5_hex;
 use fliplet_agent::sync::files::FileAction;
+use fliplet_agent::sync::run::{client_for, preview_job, run_job};
 use fliplet_agent::sync::{PushRun, RunError, run_push};
 use serde_json::{Value, json};
 

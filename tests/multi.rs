@@ -7,8 +7,8 @@ mod common;
 use std::sync::Arc;
 
 use common::*;
-use fliplet_agent::sync::run::{preview_job, run_job};
 use fliplet_agent::config::{ConfigError, Operation, PushSource, load_job};
+use fliplet_agent::sync::run::{preview_job, run_job};
 use serde_json::{Value, json};
 
 fn ids(data: &[Value], key: &str) -> Vec<i64> {

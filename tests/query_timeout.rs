@@ -4,7 +4,7 @@
 //! any write to Fliplet, with a message naming the key to change — and the query is no
 //! longer running on the server afterwards.
 //!
-//! Jobs run the way the agent runs them (`api::run_job` against the Fliplet emulator), or
+//! Jobs run the way the agent runs them (`sync::run::run_job` against the Fliplet emulator), or
 //! through `source::fetch_source` with the source of a loaded job file.
 
 mod common;
@@ -14,9 +14,9 @@ mod stall_proxy;
 use std::time::{Duration, Instant};
 
 use common::*;
-use fliplet_agent::sync::run::run_job;
 use fliplet_agent::config::{Job, Operation, PushSource};
 use fliplet_agent::source::{self, Cancelled, SourceError};
+use fliplet_agent::sync::run::run_job;
 use stall_proxy::StallProxy;
 
 /// Generous upper bound for a run that must fail within a few seconds.

@@ -16,7 +16,9 @@
 
 use fliplet_agent::config::{DatabaseConfig, Driver, Job};
 use fliplet_agent::secret::Secret;
-use fliplet_agent::secret_store::{Backend, SecretStore, SecretsError, import_job_file, resolve_job};
+use fliplet_agent::secret_store::{
+    Backend, SecretStore, SecretsError, import_job_file, resolve_job,
+};
 
 fn keychain() -> Option<SecretStore> {
     match SecretStore::keychain() {

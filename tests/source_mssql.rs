@@ -3,7 +3,7 @@
 //! several result sets, errors after rows, large results, TLS relabelling, SQL Browser).
 //!
 //! Every test goes through the agent's own path: the job file loaded by the loader, then
-//! `source::fetch_source` (what a push runs) or a whole `api::run_job` with a real push into
+//! `source::fetch_source` (what a push runs) or a whole `sync::run::run_job` with a real push into
 //! the Fliplet emulator, or the `fliplet-agent` binary itself when the test needs its own
 //! environment (the TLS tests set the trust store through `SSL_CERT_FILE`).
 
@@ -16,9 +16,9 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::*;
-use fliplet_agent::sync::run::run_job;
 use fliplet_agent::config::{Job, Operation};
 use fliplet_agent::source::{self, SourceError, Table};
+use fliplet_agent::sync::run::run_job;
 use mssql_mock_tds::{
     ColumnDefinition, ColumnValue, MockTdsServer, QueryResponse, Row, SqlDataType, TerminalError,
 };

@@ -6,8 +6,8 @@ mod common;
 
 use std::path::Path;
 
-use fliplet_agent::config::{emit, parse_job};
 use fliplet_agent::app::wizard::JobDraft;
+use fliplet_agent::config::{emit, parse_job};
 
 const LEGACY: &str = "auth_token: keychain:fliplet-agent/sales/auth_token\ndatasource_id: 1\ndatabase_driver: sqlite\ndatabase_name: a.sqlite\nquery: SELECT 1\nfrequency: '*/15 * * * *'\n";
 const MULTI: &str = "auth_token: keychain:fliplet-agent/sales/auth_token\noperations:\n  - type: push\n    frequency: '0 * * * *'\n    source: {type: rows, rows: [{id: 1}]}\n    datasource_id: 1\n";

@@ -10,8 +10,8 @@ use common::{Env, env_or, pg, pg_exec, sqlite_exec, unique};
 use fliplet_agent::app::agent::Agent;
 use fliplet_agent::app::error::ErrorCode;
 use fliplet_agent::app::history::{LogCapture, Outcome, Trigger};
-use fliplet_agent::secret_store::{self, SecretStore};
 use fliplet_agent::app::wizard::{self, JobDraft};
+use fliplet_agent::secret_store::{self, SecretStore};
 use fliplet_emulator::Perm;
 use serde_json::json;
 
@@ -457,7 +457,7 @@ async fn a_previewed_sqlite_job_saves_runs_and_commits_what_the_preview_counted(
     let mut job = fliplet_agent::config::load_job(&jobs_dir.join("people.yml"))
         .unwrap()
         .job;
-    secrets::resolve_job(&mut job, store).unwrap();
+    secret_store::resolve_job(&mut job, store).unwrap();
     assert_eq!(job.auth_token.expose(), env.basic.token);
     // Editing reopens the same draft.
     let back = agent.load_draft("people").await.unwrap();

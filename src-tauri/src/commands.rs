@@ -2,10 +2,10 @@
 //! front end as the core's `{code, message}` ([`AppError`]).
 
 use fliplet_agent::app::agent::{AgentInfo, JobStatus, SavedJob};
-use fliplet_agent::sync::run::JobPreview;
 use fliplet_agent::app::error::AppError;
 use fliplet_agent::app::history::{RunDetail, RunSummary, Trigger};
 use fliplet_agent::app::wizard::{self, JobDraft};
+use fliplet_agent::sync::run::JobPreview;
 use serde::Serialize;
 use tauri::{AppHandle, State};
 use tauri_plugin_autostart::ManagerExt;

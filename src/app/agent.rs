@@ -13,18 +13,18 @@ use serde::Serialize;
 use tokio::sync::broadcast;
 use tracing::Instrument;
 
-use crate::sync::run;
-use crate::config::Job;
 use crate::app::error::{AppError, ErrorCode};
 use crate::app::history::{
     self, History, LogCapture, Outcome, RunCounts, RunDetail, RunId, RunSummary, Trigger,
 };
 use crate::app::jobs::{self, JobFile};
 use crate::app::scheduler::{self, Schedule, TickRunner};
-use crate::secret::Secret;
-use crate::secret_store::{self, SecretStore};
 use crate::app::watchdog::{self, Freshness};
 use crate::app::wizard::JobDraft;
+use crate::config::Job;
+use crate::secret::Secret;
+use crate::secret_store::{self, SecretStore};
+use crate::sync::run;
 
 /// File in the data folder listing the stale episodes already notified (so a restart or a
 /// handoff between the app's processes does not notify them again).
@@ -126,11 +126,11 @@ pub async fn run_recorded_report(
     trigger: Trigger,
     only: Option<usize>,
     control: crate::sync::control::RunControl,
-) -> Result<(Result<RecordedRun, AppError>, api::JobReport), AppError> {
+) -> Result<(Result<RecordedRun, AppError>, run::JobReport), AppError> {
     let dry_run = trigger == Trigger::DryRun;
     let only_list = only.map(|i| [i]);
     let recording = begin(history, capture, job_id, job, trigger, only).await?;
-    let report = api::run_job_with(job, dry_run, only_list.as_ref().map(|a| &a[..]), control)
+    let report = run::run_job_with(job, dry_run, only_list.as_ref().map(|a| &a[..]), control)
         .instrument(recording.span.clone())
         .await;
     let ended = Ended {
@@ -195,7 +195,7 @@ async fn end(
     ended: Ended,
 ) -> Result<RecordedRun, AppError> {
     let Recording { id, watch, .. } = recording;
-    let secrets = secrets::job_secrets(job);
+    let secrets = secret_store::job_secrets(job);
     let refs: Vec<&Secret> = secrets.iter().collect();
     let mut lines = watch.finish();
     for l in &mut lines {
@@ -746,12 +746,12 @@ impl Agent {
 
     /// The dry run of job `id` with the rows and cells that would change, recorded in the
     /// history as a dry run.
-    pub async fn preview_job(&self, id: &str) -> Result<api::JobPreview, AppError> {
+    pub async fn preview_job(&self, id: &str) -> Result<run::JobPreview, AppError> {
         let path = jobs::find(&self.jobs_dir, id)?;
         let loaded = jobs::load_resolved(&path, &self.store)?;
         let job = &loaded.job;
         let work = async {
-            let preview = api::preview_job(job, Some(crate::app::wizard::PREVIEW_ROWS)).await;
+            let preview = run::preview_job(job, Some(crate::app::wizard::PREVIEW_ROWS)).await;
             let ended = Ended {
                 totals: preview.totals(),
                 error: preview.first_error(),
@@ -781,7 +781,7 @@ impl Agent {
     pub async fn load_draft(&self, id: &str) -> Result<JobDraft, AppError> {
         let path = jobs::find(&self.jobs_dir, id)?;
         let mut job = crate::config::load_job(&path)?.job;
-        secrets::move_plain_secrets(&mut job, &self.store, id)?;
+        secret_store::move_plain_secrets(&mut job, &self.store, id)?;
         JobDraft::from_job(&job, Some(id))
     }
 
@@ -791,7 +791,7 @@ impl Agent {
         let mut job = crate::config::load_job(path)?.job;
         let mut draft = JobDraft::from_job(&job, None)?;
         let name = draft.name.clone();
-        secrets::move_plain_secrets(&mut job, &self.store, &name)?;
+        secret_store::move_plain_secrets(&mut job, &self.store, &name)?;
         draft = JobDraft::from_job(&job, None)?;
         if jobs::find(&self.jobs_dir, &name).is_ok() {
             draft.name = format!("{name}-imported");
@@ -833,7 +833,7 @@ impl Agent {
         }
         // Read it back as `fliplet-agent start` will, before anything is replaced.
         crate::config::parse_job(&text, &path)?;
-        secrets::write_private(&path, text.as_bytes())?;
+        secret_store::write_private(&path, text.as_bytes())?;
         if let Some(old) = renamed_from
             && let Ok(old_path) = jobs::find(&self.jobs_dir, old)
         {

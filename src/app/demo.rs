@@ -18,12 +18,18 @@ impl Emulator {
         match *self {}
     }
 
+    pub fn entries(&self, _data_source_id: u64) -> Vec<()> {
+        match *self {}
+    }
+
     pub async fn shutdown(self) -> Result<(), std::io::Error> {
         match self {}
     }
 }
 
-use crate::config::{Job, load_job};
+use crate::config::Job;
+#[cfg(feature = "demo")]
+use crate::config::load_job;
 
 /// The demo's token in the emulator's demo state.
 pub const DEMO_TOKEN: &str = "eu--demo-token";
@@ -201,7 +207,10 @@ pub async fn app_demo(
     }
     // Every demo job (the demo, and copies of it that keep its first line) talks to this
     // emulator: point their api_url at its new port.
-    for job in crate::app::jobs::list(jobs_dir).into_iter().filter(|j| j.demo) {
+    for job in crate::app::jobs::list(jobs_dir)
+        .into_iter()
+        .filter(|j| j.demo)
+    {
         let old = std::fs::read_to_string(&job.path).map_err(|e| fail(e.to_string()))?;
         let mut out = String::with_capacity(old.len());
         for line in old.split_inclusive('\n') {
@@ -237,6 +246,7 @@ pub async fn app_demo(
 }
 
 /// The demo job file (single-operation format) after the comment lines `header`.
+#[cfg(feature = "demo")]
 fn job_yaml(
     header: &str,
     auth_token: &str,

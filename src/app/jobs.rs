@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use crate::config::{Driver, LoadedJob, load_job};
 use crate::app::error::AppError;
+use crate::config::{Driver, LoadedJob, load_job};
 use crate::schedule;
 use crate::secret::Secret;
 use crate::secret_store::{self, SecretStore};
@@ -142,7 +142,9 @@ fn describe(id: &str, path: &Path) -> JobFile {
     }
     let key = |key: &str, value: Option<&Secret>| SecretKey {
         key: key.to_owned(),
-        reference: value.and_then(secrets::reference_name).map(str::to_owned),
+        reference: value
+            .and_then(secret_store::reference_name)
+            .map(str::to_owned),
         present: value.is_some_and(|v| !v.is_empty()),
     };
     out.secrets = vec![key("auth_token", Some(&job.auth_token))];
@@ -157,15 +159,15 @@ fn describe(id: &str, path: &Path) -> JobFile {
 /// Load a job file and replace its `keychain:` references by the stored values.
 pub fn load_resolved(path: &Path, store: &SecretStore) -> Result<LoadedJob, AppError> {
     let mut loaded = load_job(path)?;
-    secrets::resolve_job(&mut loaded.job, store)?;
+    secret_store::resolve_job(&mut loaded.job, store)?;
     Ok(loaded)
 }
 
 /// Whether any secret of the job is a `keychain:` reference.
 pub fn has_references(job: &crate::config::Job) -> bool {
-    secrets::job_secrets(job)
+    secret_store::job_secrets(job)
         .iter()
-        .any(|s| secrets::reference_name(s).is_some())
+        .any(|s| secret_store::reference_name(s).is_some())
 }
 
 /// The job id under which `fliplet-agent protect` stores the secrets of the job file at
@@ -199,16 +201,16 @@ pub fn secret_id_for_path(path: &Path, jobs_dir: &Path) -> String {
 /// For the command line: resolve the job's references with the store the desktop app uses
 /// (the OS keychain, or the sealed file in [`crate::paths::data_dir`]). Opens no store when
 /// the job has no reference.
-pub fn resolve_for_cli(job: &mut crate::config::Job) -> Result<(), secrets::SecretsError> {
+pub fn resolve_for_cli(job: &mut crate::config::Job) -> Result<(), secret_store::SecretsError> {
     if !has_references(job) {
         return Ok(());
     }
     let store = SecretStore::open(&crate::paths::data_dir());
-    secrets::resolve_job(job, &store)
+    secret_store::resolve_job(job, &store)
 }
 
 /// Store a secret of job `id` in `store` and make its file refer to it (see
-/// [`secrets::set_job_secret`]). Returns the reference.
+/// [`secret_store::set_job_secret`]). Returns the reference.
 pub fn set_secret(
     dir: &Path,
     store: &SecretStore,
@@ -217,5 +219,5 @@ pub fn set_secret(
     value: &Secret,
 ) -> Result<String, AppError> {
     let path = find(dir, id)?;
-    Ok(secrets::set_job_secret(&path, store, id, key, value)?)
+    Ok(secret_store::set_job_secret(&path, store, id, key, value)?)
 }

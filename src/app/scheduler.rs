@@ -8,9 +8,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use tokio_cron_scheduler::{Job as CronJob, JobScheduler};
 use tracing::{Instrument, error, info, warn};
 
-use crate::sync::run;
 use crate::config::Job;
 use crate::schedule;
+use crate::sync::run;
 
 /// Errors setting up the schedule.
 #[derive(Debug, thiserror::Error)]
@@ -54,7 +54,7 @@ pub async fn start(job: Arc<Job>) -> Result<Schedule, SchedulerError> {
     let runner: TickRunner = Arc::new(|job: Arc<Job>, index: usize| {
         Box::pin(async move {
             let span = crate::log::job_span(&job.name);
-            let report = api::run_job(&job, false, Some(&[index])).await;
+            let report = run::run_job(&job, false, Some(&[index])).await;
             async {
                 if report.succeeded() {
                     info!("Scheduled run finished.");

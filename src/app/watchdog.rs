@@ -27,8 +27,8 @@ use std::time::Duration;
 use chrono::{DateTime, Datelike, Local, Utc};
 use serde::Serialize;
 
-use crate::config::Job;
 use crate::app::history::{History, HistoryError, Outcome, RunSummary, Trigger};
+use crate::config::Job;
 use crate::schedule;
 
 /// Environment variable: the period of the desktop app's staleness check, in seconds

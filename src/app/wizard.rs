@@ -17,17 +17,17 @@ use chrono::Utc;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::sync::run::{self, JobPreview};
+use crate::app::error::{AppError, ErrorCode};
 use crate::config::{
     DatabaseConfig, Driver, EncryptConfig, FileColumn, FileSource, Hook, Job, Mode, Operation,
     PushOperation, PushSource, QueryTimeouts, Verbosity,
 };
-use crate::app::error::{AppError, ErrorCode};
 use crate::fliplet::{ApiError, Client, ClientOptions, RetryPolicy};
 use crate::schedule;
 use crate::secret::Secret;
 use crate::secret_store::{self, REFERENCE_PREFIX, SERVICE, SecretStore};
 use crate::source::{self, SourceError};
+use crate::sync::run::{self, JobPreview};
 
 /// First line of a job file written by the wizard.
 pub const WIZARD_MARKER: &str = "# fliplet-agent: made with the setup wizard";
@@ -640,7 +640,7 @@ impl FileDraft {
 /// The job of a draft with its secrets resolved, ready to connect with.
 pub fn resolved_job(draft: &JobDraft, store: &SecretStore) -> Result<Job, AppError> {
     let mut job = draft.to_job()?;
-    secrets::resolve_job(&mut job, store)?;
+    secret_store::resolve_job(&mut job, store)?;
     Ok(job)
 }
 
@@ -674,8 +674,8 @@ fn client(token: Secret, api_url: &str, ca_file: &str) -> Result<Client, AppErro
     Client::new(
         token,
         ClientOptions {
-            base_url: api::base_url_or_env(opt(api_url)),
-            extra_ca_file: api::ca_file_or_env(chosen_ca),
+            base_url: run::base_url_or_env(opt(api_url)),
+            extra_ca_file: run::ca_file_or_env(chosen_ca),
             retry: Some(RetryPolicy {
                 attempts: 1,
                 ..Default::default()
@@ -808,7 +808,7 @@ pub async fn verify_token(
 fn draft_client(draft: &JobDraft, store: &SecretStore) -> Result<(Client, String), AppError> {
     let token = reference("authToken", &draft.auth_token)?
         .ok_or_else(|| AppError::invalid("authToken", "Verify your Fliplet API token first."))?;
-    let token = secrets::resolve(&token, store, "auth_token").map_err(|e| {
+    let token = secret_store::resolve(&token, store, "auth_token").map_err(|e| {
         AppError::from(e)
             .on("authToken")
             .with_hint("Paste and verify the token again.")
@@ -968,7 +968,7 @@ fn resolved_database(
     let mut db = d.to_config()?;
     if let Some(p) = &db.password {
         db.password = Some(
-            secrets::resolve(p, store, "database_password").map_err(|e| {
+            secret_store::resolve(p, store, "database_password").map_err(|e| {
                 AppError::from(e)
                     .on("database.password")
                     .with_hint("Type the password again.")
@@ -1119,16 +1119,16 @@ pub fn describe_schedule(expr: &str) -> Result<ScheduleInfo, AppError> {
 /// Writes nothing anywhere.
 pub async fn preview(draft: &JobDraft, store: &SecretStore) -> Result<JobPreview, AppError> {
     let job = resolved_job(draft, store)?;
-    Ok(api::preview_job(&job, Some(PREVIEW_ROWS)).await)
+    Ok(run::preview_job(&job, Some(PREVIEW_ROWS)).await)
 }
 
 /// The text of the job file a draft saves as (multi-operation format). Every secret in it
 /// is a `keychain:` reference; the text is read back with the loader before it is used.
 pub fn job_file_text(draft: &JobDraft) -> Result<String, AppError> {
     let job = draft.to_job()?;
-    if secrets::job_secrets(&job)
+    if secret_store::job_secrets(&job)
         .iter()
-        .any(|s| secrets::reference_name(s).is_none())
+        .any(|s| secret_store::reference_name(s).is_none())
     {
         return Err(AppError::new(
             ErrorCode::Secrets,

@@ -3,7 +3,7 @@
 //! [`super::parse_job`] gives the same job (tested on every example).
 //!
 //! Secrets are written as they are in the job: keep `keychain:<name>` references in jobs
-//! that are saved (see `crate::secret_store`), never resolved values.
+//! that are saved, never resolved values.
 
 use crate::config::{DEFAULT_RUN_TIMEOUT, DeleteGate, OnSchemaChange};
 use serde_json::Value as Json;

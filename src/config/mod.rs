@@ -52,7 +52,7 @@ pub struct Job {
     pub operations: Vec<Operation>,
     /// `stale_after` (seconds): the job's data is stale when its last successful run is
     /// older than this. `None`: the default rule (3 scheduled runs missed, at least a day);
-    /// `Some(0)`: never stale. See [`crate::app::watchdog`].
+    /// `Some(0)`: never stale. See docs/safety.md, "Stale-data watchdog".
     pub stale_after: Option<u64>,
 }
 

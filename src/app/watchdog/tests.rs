@@ -1,8 +1,8 @@
 use super::*;
 use chrono::{TimeDelta, TimeZone};
 
-use crate::config::{Operation, PushOperation};
 use crate::app::history::RunCounts;
+use crate::config::{Operation, PushOperation};
 use crate::schedule::parse_duration;
 
 /// A local time (cron schedules run in local time), as UTC.
