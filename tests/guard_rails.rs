@@ -268,8 +268,13 @@ async fn a_run_past_run_timeout_fails_and_the_schedule_goes_on() {
         .stderr(log_file)
         .spawn()
         .unwrap();
+    // Until the next scheduled run has synced and said so (its run is recorded in the run
+    // history before the line is printed).
     let started = Instant::now();
-    while emu.entries(ds).len() < 20 && started.elapsed() < Duration::from_secs(20) {
+    while !(emu.entries(ds).len() == 20
+        && std::fs::read_to_string(&log_path).is_ok_and(|l| l.contains("Scheduled run finished.")))
+        && started.elapsed() < Duration::from_secs(20)
+    {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     child.kill().await.unwrap();
