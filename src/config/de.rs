@@ -46,6 +46,8 @@ pub(crate) struct Shape {
     pub(crate) default_tag: Option<&'static str>,
     /// Keys that belong elsewhere: warned about with this message instead of "unknown key".
     pub(crate) misplaced: &'static [(&'static str, &'static str)],
+    /// Keys whose null value means something (it is not the same as a missing key).
+    pub(crate) keep_null: &'static [&'static str],
 }
 
 impl Shape {
@@ -57,6 +59,7 @@ impl Shape {
             required: &[],
             default_tag: None,
             misplaced: &[],
+            keep_null: &[],
         }
     }
 }
@@ -452,7 +455,7 @@ impl<'de, 'a> de::Deserializer<'de> for NodeDe<'a> {
         let mut unknown = Vec::new();
         for (key, line, value) in self.entries()? {
             if fields.contains(&key.as_str()) {
-                if !value.is_null() {
+                if !value.is_null() || shape.keep_null.contains(&key.as_str()) {
                     known.push((key, line, value));
                 }
             } else if Some(key.as_str()) != self.tag && !self.flattened {

@@ -440,9 +440,13 @@ struct JsonTargetFile {
 struct WriteBackFile {
     #[serde(deserialize_with = "required_name")]
     column: String,
-    /// `now` (default), `now_iso`, or a value.
-    #[serde(default)]
-    value: Option<WriteBackValue>,
+    /// `now` (default), `now_iso`, or a value (`null` too).
+    #[serde(default = "write_back_now")]
+    value: WriteBackValue,
+}
+
+fn write_back_now() -> WriteBackValue {
+    WriteBackValue::Now
 }
 
 /// How messages name the structs and enums of both formats.
@@ -589,6 +593,7 @@ pub(super) const SHAPES: &[Shape] = &[
     },
     Shape {
         context: " in `write_back`",
+        keep_null: &["value"],
         expected: "`column:` and `value:` (e.g. `column: syncedAt` / `value: now`)",
         required: &[(
             "column",
@@ -815,6 +820,9 @@ impl<'de> Deserialize<'de> for WriteBackValue {
             }
             fn visit_bool<E: de::Error>(self, v: bool) -> Result<WriteBackValue, E> {
                 Ok(WriteBackValue::Fixed(Json::Bool(v)))
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<WriteBackValue, E> {
+                Ok(WriteBackValue::Fixed(Json::Null))
             }
             fn visit_u64<E: de::Error>(self, v: u64) -> Result<WriteBackValue, E> {
                 Ok(WriteBackValue::Fixed(Json::from(v)))
@@ -1654,7 +1662,7 @@ fn into_pull(
         target,
         write_back: p.write_back.map(|w| WriteBack {
             column: w.column,
-            value: w.value.unwrap_or(WriteBackValue::Now),
+            value: w.value,
         }),
         on_sync: p
             .on_sync
@@ -1672,6 +1680,25 @@ mod tests {
         assert!(looks_like("\u{feff}operations :\n"));
         assert!(!looks_like("auth_token: x\nquery: SELECT operations: 1\n"));
         assert!(!looks_like("  operations:\n"));
+    }
+
+    #[test]
+    fn write_back_null_is_a_value_and_a_missing_value_is_now() {
+        let path = Path::new("/jobs/j.yml");
+        let text = "auth_token: x\noperations:\n  - type: pull\n    datasource_id: 1\n    target: {type: json, path: o.json}\n    write_back: {column: a, value: ~}\n  - type: pull\n    datasource_id: 1\n    target: {type: json, path: o.json}\n    write_back: {column: a}\n";
+        let job = parse(text, path).unwrap().job;
+        let values: Vec<WriteBackValue> = job
+            .operations
+            .iter()
+            .map(|op| match op {
+                Operation::Pull(p) => p.write_back.clone().unwrap().value,
+                Operation::Push(_) => panic!(),
+            })
+            .collect();
+        assert_eq!(
+            values,
+            [WriteBackValue::Fixed(Json::Null), WriteBackValue::Now]
+        );
     }
 
     #[test]
