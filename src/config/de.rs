@@ -48,6 +48,8 @@ pub(crate) struct Shape {
     pub(crate) misplaced: &'static [(&'static str, &'static str)],
     /// Keys whose null value means something (it is not the same as a missing key).
     pub(crate) keep_null: &'static [&'static str],
+    /// Keys holding lists, with what the list holds for messages when it is not a list.
+    pub(crate) lists: &'static [(&'static str, &'static str)],
 }
 
 impl Shape {
@@ -60,6 +62,7 @@ impl Shape {
             default_tag: None,
             misplaced: &[],
             keep_null: &[],
+            lists: &[],
         }
     }
 }
@@ -236,6 +239,8 @@ pub(crate) struct NodeDe<'a> {
     one_or_many: bool,
     /// A struct read from the mapping of the struct holding it (see [`FLATTEN`]).
     flattened: bool,
+    /// What the list expected here holds, for messages (see [`Shape::lists`]).
+    list: Option<&'static str>,
 }
 
 /// A field renamed `$flatten` reads its struct from the same mapping as the struct holding
@@ -256,6 +261,7 @@ impl<'a> NodeDe<'a> {
             tag: None,
             one_or_many: false,
             flattened: false,
+            list: None,
         }
     }
 
@@ -401,6 +407,7 @@ impl<'de, 'a> de::Deserializer<'de> for NodeDe<'a> {
             Value::Seq(items) => items.as_slice(),
             _ if self.node.is_null() => &[],
             Value::Scalar { .. } if self.one_or_many => std::slice::from_ref(self.node),
+            _ if self.list.is_some() => return Err(self.expected(self.list.unwrap_or_default())),
             _ => {
                 // The visitor's own words, unless it has none better than serde's.
                 let what = (&visitor as &dyn de::Expected).to_string();
@@ -432,6 +439,7 @@ impl<'de, 'a> de::Deserializer<'de> for NodeDe<'a> {
             path: self.path,
             value: None,
             fields: None,
+            lists: &[],
         })
     }
 
@@ -478,6 +486,7 @@ impl<'de, 'a> de::Deserializer<'de> for NodeDe<'a> {
                 path: self.path,
                 value: None,
                 fields: Some(fields),
+                lists: shape.lists,
             })
             .inspect(|_| {
                 // Unknown keys: warned about once the fields of flattened structs are known.
@@ -648,8 +657,9 @@ struct Entries<'a> {
     ctx: &'a Ctx,
     entries: std::vec::IntoIter<(String, usize, &'a Node)>,
     path: String,
-    value: Option<(String, &'a Node, bool)>,
+    value: Option<(String, &'a Node, bool, Option<&'static str>)>,
     fields: Option<&'static [&'static str]>,
+    lists: &'static [(&'static str, &'static str)],
 }
 
 impl<'de, 'a> MapAccess<'de> for Entries<'a> {
@@ -672,14 +682,16 @@ impl<'de, 'a> MapAccess<'de> for Entries<'a> {
             Some(f) => seed.deserialize(de::value::BorrowedStrDeserializer::<Error>::new(f))?,
             None => seed.deserialize(de::value::StrDeserializer::<Error>::new(&key))?,
         };
-        self.value = Some((path, node, key == FLATTEN));
+        let list = self.lists.iter().find(|(k, _)| *k == key).map(|(_, l)| *l);
+        self.value = Some((path, node, key == FLATTEN, list));
         Ok(Some(k))
     }
 
     fn next_value_seed<V: DeserializeSeed<'de>>(&mut self, seed: V) -> Result<V::Value, Error> {
-        let (path, node, flattened) = self.value.take().expect("a key before its value");
+        let (path, node, flattened, list) = self.value.take().expect("a key before its value");
         let mut de = NodeDe::new(self.ctx, node, path.clone());
         de.flattened = flattened;
+        de.list = list;
         seed.deserialize(de)
             .map_err(|e| e.locate(self.ctx, &path, node))
     }

@@ -453,11 +453,25 @@ fn write_back_now() -> WriteBackValue {
 pub(super) const SHAPES: &[Shape] = &[
     Shape::new("LegacyFile"),
     Shape {
+        lists: &[
+            (
+                "files",
+                "a list of file columns (`- column: thumbnail` / `type: remote`)",
+            ),
+            ("run_hooks", "a list of hook types (`- insert`, `- update`)"),
+        ],
+        ..Shape::new("PushOptions")
+    },
+    Shape {
         required: &[
             ("auth_token", HINT_AUTH),
             ("operations", "list the push and pull operations"),
         ],
         expected: "`key: value` settings (`auth_token:`, `operations:`, ...)",
+        lists: &[(
+            "operations",
+            "a list of operations (`- type: push` or `- type: pull`, with their settings)",
+        )],
         ..Shape::new("MultiFile")
     },
     Shape {
@@ -550,6 +564,7 @@ pub(super) const SHAPES: &[Shape] = &[
     Shape {
         context: " in a `rows` source",
         required: &[("rows", "the list of rows (`- {id: 1, name: Ann}`)")],
+        lists: &[("rows", "a list of rows (`- {id: 1, name: Ann}`)")],
         ..Shape::new("RowsFile")
     },
     Shape {
@@ -564,6 +579,7 @@ pub(super) const SHAPES: &[Shape] = &[
                 "where the entries go (`target:` with `type: table`, `csv` or `json`)",
             ),
         ],
+        lists: &[("attributes", "a list of column names")],
         ..Shape::new("PullFile")
     },
     Shape {
