@@ -2,12 +2,17 @@
 //!
 //! A [`Job`] is what one job file describes. The original fliplet-agent YAML format
 //! (one push operation per file, keys like `auth_token`, `datasource_id`, `query`) is read by
-//! [`legacy`]; it must keep working unchanged.
+//! [`legacy`]; it must keep working unchanged. The multi-operation format is read by
+//! [`multi`]. Both read the file into `#[derive(Deserialize)]` structs (one field per key,
+//! shared by both formats where the keys are: the push options, files, encryption, database
+//! settings) through a serde deserializer over the YAML tree (`de`), which names the file,
+//! the key and the line in errors and turns unknown keys into warnings with a did-you-mean.
 //!
 //! Loading never connects to anything: [`load_job`] reads and validates a file and returns the
 //! job plus warnings (unknown keys with a did-you-mean, deprecated options), or a
 //! [`ConfigError`] naming the file, the key and the line.
 
+mod de;
 pub mod emit;
 pub mod legacy;
 pub mod multi;
@@ -15,6 +20,8 @@ mod yaml;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
 
 use crate::secret::Secret;
 
@@ -88,7 +95,8 @@ impl Default for DeleteGate {
 }
 
 /// What `on_schema_change` does when the columns changed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum OnSchemaChange {
     /// Warn in the preview and the run log, then run (default).
     #[default]
@@ -101,7 +109,8 @@ pub enum OnSchemaChange {
 pub const DEFAULT_RUN_TIMEOUT: u64 = 3600;
 
 /// Log verbosity of the original (`log_verbosity`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Verbosity {
     #[default]
     Debug,
@@ -110,13 +119,16 @@ pub enum Verbosity {
 }
 
 /// Supported SQL drivers (`database_driver`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Driver {
     /// `mssql`: Microsoft SQL Server (tiberius).
     Mssql,
     /// `postgres` (also accepted: `postgresql`, `pg`).
+    #[serde(alias = "postgresql", alias = "pg")]
     Postgres,
     /// `mysql` (also accepted: `mariadb`).
+    #[serde(alias = "mariadb")]
     Mysql,
     /// `sqlite`: `database_name` (or `database_host`) is the path of the database file.
     Sqlite,
@@ -393,12 +405,19 @@ pub struct JsonFileSource {
 }
 
 /// Text encodings of a CSV file.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
 pub enum CsvEncoding {
     /// `utf-8` (default), with or without a byte-order mark.
     #[default]
+    #[serde(rename = "utf-8", alias = "utf8")]
     Utf8,
     /// `windows-1252` (also `cp1252`, `latin1`: Western European Excel exports).
+    #[serde(
+        rename = "windows-1252",
+        alias = "cp1252",
+        alias = "latin1",
+        alias = "iso-8859-1"
+    )]
     Windows1252,
 }
 
@@ -495,7 +514,8 @@ pub enum WriteBackValue {
 }
 
 /// `mode`: what happens to remote entries that the source no longer returns.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Mode {
     /// Keep them (default).
     #[default]
@@ -505,7 +525,8 @@ pub enum Mode {
 }
 
 /// `run_hooks` items.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Hook {
     Insert,
     Update,

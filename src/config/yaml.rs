@@ -1,14 +1,13 @@
 //! A small YAML reader shared by the job file formats: a tree with a line for every node
-//! (built from saphyr-parser events) and [`Cx`], which reads typed values from it and produces
-//! errors and warnings naming the file, the key and the line, with a did-you-mean.
+//! (built from saphyr-parser events), with the guards against hostile files; [`super::de`]
+//! reads typed values from it.
 
 use std::collections::{HashMap, HashSet};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use saphyr_parser::{Event, Parser, ScalarStyle};
 
-use super::{ConfigError, ConfigWarning, Verbosity};
-use crate::secret::Secret;
+use super::ConfigError;
 
 // ---------------------------------------------------------------------------------------
 // A small YAML tree with a line for every node, built from saphyr-parser events.
@@ -349,23 +348,18 @@ pub(crate) fn is_absolute_anywhere(p: &str) -> bool {
         || Path::new(p).is_absolute()
 }
 
+/// A job file's text and name, for its syntax errors.
 pub(crate) struct Cx<'a> {
     pub(crate) file: String,
-    pub(crate) base_dir: PathBuf,
     pub(crate) text: &'a str,
-    pub(crate) warnings: Vec<ConfigWarning>,
 }
 
 impl<'a> Cx<'a> {
-    /// A context for the job file at `path` holding `text`: messages name the file, and
-    /// relative paths resolve against the file's folder.
+    /// A context for the job file at `path` holding `text`: messages name the file.
     pub(crate) fn for_file(text: &'a str, path: &Path) -> Self {
-        let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
         Cx {
             file: path.display().to_string(),
-            base_dir: absolute.parent().map(Path::to_path_buf).unwrap_or_default(),
             text,
-            warnings: Vec::new(),
         }
     }
 
@@ -378,40 +372,6 @@ impl<'a> Cx<'a> {
         })
     }
 
-    /// `log_verbosity`: debug | info | critical; absent or empty means debug.
-    pub(crate) fn verbosity(&self, node: Option<&Node>) -> Result<Verbosity, ConfigError> {
-        let Some(node) = node else {
-            return Ok(Verbosity::Debug);
-        };
-        Ok(self
-            .choice(
-                "log_verbosity",
-                node,
-                &[
-                    ("debug", Verbosity::Debug),
-                    ("info", Verbosity::Info),
-                    ("critical", Verbosity::Critical),
-                ],
-                "`debug`, `info` or `critical`",
-            )?
-            .unwrap_or_default())
-    }
-
-    /// The value of the `type` key of mapping `node` (`prefix` names nested keys), if any.
-    pub(crate) fn type_node<'n>(
-        &self,
-        node: &'n Node,
-        prefix: &str,
-    ) -> Result<Option<&'n Node>, ConfigError> {
-        Ok(self
-            .entries(node, prefix)?
-            .into_iter()
-            .find(|(n, _, _)| n == "type")
-            .map(|(_, _, v)| v))
-    }
-}
-
-impl Cx<'_> {
     pub(crate) fn invalid(
         &self,
         key: &str,
@@ -425,274 +385,87 @@ impl Cx<'_> {
             message: message.into(),
         }
     }
+}
 
-    pub(crate) fn missing(&self, key: &str, hint: &str) -> ConfigError {
-        ConfigError::Missing {
-            file: self.file.clone(),
-            key: key.to_string(),
-            hint: hint.to_string(),
-        }
-    }
-
-    pub(crate) fn warn(&mut self, key: &str, line: usize, message: impl Into<String>) {
-        self.warnings.push(ConfigWarning {
-            file: self.file.clone(),
-            key: Some(key.to_string()),
-            line: Some(line),
-            message: message.into(),
-        });
-    }
-
-    /// The `key: value` entries of a mapping node, with `<<` merge keys expanded (explicit
-    /// keys win) and duplicate keys refused. `prefix` names nested keys (`files[0].`).
-    pub(crate) fn entries<'n>(
-        &self,
-        node: &'n Node,
-        prefix: &str,
-    ) -> Result<Vec<(String, usize, &'n Node)>, ConfigError> {
-        let Value::Map(pairs) = &node.value else {
-            unreachable!("entries() is only called on mappings")
-        };
-        let mut out: Vec<(String, usize, &'n Node)> = Vec::new();
-        let mut merged: Vec<(String, usize, &'n Node)> = Vec::new();
-        // Name -> line of its first definition: one lookup per key (linear in the keys).
-        let mut first_line: HashMap<String, usize> = HashMap::with_capacity(pairs.len());
-        for (k, v) in pairs {
-            let name = match &k.value {
-                Value::Scalar { text, .. } => text.clone(),
-                _ => {
-                    return Err(self.invalid(
-                        &format!("{prefix}?"),
-                        k.line,
-                        "a key must be a plain name, not a list or a group",
-                    ));
-                }
-            };
-            if name == "<<" && matches!(&k.value, Value::Scalar { plain: true, .. }) {
-                let sources: Vec<&Node> = match &v.value {
-                    Value::Map(_) => vec![v],
-                    Value::Seq(items) => items.iter().collect(),
-                    _ => vec![],
-                };
-                for src in sources {
-                    if matches!(src.value, Value::Map(_)) {
-                        merged.extend(self.entries(src, prefix)?);
-                    }
-                }
-                continue;
-            }
-            if let Some(first) = first_line.get(&name) {
-                return Err(self.invalid(
-                    &format!("{prefix}{name}"),
+/// The `key: value` entries of a mapping node, with `<<` merge keys expanded (explicit keys
+/// win) and duplicate keys refused. `prefix` names nested keys (`files[0].`) in errors about
+/// the file `file`.
+pub(crate) fn entries_of<'n>(
+    file: &str,
+    node: &'n Node,
+    prefix: &str,
+) -> Result<Vec<(String, usize, &'n Node)>, ConfigError> {
+    let invalid = |key: String, line: usize, message: String| ConfigError::Invalid {
+        file: file.to_string(),
+        key,
+        line: Some(line),
+        message,
+    };
+    let Value::Map(pairs) = &node.value else {
+        unreachable!("entries_of() is only called on mappings")
+    };
+    let mut out: Vec<(String, usize, &'n Node)> = Vec::new();
+    let mut merged: Vec<(String, usize, &'n Node)> = Vec::new();
+    // Name -> line of its first definition: one lookup per key (linear in the keys).
+    let mut first_line: HashMap<String, usize> = HashMap::with_capacity(pairs.len());
+    for (k, v) in pairs {
+        let name = match &k.value {
+            Value::Scalar { text, .. } => text.clone(),
+            _ => {
+                return Err(invalid(
+                    format!("{prefix}?"),
                     k.line,
-                    format!(
-                        "is defined twice, on line {first} and on line {}: keep only one",
-                        k.line
-                    ),
+                    "a key must be a plain name, not a list or a group".into(),
                 ));
             }
-            first_line.insert(name.clone(), k.line);
-            out.push((name, k.line, v));
-        }
-        let mut seen: HashSet<String> = first_line.into_keys().collect();
-        for m in merged {
-            if seen.insert(m.0.clone()) {
-                out.push(m);
+        };
+        if name == "<<" && matches!(&k.value, Value::Scalar { plain: true, .. }) {
+            let sources: Vec<&Node> = match &v.value {
+                Value::Map(_) => vec![v],
+                Value::Seq(items) => items.iter().collect(),
+                _ => vec![],
+            };
+            for src in sources {
+                if matches!(src.value, Value::Map(_)) {
+                    merged.extend(entries_of(file, src, prefix)?);
+                }
             }
+            continue;
         }
-        Ok(out)
-    }
-
-    /// Any scalar as its text; null → None; lists and groups are refused.
-    pub(crate) fn text(
-        &self,
-        key: &str,
-        node: &Node,
-        secret: bool,
-    ) -> Result<Option<String>, ConfigError> {
-        if node.is_null() {
-            return Ok(None);
-        }
-        match &node.value {
-            Value::Scalar { text, .. } => Ok(Some(text.clone())),
-            _ => Err(self.invalid(
-                key,
-                node.line,
-                format!("expected text, found {}", node.found(secret)),
-            )),
-        }
-    }
-
-    /// Text where an empty value means "not set" (column names, descriptions).
-    pub(crate) fn name(&self, key: &str, node: &Node) -> Result<Option<String>, ConfigError> {
-        Ok(self
-            .text(key, node, false)?
-            .map(|s| s.trim().to_string())
-            .filter(|s| !s.is_empty()))
-    }
-
-    pub(crate) fn secret(&self, key: &str, node: &Node) -> Result<Option<Secret>, ConfigError> {
-        Ok(self.text(key, node, true)?.map(Secret::new))
-    }
-
-    /// A secret sent as an HTTP header value (`auth_token`, `headers` values): refused when it
-    /// holds a character HTTP cannot carry (see [`Cx::check_header_value`]).
-    pub(crate) fn header_secret(
-        &self,
-        key: &str,
-        node: &Node,
-    ) -> Result<Option<Secret>, ConfigError> {
-        let value = self.secret(key, node)?;
-        if let Some(v) = &value {
-            self.check_header_value(key, node.line, v.expose())?;
-        }
-        Ok(value)
-    }
-
-    /// Refuse a value that cannot be sent in an HTTP header: a line break or another control
-    /// character (a tab is allowed). The message names the key and the character, never the
-    /// value (header values and tokens are secrets).
-    pub(crate) fn check_header_value(
-        &self,
-        key: &str,
-        line: usize,
-        value: &str,
-    ) -> Result<(), ConfigError> {
-        let Some(c) = value
-            .chars()
-            .find(|&c| (c < ' ' && c != '\t') || c == '\u{7f}')
-        else {
-            return Ok(());
-        };
-        let what = match c {
-            '\n' | '\r' => "a line break".to_string(),
-            c => format!("the control character U+{:04X}", c as u32),
-        };
-        Err(self.invalid(
-            key,
-            line,
-            format!(
-                "contains {what}, which cannot be sent in an HTTP header: write the value on one line, without control characters (if it was pasted, copy it again in full)"
-            ),
-        ))
-    }
-
-    pub(crate) fn boolean(&mut self, key: &str, node: &Node) -> Result<Option<bool>, ConfigError> {
-        if node.is_null() {
-            return Ok(None);
-        }
-        let wrong = |cx: &Self| {
-            cx.invalid(
-                key,
-                node.line,
-                format!("expected true or false, found {}", node.found(false)),
-            )
-        };
-        let Value::Scalar { text, .. } = &node.value else {
-            return Err(wrong(self));
-        };
-        match text.trim().to_ascii_lowercase().as_str() {
-            "true" => Ok(Some(true)),
-            "false" => Ok(Some(false)),
-            v @ ("yes" | "on" | "no" | "off") => {
-                let b = matches!(v, "yes" | "on");
-                self.warn(
-                    key,
-                    node.line,
-                    format!("`{text}` is read as {b}; write `{b}` (in YAML 1.2 `{text}` is text)"),
-                );
-                Ok(Some(b))
-            }
-            _ => Err(wrong(self)),
-        }
-    }
-
-    /// A whole number ≥ `min` (quoted numbers and `1_000` accepted).
-    pub(crate) fn whole(
-        &self,
-        key: &str,
-        node: &Node,
-        min: u64,
-    ) -> Result<Option<u64>, ConfigError> {
-        if node.is_null() {
-            return Ok(None);
-        }
-        let wrong = || {
-            self.invalid(
-                key,
-                node.line,
+        if let Some(first) = first_line.get(&name) {
+            return Err(invalid(
+                format!("{prefix}{name}"),
+                k.line,
                 format!(
-                    "expected a whole number ≥ {min}, found {}",
-                    node.found(false)
+                    "is defined twice, on line {first} and on line {}: keep only one",
+                    k.line
                 ),
-            )
-        };
-        let Value::Scalar { text, .. } = &node.value else {
-            return Err(wrong());
-        };
-        let t = text.trim().replace('_', "");
-        let t = t.strip_prefix('+').unwrap_or(&t);
-        let n = match t.parse::<u64>() {
-            Ok(n) => n,
-            Err(_) => match t.parse::<f64>() {
-                Ok(f) if f.fract() == 0.0 && (0.0..1e19).contains(&f) => f as u64,
-                _ => return Err(wrong()),
-            },
-        };
-        if n < min {
-            return Err(wrong());
+            ));
         }
-        Ok(Some(n))
+        first_line.insert(name.clone(), k.line);
+        out.push((name, k.line, v));
     }
-
-    /// One of `options` (case-insensitive), with a did-you-mean when it is not.
-    pub(crate) fn choice<T: Copy>(
-        &self,
-        key: &str,
-        node: &Node,
-        options: &[(&str, T)],
-        expected: &str,
-    ) -> Result<Option<T>, ConfigError> {
-        let Some(text) = self.text(key, node, false)? else {
-            return Ok(None);
-        };
-        let wanted = text.trim().to_lowercase();
-        if let Some((_, v)) = options.iter().find(|(name, _)| *name == wanted) {
-            return Ok(Some(*v));
-        }
-        let names: Vec<&str> = options.iter().map(|(n, _)| *n).collect();
-        Err(self.invalid(
-            key,
-            node.line,
-            format!(
-                "must be {expected}, found {}{}",
-                node.found(false),
-                suggestion(&wanted, &names)
-            ),
-        ))
-    }
-
-    pub(crate) fn absolute(&self, p: &str) -> PathBuf {
-        if is_absolute_anywhere(p) || p == ":memory:" {
-            PathBuf::from(p)
-        } else {
-            self.base_dir.join(p)
+    let mut seen: HashSet<String> = first_line.into_keys().collect();
+    for m in merged {
+        if seen.insert(m.0.clone()) {
+            out.push(m);
         }
     }
+    Ok(out)
+}
 
-    /// Warn about an unknown key: `prefix` + `name` is shown, `name` is compared to `known`.
-    pub(crate) fn unknown_key(
-        &mut self,
-        prefix: &str,
-        name: &str,
-        line: usize,
-        known: &[&str],
-        context: &str,
-    ) {
-        let hint = match did_you_mean(name, known) {
-            Some(c) => format!("unknown key{context}, ignored: did you mean `{c}`?"),
-            None => format!("unknown key{context}, ignored"),
-        };
-        self.warn(&format!("{prefix}{name}"), line, hint);
-    }
+/// Why a value cannot be sent in an HTTP header, if it cannot: a line break or another
+/// control character (a tab is allowed). Names the character, never the value (header values
+/// and tokens are secrets).
+pub(crate) fn header_value_problem(value: &str) -> Option<String> {
+    let c = value
+        .chars()
+        .find(|&c| (c < ' ' && c != '\t') || c == '\u{7f}')?;
+    let what = match c {
+        '\n' | '\r' => "a line break".to_string(),
+        c => format!("the control character U+{:04X}", c as u32),
+    };
+    Some(format!(
+        "contains {what}, which cannot be sent in an HTTP header: write the value on one line, without control characters (if it was pasted, copy it again in full)"
+    ))
 }
