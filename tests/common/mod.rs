@@ -127,23 +127,27 @@ pub fn pg_yaml() -> String {
     )
 }
 
-/// The test PostgreSQL as the agent's connection settings (`FLIPLET_TEST_PG_PASSWORD` adds a
-/// password).
-pub fn pg_config() -> DatabaseConfig {
+/// A test database as the agent's connection settings, from the `FLIPLET_TEST_<var>_*`
+/// variables (`_PASSWORD` adds a password).
+fn test_database(driver: Driver, var: &str, port_default: &str, user: &str) -> DatabaseConfig {
+    let key = |k: &str| format!("FLIPLET_TEST_{var}_{k}");
     DatabaseConfig {
-        driver: Driver::Postgres,
-        host: Some(env_or("FLIPLET_TEST_PG_HOST", "127.0.0.1")),
-        port: Some(port("FLIPLET_TEST_PG_PORT", "5432")),
-        username: Some(env_or("FLIPLET_TEST_PG_USER", "postgres")),
-        password: std::env::var("FLIPLET_TEST_PG_PASSWORD")
-            .ok()
-            .map(Secret::new),
-        database: Some(env_or("FLIPLET_TEST_PG_DB", "test")),
+        driver,
+        host: Some(env_or(&key("HOST"), "127.0.0.1")),
+        port: Some(port(&key("PORT"), port_default)),
+        username: Some(env_or(&key("USER"), user)),
+        password: std::env::var(key("PASSWORD")).ok().map(Secret::new),
+        database: Some(env_or(&key("DB"), "test")),
         domain: None,
         instance: None,
         encrypt: None,
         native_odbc: false,
     }
+}
+
+/// The test PostgreSQL as the agent's connection settings.
+pub fn pg_config() -> DatabaseConfig {
+    test_database(Driver::Postgres, "PG", "5432", "postgres")
 }
 
 fn port(key: &str, default: &str) -> u16 {
@@ -215,23 +219,9 @@ pub fn mysql_yaml() -> String {
     )
 }
 
-/// The test MariaDB as the agent's connection settings (`FLIPLET_TEST_MYSQL_PASSWORD` adds a
-/// password).
+/// The test MariaDB as the agent's connection settings.
 pub fn mysql_config() -> DatabaseConfig {
-    DatabaseConfig {
-        driver: Driver::Mysql,
-        host: Some(env_or("FLIPLET_TEST_MYSQL_HOST", "127.0.0.1")),
-        port: Some(port("FLIPLET_TEST_MYSQL_PORT", "3306")),
-        username: Some(env_or("FLIPLET_TEST_MYSQL_USER", "root")),
-        password: std::env::var("FLIPLET_TEST_MYSQL_PASSWORD")
-            .ok()
-            .map(Secret::new),
-        database: Some(env_or("FLIPLET_TEST_MYSQL_DB", "test")),
-        domain: None,
-        instance: None,
-        encrypt: None,
-        native_odbc: false,
-    }
+    test_database(Driver::Mysql, "MYSQL", "3306", "root")
 }
 
 fn mysql_options() -> sqlx::mysql::MySqlConnectOptions {
