@@ -465,11 +465,7 @@ pub fn reference_name(value: &Secret) -> Option<&str> {
 fn job_secrets_mut(job: &mut Job) -> Vec<(String, &mut Secret)> {
     let mut out: Vec<(String, &mut Secret)> = vec![("auth_token".into(), &mut job.auth_token)];
     let several = job.operations.len() > 1;
-    if let Some(db) = job.database.as_mut()
-        && let Some(p) = db.password.as_mut()
-    {
-        out.push(("database_password".into(), p));
-    }
+    let single_format = job.format == crate::config::JobFormat::Single;
     for (i, op) in job.operations.iter_mut().enumerate() {
         let prefix = if several {
             format!("operations[{i}].")
@@ -488,12 +484,14 @@ fn job_secrets_mut(job: &mut Job) -> Vec<(String, &mut Secret)> {
             }
         };
         match &mut push.source {
-            crate::config::PushSource::Sql {
-                connection: Some(c),
-                ..
-            } => {
+            crate::config::PushSource::Sql { connection: c, .. } => {
                 if let Some(p) = c.config.password.as_mut() {
-                    out.push((format!("connections.{}.password", c.name), p));
+                    let key = if single_format {
+                        "database_password".into()
+                    } else {
+                        format!("connections.{}.password", c.name)
+                    };
+                    out.push((key, p));
                 }
             }
             crate::config::PushSource::Http(http) => {

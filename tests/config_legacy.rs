@@ -3,8 +3,8 @@
 use std::path::{Path, PathBuf};
 
 use fliplet_agent::config::{
-    ConfigError, Driver, FileSource, Hook, LoadedJob, Mode, Operation, PushOperation, PushSource,
-    QueryTimeouts, Verbosity, load_job,
+    ConfigError, Connection, DatabaseConfig, Driver, FileSource, Hook, Job, JobFormat, LoadedJob,
+    Mode, Operation, PushOperation, PushSource, QueryTimeouts, Verbosity, load_job,
 };
 
 const MIN: &str =
@@ -87,7 +87,7 @@ fn the_reference_sample_loads_with_every_field() {
     assert!(!job.sync_on_init);
     assert_eq!(job.log_verbosity, Verbosity::Debug);
 
-    let db = job.database.as_ref().unwrap();
+    let db = db(job);
     assert_eq!(db.driver, Driver::Mssql);
     assert_eq!(db.host.as_deref(), Some("localhost"));
     assert_eq!(db.username.as_deref(), Some("sampleuser"));
@@ -127,7 +127,16 @@ fn the_reference_sample_loads_with_every_field() {
 fn defaults_of_a_minimal_job() {
     let loaded = load_ok(MIN);
     assert!(loaded.warnings.is_empty());
-    assert_eq!(*push(&loaded), PushOperation::new(7, "SELECT 1"));
+    assert_eq!(
+        *push(&loaded),
+        PushOperation::new(
+            7,
+            Connection::single_format(db(&loaded.job).clone()),
+            "SELECT 1"
+        )
+    );
+    assert_eq!(db(&loaded.job).driver, Driver::Postgres);
+    assert_eq!(loaded.job.format, JobFormat::Single);
     assert!(!loaded.job.sync_on_init);
     assert_eq!(loaded.job.log_verbosity, Verbosity::Debug);
 }
@@ -160,7 +169,7 @@ fn every_optional_key() {
     assert_eq!(job.api_url.as_deref(), Some("http://127.0.0.1:8787"));
     assert!(job.sync_on_init);
     assert_eq!(job.log_verbosity, Verbosity::Critical);
-    let db = job.database.as_ref().unwrap();
+    let db = db(job);
     assert_eq!(db.port, Some(5433));
     assert_eq!(db.describe(), "PostgreSQL at db.local:5433/sales");
     let op = push(&loaded);
@@ -194,7 +203,7 @@ fn numbers_are_accepted_as_text_and_quoted_numbers_as_numbers() {
     );
     let job = &loaded.job;
     assert_eq!(job.auth_token.expose(), "123456789");
-    let db = job.database.as_ref().unwrap();
+    let db = db(job);
     assert_eq!(db.host.as_deref(), Some("10.0.0.5"));
     assert_eq!(db.username.as_deref(), Some("42"));
     // Exactly as written, leading zero kept.
@@ -221,7 +230,7 @@ fn driver_aliases() {
     ] {
         let text = MIN.replace("postgres", name);
         let loaded = load_ok(&text);
-        assert_eq!(loaded.job.database.unwrap().driver, driver, "{name}");
+        assert_eq!(db(&loaded.job).driver, driver, "{name}");
     }
 }
 
@@ -230,10 +239,10 @@ fn sqlite_file_is_relative_to_the_job_folder() {
     let text = MIN.replace("postgres", "sqlite") + "database_name: data/staff.db\n";
     let (dir, path) = write("job.yml", &text);
     let loaded = load_job(&path).unwrap();
-    let db = loaded.job.database.unwrap();
-    assert_eq!(db.driver, Driver::Sqlite);
+    let sqlite = db(&loaded.job);
+    assert_eq!(sqlite.driver, Driver::Sqlite);
     assert_eq!(
-        db.database.as_deref(),
+        sqlite.database.as_deref(),
         Some(dir.path().join("data/staff.db").to_str().unwrap())
     );
 
@@ -241,7 +250,7 @@ fn sqlite_file_is_relative_to_the_job_folder() {
     let text = MIN.replace("postgres", "sqlite") + "database_host: /var/db/x.sqlite\n";
     let loaded = load_ok(&text);
     assert_eq!(
-        loaded.job.database.unwrap().database.as_deref(),
+        db(&loaded.job).database.as_deref(),
         Some("/var/db/x.sqlite")
     );
 
@@ -740,4 +749,9 @@ fn a_stall_timeout_longer_than_the_query_timeout_is_warned_about() {
             .warnings
             .is_empty()
     );
+}
+
+/// The connection of a single-operation job: its `database_*` keys.
+fn db(job: &Job) -> &DatabaseConfig {
+    &job.operations[0].connection().unwrap().config
 }

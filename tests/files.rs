@@ -36,7 +36,6 @@ async fn push(job: &Job, dry_run: bool) -> Result<PushRun, RunError> {
     let client = client_for(job).unwrap();
     run_push(
         &client,
-        job.database.as_ref(),
         op(job),
         dry_run,
         &job.name,

@@ -330,6 +330,52 @@ async fn several_operations_run_in_series_and_are_scheduled_on_their_own_frequen
     schedule.shutdown().await;
 }
 
+// ---------- connection check ----------
+
+#[tokio::test]
+async fn every_connection_is_checked_at_start_and_a_dead_one_fails_only_its_operations() {
+    let env = Env::new().await;
+    let (_, db) = sqlite(
+        &env,
+        "CREATE TABLE t (id INTEGER); INSERT INTO t VALUES (1), (2);",
+    )
+    .await;
+    // `gone`: nothing listens on port 1.
+    let text = format!(
+        "{}connections:\n  local:\n    driver: sqlite\n    name: {}\n  gone:\n    driver: postgres\n    host: 127.0.0.1\n    port: 1\n    username: nobody\noperations:\n  - type: push\n    source: {{type: sql, connection: gone, query: SELECT 1 AS id}}\n    datasource_id: {}\n  - type: push\n    source: {{type: sql, connection: local, query: SELECT * FROM t ORDER BY id}}\n    datasource_id: {}\n    primary_column: id\n",
+        env.multi_header(),
+        db.display(),
+        env.ds(),
+        env.ds(),
+    );
+    let (job, _) = env.multi_job("conns.yml", &text);
+
+    // The dead connection fails its operation; the other one runs.
+    let r = run_job(&job, false, None).await;
+    assert!(!r.succeeded());
+    assert_eq!(r.error, None, "{r:?}");
+    assert_eq!(r.operations.len(), 2);
+    let dead = r.operations[0].error.as_deref().unwrap();
+    assert!(dead.contains("127.0.0.1:1"), "{dead}");
+    assert_eq!(r.operations[0].counts, None);
+    assert_eq!(r.operations[1].error, None, "{r:?}");
+    assert_eq!(r.operations[1].counts.unwrap().inserted, 2);
+    assert_eq!(ids(&env.data(), "id"), vec![1, 2]);
+
+    // When every operation to run needs a dead connection, the run stops before it talks to
+    // Fliplet at all, like a single-operation file whose database is down.
+    env.emu.clear_journal();
+    let r = run_job(&job, false, Some(&[0])).await;
+    assert!(r.error.as_deref().unwrap().contains("127.0.0.1:1"), "{r:?}");
+    assert!(r.operations.is_empty());
+    assert!(env.emu.journal().is_empty(), "{:?}", env.emu.journal());
+    let p = preview_job(&job, None).await;
+    assert!(p.error.is_none(), "{p:?}");
+    assert!(p.operations[0].error.is_some());
+    assert_eq!(p.operations[1].error, None);
+    assert_eq!(p.operations[1].plan.as_ref().unwrap().counts.unchanged, 2);
+}
+
 // ---------- on_sync ----------
 
 #[tokio::test]

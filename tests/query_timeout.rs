@@ -232,18 +232,14 @@ async fn the_limits_are_set_on_the_server() {
         &pg_yaml(),
         "query: SELECT current_setting('statement_timeout') AS t\nquery_timeout: 7",
     );
-    let t = source::fetch_source(pg_job.database.as_ref(), push_source(&pg_job))
-        .await
-        .unwrap();
+    let t = source::fetch_source(push_source(&pg_job)).await.unwrap();
     assert_eq!(t.rows, vec![vec![serde_json::json!("7s")]]);
 
     let my_job = env.job(
         &mysql_yaml(),
         "query: SELECT @@max_statement_time AS t\nquery_timeout: 7",
     );
-    let t = source::fetch_source(my_job.database.as_ref(), push_source(&my_job))
-        .await
-        .unwrap();
+    let t = source::fetch_source(push_source(&my_job)).await.unwrap();
     assert_eq!(t.rows, vec![vec![serde_json::json!(7)]]);
 
     // 0: no limit from the agent (the server's own setting is left as it is).
@@ -251,9 +247,7 @@ async fn the_limits_are_set_on_the_server() {
         &pg_yaml(),
         "query: SELECT current_setting('statement_timeout') AS t\nquery_timeout: 0",
     );
-    let t = source::fetch_source(pg_job.database.as_ref(), push_source(&pg_job))
-        .await
-        .unwrap();
+    let t = source::fetch_source(push_source(&pg_job)).await.unwrap();
     assert_eq!(t.rows, vec![vec![serde_json::json!("0")]]);
 }
 
@@ -402,9 +396,7 @@ async fn the_source_error_says_what_happened_to_the_query() {
         &via_proxy(&pg_yaml(), proxy.port),
         &format!("query: {}\nstall_timeout: 1", pg_many_rows(&marker)),
     );
-    let err = source::fetch_source(job.database.as_ref(), push_source(&job))
-        .await
-        .unwrap_err();
+    let err = source::fetch_source(push_source(&job)).await.unwrap_err();
     match err {
         SourceError::Stalled {
             seconds,

@@ -65,7 +65,7 @@ fn open_without_keychain_uses_the_sealed_file_and_says_so() {
         log_verbosity: Default::default(),
         run_timeout: fliplet_agent::config::DEFAULT_RUN_TIMEOUT,
         stale_after: None,
-        database: None,
+        format: Default::default(),
         operations: vec![],
     };
     resolve_job(&mut job, &store).unwrap();

@@ -6,7 +6,7 @@ use std::path::Path;
 
 mod common;
 
-use fliplet_agent::config::{FileSource, Job, Operation, load_job};
+use fliplet_agent::config::{FileSource, Job, Operation, PushSource, load_job};
 use fliplet_agent::secret::Secret;
 use fliplet_agent::secret_store::{
     Backend, SecretStore, SecretsError, import_job_file, job_secrets, resolve_job,
@@ -76,7 +76,7 @@ fn load(path: &Path) -> Job {
 
 fn assert_resolved(job: &Job) {
     assert_eq!(job.auth_token.expose(), TOKEN);
-    let db = job.database.as_ref().unwrap();
+    let db = &job.operations[0].connection().unwrap().config;
     assert_eq!(db.password.as_ref().unwrap().expose(), DB_PASSWORD);
     let Operation::Push(push) = &job.operations[0] else {
         panic!("a push")
@@ -203,7 +203,13 @@ fn plain_values_resolve_unchanged_and_missing_references_are_actionable() {
     assert_resolved(&job);
 
     // A reference with no stored entry: the error names the key and the reference.
-    job.database.as_mut().unwrap().password = Some(Secret::new(
+    let Operation::Push(push) = &mut job.operations[0] else {
+        panic!("a push")
+    };
+    let PushSource::Sql { connection, .. } = &mut push.source else {
+        panic!("an SQL source")
+    };
+    connection.config.password = Some(Secret::new(
         "keychain:fliplet-agent/sales-sync/database_password",
     ));
     let err = resolve_job(&mut job, &store).unwrap_err();

@@ -14,7 +14,7 @@
 //! The sealed-file fallback is tested in `secrets_fallback.rs` / `secrets_sealed.rs`.
 //! Entries are named `fliplet-agent-test/<random>/...` and deleted at the end.
 
-use fliplet_agent::config::{DatabaseConfig, Driver, Job};
+use fliplet_agent::config::{Connection, DatabaseConfig, Driver, Job, PushOperation};
 use fliplet_agent::secret::Secret;
 use fliplet_agent::secret_store::{
     Backend, SecretStore, SecretsError, import_job_file, resolve_job,
@@ -99,29 +99,34 @@ fn import_and_resolve_through_the_keychain() {
         log_verbosity: Default::default(),
         run_timeout: fliplet_agent::config::DEFAULT_RUN_TIMEOUT,
         stale_after: None,
-        database: Some(DatabaseConfig {
-            driver: Driver::Postgres,
-            host: None,
-            port: None,
-            username: None,
-            password: Some(Secret::new(format!(
-                "keychain:fliplet-agent/{job_id}/database_password"
-            ))),
-            database: None,
-            domain: None,
-            instance: None,
-            encrypt: None,
-            native_odbc: false,
-        }),
-        operations: vec![],
+        format: fliplet_agent::config::JobFormat::Single,
+        operations: vec![fliplet_agent::config::Operation::Push(PushOperation::new(
+            1,
+            Connection::single_format(DatabaseConfig {
+                driver: Driver::Postgres,
+                host: None,
+                port: None,
+                username: None,
+                password: Some(Secret::new(format!(
+                    "keychain:fliplet-agent/{job_id}/database_password"
+                ))),
+                database: None,
+                domain: None,
+                instance: None,
+                encrypt: None,
+                native_odbc: false,
+            }),
+            "SELECT 1",
+        ))],
     };
     let mut copy = job.clone();
     resolve_job(&mut job, &store).unwrap();
     assert_eq!(job.auth_token.expose(), "eu--kc-token");
     assert_eq!(
-        job.database
-            .as_ref()
+        job.operations[0]
+            .connection()
             .unwrap()
+            .config
             .password
             .as_ref()
             .unwrap()

@@ -41,7 +41,7 @@ async fn fetch(job: &Job) -> Result<Table, SourceError> {
     let Operation::Push(op) = &job.operations[0] else {
         panic!("a push job")
     };
-    source::fetch_source(job.database.as_ref(), &op.source).await
+    source::fetch_source(&op.source).await
 }
 
 /// Two staff rows: id (int), name (nvarchar).

@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::app::error::AppError;
-use crate::config::{Driver, LoadedJob, load_job};
+use crate::config::{Driver, JobFormat, LoadedJob, Operation, load_job};
 use crate::schedule;
 use crate::secret::Secret;
 use crate::secret_store::{self, SecretStore};
@@ -148,8 +148,16 @@ fn describe(id: &str, path: &Path) -> JobFile {
         present: value.is_some_and(|v| !v.is_empty()),
     };
     out.secrets = vec![key("auth_token", Some(&job.auth_token))];
-    // SQLite has no login: its jobs have no database password to set.
-    if let Some(db) = job.database.as_ref().filter(|d| d.driver != Driver::Sqlite) {
+    // `database_password` of a single-operation file; SQLite has no login: its jobs have no
+    // database password to set.
+    if job.format == JobFormat::Single
+        && let Some(db) = job
+            .operations
+            .iter()
+            .filter_map(Operation::connection)
+            .map(|c| &c.config)
+            .find(|d| d.driver != Driver::Sqlite)
+    {
         out.secrets
             .push(key("database_password", db.password.as_ref()));
     }

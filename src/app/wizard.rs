@@ -19,8 +19,8 @@ use serde_json::Value;
 
 use crate::app::error::{AppError, ErrorCode};
 use crate::config::{
-    DatabaseConfig, Driver, EncryptConfig, FileColumn, FileSource, Hook, Job, Mode, Operation,
-    PushOperation, PushSource, QueryTimeouts, Verbosity,
+    Connection, DatabaseConfig, Driver, EncryptConfig, FileColumn, FileSource, Hook, Job,
+    JobFormat, Mode, Operation, PushOperation, PushSource, QueryTimeouts, Verbosity,
 };
 use crate::fliplet::{ApiError, Client, ClientOptions, RetryPolicy};
 use crate::schedule;
@@ -378,14 +378,14 @@ impl JobDraft {
             }
             _ => None,
         };
+        let source = PushSource::Sql {
+            connection: Connection::single_format(database),
+            query: query.to_owned(),
+            timeouts: self.timeouts(),
+        };
         let push = PushOperation {
             description: opt(&self.description),
             frequency,
-            source: PushSource::Sql {
-                connection: None,
-                query: query.to_owned(),
-                timeouts: self.timeouts(),
-            },
             primary_column,
             case_insensitive_primary_column: self.case_insensitive,
             timestamp_column: opt(&self.timestamp_column),
@@ -408,7 +408,7 @@ impl JobDraft {
             },
             files,
             encrypt,
-            ..PushOperation::new(datasource_id, "")
+            ..PushOperation::with_source(datasource_id, source)
         };
         let name = opt(&self.name).unwrap_or_else(|| "new-job".into());
         Ok(Job {
@@ -420,7 +420,7 @@ impl JobDraft {
             sync_on_init: self.sync_on_init,
             log_verbosity: Verbosity::Info,
             run_timeout: self.run_timeout,
-            database: Some(database),
+            format: JobFormat::Multi,
             operations: vec![Operation::Push(push)],
             stale_after: self.stale_after,
         })
@@ -452,11 +452,7 @@ impl JobDraft {
         else {
             return Err(not_here("does not read an SQL query"));
         };
-        let db = connection
-            .as_ref()
-            .map(|c| &c.config)
-            .or(job.database.as_ref())
-            .ok_or_else(|| not_here("has no database connection"))?;
+        let db = &connection.config;
         let secret = |s: &Option<Secret>| s.as_ref().map(|s| s.expose().to_owned());
         Ok(JobDraft {
             id: id.map(str::to_owned),

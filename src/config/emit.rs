@@ -175,7 +175,7 @@ fn common(m: &mut Vec<(String, Y)>, description: &Option<String>, frequency: &Op
     opt(m, "frequency", frequency.clone().map(s));
 }
 
-fn push(p: &PushOperation, legacy_connection: &str) -> Y {
+fn push(p: &PushOperation) -> Y {
     let mut m = vec![("type".to_string(), Y::Word("push"))];
     common(&mut m, &p.description, &p.frequency);
     let source = match &p.source {
@@ -185,13 +185,7 @@ fn push(p: &PushOperation, legacy_connection: &str) -> Y {
             timeouts,
         } => Y::Map(vec![
             ("type".into(), Y::Word("sql")),
-            (
-                "connection".into(),
-                s(connection
-                    .as_ref()
-                    .map(|c| c.name.clone())
-                    .unwrap_or_else(|| legacy_connection.to_string())),
-            ),
+            ("connection".into(), s(connection.name.clone())),
             ("query".into(), s(query.clone())),
             (
                 "query_timeout".into(),
@@ -479,10 +473,9 @@ fn pull(p: &super::PullOperation) -> Y {
     Y::Map(m)
 }
 
-/// The job as a multi-operation YAML file. The job's own database (single-operation
-/// format) becomes the connection `database`.
+/// The job as a multi-operation YAML file. The `database_*` keys of a single-operation file
+/// become the connection [`Connection::SINGLE_FORMAT`].
 pub fn to_multi_yaml(job: &Job) -> String {
-    const LEGACY: &str = "database";
     let mut top = vec![("auth_token".to_string(), s(job.auth_token.expose()))];
     opt(&mut top, "api_url", job.api_url.clone().map(s));
     opt(
@@ -519,24 +512,8 @@ pub fn to_multi_yaml(job: &Job) -> String {
         }
     };
     for op in &job.operations {
-        match op {
-            Operation::Push(p) => {
-                if let PushSource::Sql { connection, .. } = &p.source {
-                    match (connection, &job.database) {
-                        (Some(c), _) => add(c.clone()),
-                        (None, Some(db)) => add(Connection {
-                            name: LEGACY.into(),
-                            config: db.clone(),
-                        }),
-                        (None, None) => {}
-                    }
-                }
-            }
-            Operation::Pull(p) => {
-                if let PullTarget::Table { connection, .. } = &p.target {
-                    add(connection.clone());
-                }
-            }
+        if let Some(c) = op.connection() {
+            add(c.clone());
         }
     }
     if !conns.is_empty() {
@@ -556,7 +533,7 @@ pub fn to_multi_yaml(job: &Job) -> String {
             job.operations
                 .iter()
                 .map(|op| match op {
-                    Operation::Push(p) => push(p, LEGACY),
+                    Operation::Push(p) => push(p),
                     Operation::Pull(p) => pull(p),
                 })
                 .collect(),

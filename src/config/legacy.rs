@@ -76,8 +76,8 @@ use super::multi::{
 };
 use super::yaml::{Cx, Value, suggestion};
 use super::{
-    ConfigError, DEFAULT_RUN_TIMEOUT, Driver, Job, LoadedJob, Operation, PushOperation, PushSource,
-    Verbosity,
+    ConfigError, Connection, DEFAULT_RUN_TIMEOUT, Driver, Job, JobFormat, LoadedJob, Operation,
+    PushOperation, PushSource, Verbosity,
 };
 use crate::secret::Secret;
 
@@ -235,7 +235,7 @@ pub fn parse(text: &str, path: &Path) -> Result<LoadedJob, ConfigError> {
         "database_",
     )?;
 
-    let mut op = PushOperation::new(datasource_id.0, query);
+    let mut op = PushOperation::new(datasource_id.0, Connection::single_format(database), query);
     if let PushSource::Sql { timeouts, .. } = &mut op.source {
         *timeouts = query_timeouts(&ctx, f.query_timeout, f.stall_timeout);
     }
@@ -253,7 +253,7 @@ pub fn parse(text: &str, path: &Path) -> Result<LoadedJob, ConfigError> {
         ca_file: None,
         log_verbosity: f.log_verbosity,
         run_timeout: f.run_timeout.map_or(DEFAULT_RUN_TIMEOUT, |w| w.0),
-        database: Some(database),
+        format: JobFormat::Single,
         operations: vec![Operation::Push(op)],
         stale_after: f.stale_after,
     };
@@ -288,7 +288,13 @@ mod tests {
         let Operation::Push(op) = &job.operations[0] else {
             panic!("a push")
         };
-        assert_eq!(*op, PushOperation::new(7, "SELECT 1"));
+        let Some(connection) = job.operations[0].connection() else {
+            panic!("the database_* keys are the push's connection")
+        };
+        assert_eq!(connection.name, "database");
+        assert_eq!(connection.config.driver, Driver::Postgres);
+        assert_eq!(job.format, JobFormat::Single);
+        assert_eq!(*op, PushOperation::new(7, connection.clone(), "SELECT 1"));
     }
 
     #[test]

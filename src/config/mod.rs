@@ -53,14 +53,25 @@ pub struct Job {
     /// read is abandoned; a commit in flight finishes first) and recorded as failed; the
     /// schedule goes on. Default [`DEFAULT_RUN_TIMEOUT`]; `0`: no bound.
     pub run_timeout: u64,
-    /// Database connection (`database_*` keys). `None` when no SQL operation needs one.
-    pub database: Option<DatabaseConfig>,
-    /// The operations, run in series. The legacy format always has exactly one.
+    /// Which of the two file formats the job was read from (names its secret keys).
+    pub format: JobFormat,
+    /// The operations, run in series. The single-operation format always has exactly one,
+    /// whose `database_*` keys are its connection [`Connection::SINGLE_FORMAT`].
     pub operations: Vec<Operation>,
     /// `stale_after` (seconds): the job's data is stale when its last successful run is
     /// older than this. `None`: the default rule (3 scheduled runs missed, at least a day);
     /// `Some(0)`: never stale. See docs/safety.md, "Stale-data watchdog".
     pub stale_after: Option<u64>,
+}
+
+/// The two job-file formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum JobFormat {
+    /// The original's: top-level `query`, `database_*`, push keys (see [`legacy`]).
+    Single,
+    /// `operations:` and `connections:` (see [`multi`]); what the app writes.
+    #[default]
+    Multi,
 }
 
 /// The delete gate of a push: the largest delete a run makes without explicit permission.
@@ -266,10 +277,28 @@ impl Operation {
             Operation::Pull(p) => p.on_sync.as_ref(),
         }
     }
+
+    /// The database connection the operation reads (an SQL push) or writes (a pull into a
+    /// table), if any.
+    pub fn connection(&self) -> Option<&Connection> {
+        match self {
+            Operation::Push(PushOperation {
+                source: PushSource::Sql { connection, .. },
+                ..
+            })
+            | Operation::Pull(PullOperation {
+                target: PullTarget::Table { connection, .. },
+                ..
+            }) => Some(connection),
+            _ => None,
+        }
+    }
 }
 
-/// A named database connection of the multi-operation format (`connections:`), as used by
-/// one source or target. The loader copies the settings into every operation that names it.
+/// A named database connection, as used by one source or target: one of `connections:` of
+/// the multi-operation format (the loader copies the settings into every operation that
+/// names it), or the `database_*` keys of the single-operation format
+/// ([`Connection::SINGLE_FORMAT`]).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Connection {
     /// The name under `connections:`.
@@ -277,13 +306,27 @@ pub struct Connection {
     pub config: DatabaseConfig,
 }
 
+impl Connection {
+    /// The name the `database_*` keys of a single-operation file take (and keep when the
+    /// job is written in the multi-operation format).
+    pub const SINGLE_FORMAT: &'static str = "database";
+
+    /// The connection of a single-operation file's `database_*` keys.
+    pub fn single_format(config: DatabaseConfig) -> Self {
+        Connection {
+            name: Self::SINGLE_FORMAT.into(),
+            config,
+        }
+    }
+}
+
 /// Where a push reads its rows.
 #[derive(Debug, Clone, PartialEq)]
 pub enum PushSource {
-    /// `type: sql`: a query on a database. `connection: None` means the job's own database
-    /// (`database_*` keys of the single-operation format).
+    /// `type: sql`: a query on a database (`query` and `database_*` of the
+    /// single-operation format).
     Sql {
-        connection: Option<Connection>,
+        connection: Connection,
         query: String,
         /// `query_timeout` and `stall_timeout`.
         timeouts: QueryTimeouts,
@@ -596,16 +639,24 @@ pub struct PushOperation {
 }
 
 impl PushOperation {
-    /// A push with the original's defaults for everything but the required keys.
-    pub fn new(datasource_id: u64, query: impl Into<String>) -> Self {
-        PushOperation {
-            description: None,
-            frequency: None,
-            source: PushSource::Sql {
-                connection: None,
+    /// A push of `query` on `connection` with the original's defaults for everything else.
+    pub fn new(datasource_id: u64, connection: Connection, query: impl Into<String>) -> Self {
+        Self::with_source(
+            datasource_id,
+            PushSource::Sql {
+                connection,
                 query: query.into(),
                 timeouts: QueryTimeouts::default(),
             },
+        )
+    }
+
+    /// A push with the original's defaults reading from `source`.
+    pub fn with_source(datasource_id: u64, source: PushSource) -> Self {
+        PushOperation {
+            description: None,
+            frequency: None,
+            source,
             datasource_id,
             primary_column: None,
             case_insensitive_primary_column: false,
@@ -623,14 +674,6 @@ impl PushOperation {
             files: Vec::new(),
             encrypt: None,
             on_sync: None,
-        }
-    }
-
-    /// A push with the original's defaults reading from `source`.
-    pub fn with_source(datasource_id: u64, source: PushSource) -> Self {
-        PushOperation {
-            source,
-            ..PushOperation::new(datasource_id, "")
         }
     }
 

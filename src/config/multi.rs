@@ -42,7 +42,7 @@ use super::legacy::{HINT_AUTH, HINT_DS, WHOLE_FILE};
 use super::yaml::{Value, header_value_problem, suggestion};
 use super::{
     Command, ConfigError, Connection, CsvEncoding, CsvSource, DEFAULT_RUN_TIMEOUT, DatabaseConfig,
-    DeleteGate, Driver, EncryptConfig, FileColumn, FileSource, Hook, HttpSource, Job,
+    DeleteGate, Driver, EncryptConfig, FileColumn, FileSource, Hook, HttpSource, Job, JobFormat,
     JsonFileSource, LoadedJob, Mode, OnSchemaChange, Operation, Pagination, PullOperation,
     PullTarget, PushOperation, PushSource, QueryTimeouts, Verbosity, WriteBack, WriteBackValue,
 };
@@ -948,7 +948,7 @@ fn into_job(ctx: &Ctx, f: MultiFile, path: &Path) -> Result<Job, ConfigError> {
         sync_on_init: f.sync_on_init,
         log_verbosity: f.log_verbosity,
         run_timeout: f.run_timeout.map_or(DEFAULT_RUN_TIMEOUT, |w| w.0),
-        database: None,
+        format: JobFormat::Multi,
         operations,
         stale_after: f.stale_after,
     })
@@ -1419,7 +1419,7 @@ fn into_source(
             )?;
             let timeouts = query_timeouts(ctx, sql.query_timeout, sql.stall_timeout);
             PushSource::Sql {
-                connection: Some(connection),
+                connection,
                 query: sql.query,
                 timeouts,
             }

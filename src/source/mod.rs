@@ -307,26 +307,15 @@ pub async fn fetch_with_timeouts(
     }
 }
 
-/// Fetch the rows of a push source. `database` is the job's own connection, used by an SQL
-/// source without a named connection (the single-operation format).
-pub async fn fetch_source(
-    database: Option<&DatabaseConfig>,
-    source: &crate::config::PushSource,
-) -> Result<Table, SourceError> {
+/// Fetch the rows of a push source.
+pub async fn fetch_source(source: &crate::config::PushSource) -> Result<Table, SourceError> {
     use crate::config::PushSource;
     match source {
         PushSource::Sql {
             connection,
             query,
             timeouts,
-        } => {
-            let db = connection.as_ref().map(|c| &c.config).or(database).ok_or_else(|| {
-                SourceError::Config {
-                    message: "This push runs an SQL query but the job has no database connection (database_driver and the other database_* keys, or a named connection).".into(),
-                }
-            })?;
-            fetch_with_timeouts(db, query, None, timeouts).await
-        }
+        } => fetch_with_timeouts(&connection.config, query, None, timeouts).await,
         PushSource::Http(h) => http::fetch(h).await,
         PushSource::Json(j) => file::fetch_json(j),
         PushSource::Csv(c) => file::fetch_csv(c),

@@ -9,7 +9,7 @@ use tracing::{debug, error, info, warn};
 
 use std::collections::HashMap;
 
-use crate::config::{DatabaseConfig, Mode, OnSchemaChange, PushOperation};
+use crate::config::{Mode, OnSchemaChange, PushOperation};
 use crate::crypto::{cryptojs_decrypt, encrypt_value, field_plaintext};
 use crate::fliplet::{Client, KeySource, RemoteEntry, keystore_key};
 use crate::secret::Secret;
@@ -131,7 +131,6 @@ pub fn plan_options(op: &PushOperation, key: Option<&Secret>) -> PlanOptions {
 /// previous run left in flight (see [`crate::sync::commit`]).
 pub async fn run_push(
     client: &Client,
-    database: Option<&DatabaseConfig>,
     op: &PushOperation,
     dry_run: bool,
     job: &str,
@@ -155,7 +154,7 @@ pub async fn run_push(
     let from = op.source.label();
     info!("Fetching data from {from}...");
     let table = control
-        .read(Box::pin(source::fetch_source(database, &op.source)))
+        .read(Box::pin(source::fetch_source(&op.source)))
         .await
         .map_err(RunError::stopped)??;
     debug!("Successfully fetched data from the source.");

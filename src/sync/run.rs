@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use tracing::{Instrument, error, info};
 
-use crate::config::{API_URL_ENV, Job, Operation};
+use crate::config::{API_URL_ENV, Job, JobFormat, Operation};
 use crate::fliplet::{ApiError, Client, ClientOptions, RetryPolicy, User};
 use crate::source;
 use crate::sync::RunError;
@@ -129,22 +129,71 @@ impl JobReport {
 /// A connected, authenticated session for a job's run.
 struct Session {
     client: Client,
+    /// Database connections that failed the start-of-run check, by name, with the error:
+    /// the operations using one fail with it and do not run.
+    unreachable: Vec<(String, String)>,
 }
 
-/// Check the database connection and the token, in the original's order and words.
-async fn open_session(job: &Job) -> Result<Session, String> {
+impl Session {
+    /// Why `op` cannot run: its connection failed the start-of-run check.
+    fn unreachable(&self, op: &Operation) -> Option<&str> {
+        let name = &op.connection()?.name;
+        self.unreachable
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, e)| e.as_str())
+    }
+}
+
+/// Check the database connections and the token, in the original's order and words. Each
+/// connection that the operations to run (`only`; `None`: all) use is checked once; a failed
+/// one fails the operations using it, and the run stops before authenticating when no
+/// operation is left to run (always the case for a single-operation file, like the original).
+async fn open_session(job: &Job, only: Option<&[usize]>) -> Result<Session, String> {
     let client = client_for(job).map_err(|e| {
         error!("{e}");
         e.to_string()
     })?;
-    if let Some(db) = &job.database {
-        info!("Initialising connection with source database...");
-        source::test_connection(db).await.map_err(|e| {
-            error!("{e}");
-            e.to_string()
-        })?;
-        info!("Connection has been established successfully.");
+    let to_run: Vec<&Operation> = job
+        .operations
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| only.is_none_or(|o| o.contains(i)))
+        .map(|(_, op)| op)
+        .collect();
+    let mut checked: Vec<&str> = Vec::new();
+    let mut unreachable = Vec::new();
+    for c in to_run.iter().filter_map(|op| op.connection()) {
+        if checked.contains(&c.name.as_str()) {
+            continue;
+        }
+        checked.push(&c.name);
+        match job.format {
+            JobFormat::Single => info!("Initialising connection with source database..."),
+            JobFormat::Multi => info!(
+                "Initialising connection `{}` ({})...",
+                c.name,
+                c.config.describe()
+            ),
+        }
+        match source::test_connection(&c.config).await {
+            Ok(()) => info!("Connection has been established successfully."),
+            Err(e) => {
+                error!("{e}");
+                unreachable.push((c.name.clone(), e.to_string()));
+            }
+        }
     }
+    let session = Session {
+        client,
+        unreachable,
+    };
+    if let Some(first) = session.unreachable.first()
+        && to_run.iter().all(|op| session.unreachable(op).is_some())
+    {
+        return Err(first.1.clone());
+    }
+    let client = &session.client;
     if base_url_override(job).is_some() {
         tracing::debug!("API URL has been set to {}", client.base_url());
     } else {
@@ -157,7 +206,7 @@ async fn open_session(job: &Job) -> Result<Session, String> {
                 "Authentication has been verified successfully. You're logged in as {}.",
                 user_label(&user)
             );
-            Ok(Session { client })
+            Ok(session)
         }
         Err(e) => {
             // Like the original, touch each target data source once so the failed request
@@ -270,7 +319,7 @@ async fn run_job_inner(
         operations: Vec::new(),
         stopped: false,
     };
-    let session = match control.read(open_session(job)).await {
+    let session = match control.read(open_session(job, only)).await {
         Ok(Ok(s)) => s,
         Ok(Err(e)) => {
             report.error = Some(e);
@@ -340,6 +389,8 @@ async fn run_job_inner(
 enum Outcome {
     Push(Box<Result<PushRun, RunError>>),
     Pull(Result<PullRun, pull::PullError>),
+    /// Not run: its database connection failed the start-of-run check (the error).
+    NotRun(String),
 }
 
 impl Outcome {
@@ -347,6 +398,7 @@ impl Outcome {
         match self {
             Outcome::Push(r) => r.as_ref().as_ref().err().map(|e| e.to_string()),
             Outcome::Pull(r) => r.as_ref().err().map(|e| e.to_string()),
+            Outcome::NotRun(e) => Some(e.clone()),
         }
     }
 }
@@ -361,11 +413,14 @@ async fn run_operation(
     if let Some(d) = op.description() {
         info!("{d}");
     }
+    if let Some(e) = session.unreachable(op) {
+        // Logged by the connection check.
+        return Outcome::NotRun(e.to_owned());
+    }
     let outcome = match op {
         Operation::Push(p) => Outcome::Push(Box::new(
             Box::pin(push::run_push(
                 &session.client,
-                job.database.as_ref(),
                 p,
                 dry_run,
                 &job.name,
@@ -399,6 +454,7 @@ fn operation_report(
             None,
         ),
         Outcome::Pull(r) => (None, 0, None, r.as_ref().ok().cloned()),
+        Outcome::NotRun(_) => (None, 0, None, None),
     };
     OperationReport {
         index,
@@ -469,7 +525,7 @@ pub async fn preview_job(job: &Job, max_rows: Option<usize>) -> JobPreview {
             error: None,
             operations: Vec::new(),
         };
-        let session = match open_session(job).await {
+        let session = match open_session(job, None).await {
             Ok(s) => s,
             Err(e) => {
                 preview.error = Some(e);

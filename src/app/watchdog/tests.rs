@@ -180,14 +180,14 @@ fn job(stale_after: Option<u64>, frequencies: &[Option<&str>]) -> Job {
         sync_on_init: false,
         log_verbosity: Default::default(),
         run_timeout: crate::config::DEFAULT_RUN_TIMEOUT,
-        database: None,
+        format: Default::default(),
         stale_after,
         operations: frequencies
             .iter()
             .map(|f| {
                 Operation::Push(PushOperation {
                     frequency: f.map(str::to_owned),
-                    ..PushOperation::new(1, "SELECT 1")
+                    ..PushOperation::with_source(1, crate::config::PushSource::Rows(Vec::new()))
                 })
             })
             .collect(),
