@@ -4,7 +4,8 @@
 //! # Syntax in job files
 //!
 //! Any secret value of a job file (`auth_token`, `database_password`, `files[].password` of a
-//! `sharepoint` file column, `encrypt.key`, `encrypt.salt`) may be written as a reference:
+//! `sharepoint` file column, `encrypt.key`, `encrypt.salt`; in the multi-operation format also
+//! `connections.<name>.password` and HTTP `source.headers`) may be written as a reference:
 //!
 //! ```yaml
 //! auth_token: keychain:fliplet-agent/sales-sync/auth_token
@@ -20,7 +21,9 @@
 //!
 //! Names made by [`import_job_file`] are `fliplet-agent/<job id>/<key path>`, where the key
 //! path is `auth_token`, `database_password`, `files/<index>/password`, `encrypt/key` or
-//! `encrypt/salt`.
+//! `encrypt/salt`; in a multi-operation file `connections/<name>/password`,
+//! `operations/<i>/source/headers/<header>`, `operations/<i>/files/<j>/password`,
+//! `operations/<i>/encrypt/key` or `…/salt`.
 //!
 //! # Backends
 //!
@@ -45,6 +48,7 @@ use std::time::Duration;
 use crate::config::{FileSource, Job, Operation};
 use crate::crypto;
 use crate::secret::Secret;
+use saphyr_parser::ScalarStyle;
 
 /// Prefix of a secret reference in a job file.
 pub const REFERENCE_PREFIX: &str = "keychain:";
@@ -616,12 +620,12 @@ pub struct ImportedKey {
 /// Move the plaintext secrets of a fliplet-agent YAML job file into `store` and rewrite the
 /// file in place (temp file + rename) with `keychain:` references.
 ///
-/// Handled keys (block-style YAML, as the original's sample file): top-level `auth_token`
-/// and `database_password`, `password` of each item of the top-level `files:` list, and
-/// `key` / `salt` under the top-level `encrypt:` mapping. Only the values change; comments,
-/// blank lines, quoting of other values and line endings are kept. Values that are already
-/// references are left. A secret written as a block scalar (`|`, `>`) or inside a flow
-/// mapping is reported as an error, without touching the file.
+/// Handled keys: every secret of either job format (see [`find_secret_values`]), found by
+/// the YAML reader and replaced at the location it reports, so only the values change:
+/// comments, blank lines, quoting of other values and line endings are kept (a reference
+/// inside a flow group `{...}` is written in single quotes). Values that are already
+/// references are left. A secret written as a block scalar (`|`, `>`), with an anchor or a
+/// tag, or reached through an alias is reported as an error, without touching the file.
 ///
 /// All secrets are stored before the file is replaced, so an interruption never leaves a
 /// file that refers to entries that do not exist.
@@ -648,8 +652,9 @@ pub fn import_job_file(
             continue;
         }
         let name = format!("{SERVICE}/{job_id}/{}", f.key);
+        let replacement = f.replacement(&format!("{REFERENCE_PREFIX}{name}"));
         store.set(&name, &Secret::new(f.value))?;
-        edits.push((f.span, format!("{REFERENCE_PREFIX}{name}")));
+        edits.push((f.span, replacement));
         report.moved.push(ImportedKey {
             key: f.key,
             name,
@@ -701,7 +706,7 @@ pub fn set_job_secret(
     let out = match found.into_iter().find(|f| f.key == key) {
         Some(f) => {
             let mut out = text.clone();
-            out.replace_range(f.span, &reference);
+            out.replace_range(f.span.clone(), &f.replacement(&reference));
             out
         }
         None => {
@@ -762,229 +767,167 @@ struct FoundValue {
     span: std::ops::Range<usize>,
     /// The unquoted value.
     value: String,
+    /// Inside a flow group or list (`{...}`, `[...]`).
+    in_flow: bool,
 }
 
-/// Indentation (spaces) of a line, and whether it is blank or a comment.
-fn indent_of(line: &str) -> usize {
-    line.len() - line.trim_start_matches(' ').len()
-}
-
-fn is_blank_or_comment(line: &str) -> bool {
-    let t = line.trim();
-    t.is_empty() || t.starts_with('#')
-}
-
-/// Split `key: rest` at the start of `s` (after indentation). Returns the key and the
-/// offset of the text after `:` within `s`.
-fn split_key(s: &str) -> Option<(&str, usize)> {
-    let colon = s.find(':')?;
-    let key = &s[..colon];
-    let after = &s[colon + 1..];
-    if !(after.is_empty() || after.starts_with([' ', '\t'])) {
-        return None;
+impl FoundValue {
+    /// The text that replaces the value by `reference`: quoted inside a flow group or list
+    /// (where a plain `keychain:…` could be misread), after a space where the key had no
+    /// value.
+    fn replacement(&self, reference: &str) -> String {
+        let value = if self.in_flow {
+            format!("'{reference}'")
+        } else {
+            reference.to_owned()
+        };
+        if self.value.is_empty() {
+            format!(" {value}")
+        } else {
+            value
+        }
     }
-    let key = key.trim();
-    let key = key
-        .strip_prefix('"')
-        .and_then(|k| k.strip_suffix('"'))
-        .or_else(|| key.strip_prefix('\'').and_then(|k| k.strip_suffix('\'')))
-        .unwrap_or(key);
-    Some((key, colon + 1))
 }
 
+/// The secret values of a job file of either format, located by the YAML reader: top-level
+/// `auth_token`; single-operation files: `database_password`, `files[i].password`,
+/// `encrypt.key`/`salt`; multi-operation files: `connections.<name>.password` and, per
+/// operation, `source.headers.<name>`, `files[j].password`, `encrypt.key`/`salt`. Keys
+/// are named as in the store (`files/0/password`). Errors never contain a value.
 fn find_secret_values(text: &str, path: &Path) -> Result<Vec<FoundValue>, SecretsError> {
-    #[derive(PartialEq)]
-    enum Section {
-        Other,
-        Files,
-        Encrypt,
+    use crate::config::yaml::{Node, Value, load_tree};
+    let root = match load_tree(text) {
+        Ok(Some(root)) => root,
+        Ok(None) => return Ok(Vec::new()),
+        Err(e) => {
+            return Err(SecretsError::Import {
+                path: path.to_path_buf(),
+                line: e.line.unwrap_or(0),
+                key: "(file)".into(),
+                reason: e.message,
+            });
+        }
+    };
+    fn items(node: Option<&Node>) -> &[Node] {
+        match node.map(|n| &n.value) {
+            Some(Value::Seq(items)) => items,
+            _ => &[],
+        }
     }
+    fn names(node: Option<&Node>) -> Vec<&str> {
+        match node.map(|n| &n.value) {
+            Some(Value::Map(entries)) => entries
+                .iter()
+                .filter_map(|(k, _)| match &k.value {
+                    Value::Scalar { text, .. } => Some(text.as_str()),
+                    _ => None,
+                })
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
+    // Where a secret may be: (the group holding it, its key there, its name in the store).
+    type Place<'a> = (Option<&'a Node>, &'a str, String);
+    let mut places: Vec<Place> = vec![(Some(&root), "auth_token", "auth_token".into())];
+    /// The secrets of one push: SharePoint passwords and encryption keys.
+    fn push_places<'a>(op: &'a Node, prefix: &str, places: &mut Vec<Place<'a>>) {
+        for (j, file) in items(op.get("files")).iter().enumerate() {
+            places.push((
+                Some(file),
+                "password",
+                format!("{prefix}files/{j}/password"),
+            ));
+        }
+        for name in ["key", "salt"] {
+            places.push((op.get("encrypt"), name, format!("{prefix}encrypt/{name}")));
+        }
+    }
+    if root.get("operations").is_some() {
+        let connections = root.get("connections");
+        for name in names(connections) {
+            let group = connections.and_then(|c| c.get(name));
+            places.push((group, "password", format!("connections/{name}/password")));
+        }
+        for (i, op) in items(root.get("operations")).iter().enumerate() {
+            let headers = op.get("source").and_then(|s| s.get("headers"));
+            for name in names(headers) {
+                places.push((
+                    headers,
+                    name,
+                    format!("operations/{i}/source/headers/{name}"),
+                ));
+            }
+            push_places(op, &format!("operations/{i}/"), &mut places);
+        }
+    } else {
+        places.push((Some(&root), "database_password", "database_password".into()));
+        push_places(&root, "", &mut places);
+    }
+
     let mut found = Vec::new();
-    let mut section = Section::Other;
-    let mut file_index: Option<usize> = None;
-    let mut dash_indent = 0usize;
-    let mut offset = 0usize;
-    for (n, raw_line) in text.split_inclusive('\n').enumerate() {
-        let line_start = offset;
-        offset += raw_line.len();
-        let line = raw_line.trim_end_matches(['\n', '\r']);
-        if is_blank_or_comment(line) || line.starts_with("---") || line.starts_with("...") {
-            continue;
-        }
-        let indent = indent_of(line);
-        let body = &line[indent..];
-        let mut target: Option<(String, &str, usize)> = None; // (key path, line rest, rest offset in line)
-        if indent == 0 {
-            file_index = None;
-            section = Section::Other;
-            if let Some((key, after)) = split_key(body) {
-                match key {
-                    "auth_token" | "database_password" => {
-                        target = Some((key.to_owned(), &line[after..], after))
-                    }
-                    "files" => section = Section::Files,
-                    "encrypt" => {
-                        section = Section::Encrypt;
-                        if line[after..].trim_start().starts_with('{') {
-                            return Err(import_err(
-                                path,
-                                n,
-                                "encrypt",
-                                "flow-style mappings (`{ ... }`) are not supported; write `encrypt:` as an indented block",
-                            ));
-                        }
-                    }
-                    _ => {}
-                }
-            }
-        } else if section == Section::Files {
-            let (item_body, item_off) = if let Some(rest) = body.strip_prefix("- ") {
-                file_index = Some(file_index.map_or(0, |i| i + 1));
-                dash_indent = indent;
-                let skip = rest.len() - rest.trim_start().len();
-                (&rest[skip..], indent + 2 + skip)
-            } else if body == "-" {
-                file_index = Some(file_index.map_or(0, |i| i + 1));
-                dash_indent = indent;
-                continue;
-            } else {
-                (body, indent)
-            };
-            if let Some(i) = file_index
-                && (item_off > dash_indent)
-                && let Some((key, after)) = split_key(item_body)
-                && key == "password"
-            {
-                let rest_off = item_off + after;
-                target = Some((format!("files/{i}/password"), &line[rest_off..], rest_off));
-            }
-        } else if section == Section::Encrypt
-            && let Some((key, after)) = split_key(body)
-            && matches!(key, "key" | "salt")
-        {
-            let rest_off = indent + after;
-            target = Some((format!("encrypt/{key}"), &line[rest_off..], rest_off));
-        }
-        let Some((key, rest, rest_off)) = target else {
+    for (group, name, key) in places {
+        let Some(Value::Map(entries)) = group.map(|g| &g.value) else {
             continue;
         };
-        let (value, range) =
-            parse_scalar(rest).map_err(|reason| import_err(path, n, &key, reason))?;
-        let start = line_start + rest_off + range.start;
+        let Some((k, v)) = entries
+            .iter()
+            .find(|(k, _)| matches!(&k.value, Value::Scalar { text, .. } if text == name))
+        else {
+            continue;
+        };
+        let fail = |reason: &str| SecretsError::Import {
+            path: path.to_path_buf(),
+            line: k.line,
+            key: key.clone(),
+            reason: reason.to_owned(),
+        };
+        let (Value::Scalar { text: value, .. }, Some(w)) = (&v.value, &v.written) else {
+            return Err(fail(match v.value {
+                Value::Scalar { .. } => {
+                    "YAML anchors, aliases and tags are not supported for secrets; write the value itself"
+                }
+                _ => "a list or group is not valid here; the value must be a single string",
+            }));
+        };
+        if w.decorated {
+            return Err(fail(
+                "YAML anchors, aliases and tags are not supported for secrets; write the value itself",
+            ));
+        }
+        if matches!(w.style, ScalarStyle::Literal | ScalarStyle::Folded) {
+            return Err(fail(
+                "block scalars (`|`, `>`) are not supported for secrets; write the value on one line",
+            ));
+        }
+        let empty = v.is_null();
+        let span = if empty {
+            // Nothing written after `key:`: the reference goes right after the colon.
+            let after_key = k.written.as_ref().map_or(w.bytes.start, |k| k.bytes.end);
+            let colon = text[after_key..]
+                .find(':')
+                .map_or(w.bytes.start, |c| after_key + c + 1);
+            colon..colon
+        } else {
+            w.bytes.clone()
+        };
         found.push(FoundValue {
             key,
-            line: n + 1,
-            span: start..start + range.len(),
-            value,
+            line: k.line,
+            span,
+            value: if empty { String::new() } else { value.clone() },
+            in_flow: w.in_flow,
+        });
+    }
+    found.sort_by_key(|f| f.span.start);
+    if let Some(w) = found.windows(2).find(|w| w[0].span == w[1].span) {
+        return Err(SecretsError::Import {
+            path: path.to_path_buf(),
+            line: w[1].line,
+            key: w[1].key.clone(),
+            reason: "YAML anchors, aliases and tags are not supported for secrets; write the value itself".into(),
         });
     }
     Ok(found)
-}
-
-fn import_err(path: &Path, n: usize, key: &str, reason: &str) -> SecretsError {
-    SecretsError::Import {
-        path: path.to_path_buf(),
-        line: n + 1,
-        key: key.to_owned(),
-        reason: reason.to_owned(),
-    }
-}
-
-/// Parse the one-line YAML scalar in `rest` (the text after `key:`). Returns the value and
-/// the byte range of its text (quotes included) within `rest`. Errors never contain the
-/// value.
-fn parse_scalar(rest: &str) -> Result<(String, std::ops::Range<usize>), &'static str> {
-    let lead = rest.len() - rest.trim_start().len();
-    let s = &rest[lead..];
-    if s.is_empty() || s.starts_with('#') {
-        return Ok((String::new(), lead..lead));
-    }
-    match s.as_bytes()[0] {
-        b'\'' => {
-            let mut value = String::new();
-            let mut chars = s.char_indices().skip(1).peekable();
-            while let Some((i, c)) = chars.next() {
-                if c == '\'' {
-                    if chars.peek().map(|(_, c)| *c) == Some('\'') {
-                        chars.next();
-                        value.push('\'');
-                        continue;
-                    }
-                    check_after(&s[i + 1..])?;
-                    return Ok((value, lead..lead + i + 1));
-                }
-                value.push(c);
-            }
-            Err("the single-quoted value does not end on the same line; put it on one line")
-        }
-        b'"' => {
-            let mut value = String::new();
-            let mut chars = s.char_indices().skip(1);
-            while let Some((i, c)) = chars.next() {
-                match c {
-                    '"' => {
-                        check_after(&s[i + 1..])?;
-                        return Ok((value, lead..lead + i + 1));
-                    }
-                    '\\' => {
-                        let Some((_, e)) = chars.next() else { break };
-                        match e {
-                            'n' => value.push('\n'),
-                            't' => value.push('\t'),
-                            'r' => value.push('\r'),
-                            '0' => value.push('\0'),
-                            '\\' => value.push('\\'),
-                            '"' => value.push('"'),
-                            '/' => value.push('/'),
-                            ' ' => value.push(' '),
-                            'u' => {
-                                let hex: String = (0..4)
-                                    .filter_map(|_| chars.next())
-                                    .map(|(_, c)| c)
-                                    .collect();
-                                let c = u32::from_str_radix(&hex, 16)
-                                    .ok()
-                                    .and_then(char::from_u32)
-                                    .ok_or("the double-quoted value has an invalid \\u escape")?;
-                                value.push(c);
-                            }
-                            _ => {
-                                return Err(
-                                    "the double-quoted value uses an escape this importer does not support; write the value in single quotes",
-                                );
-                            }
-                        }
-                    }
-                    c => value.push(c),
-                }
-            }
-            Err("the double-quoted value does not end on the same line; put it on one line")
-        }
-        b'|' | b'>' => Err(
-            "block scalars (`|`, `>`) are not supported for secrets; write the value on one line",
-        ),
-        b'{' | b'[' => {
-            Err("flow collections are not valid here; the value must be a single string")
-        }
-        b'&' | b'*' | b'!' => Err(
-            "YAML anchors, aliases and tags are not supported for secrets; write the value itself",
-        ),
-        _ => {
-            // Plain scalar: ends at ` #` (comment) or end of line; trailing spaces trimmed.
-            let end = s.find(" #").or_else(|| s.find("\t#")).unwrap_or(s.len());
-            let value = s[..end].trim_end();
-            Ok((value.to_owned(), lead..lead + value.len()))
-        }
-    }
-}
-
-fn check_after(after: &str) -> Result<(), &'static str> {
-    let t = after.trim_start();
-    if t.is_empty() || t.starts_with('#') {
-        Ok(())
-    } else {
-        Err("unexpected text after the quoted value")
-    }
 }
 
 #[cfg(test)]
@@ -992,28 +935,83 @@ mod tests {
     use super::*;
 
     #[test]
-    fn parse_scalar_forms() {
+    fn scalar_forms() {
         let cases: &[(&str, &str, &str)] = &[
             (" eu--123", "eu--123", "eu--123"),
             (" 123456  # pw", "123456", "123456"),
             (" 'it''s' # c", "it's", "'it''s'"),
             (" \"a\\\"b#c\"", "a\"b#c", "\"a\\\"b#c\""),
             (" a#b", "a#b", "a#b"),
+            (" \"caf\\u00e9 ✓\"", "café ✓", "\"caf\\u00e9 ✓\""),
             ("", "", ""),
             ("   # only comment", "", ""),
         ];
-        for (rest, value, text) in cases {
-            let (v, r) = parse_scalar(rest).unwrap();
-            assert_eq!(&v, value, "{rest}");
-            assert_eq!(&rest[r], *text, "{rest}");
+        for (rest, value, written) in cases {
+            // Characters of several bytes before the value: offsets are bytes, not chars.
+            let text = format!("# ✓ ünïcode\nauth_token:{rest}\n");
+            let found = find_secret_values(&text, Path::new("x.yml")).unwrap();
+            assert_eq!(found.len(), 1, "{rest}");
+            assert_eq!(found[0].value, *value, "{rest}");
+            assert_eq!(&text[found[0].span.clone()], *written, "{rest}");
         }
-        assert!(parse_scalar(" |").is_err());
-        assert!(parse_scalar(" 'open").is_err());
+        for bad in [" |\n  x", " &a x", " !!str x", " [a]"] {
+            let text = format!("auth_token:{bad}\n");
+            assert!(
+                find_secret_values(&text, Path::new("x.yml")).is_err(),
+                "{bad}"
+            );
+        }
+        // The same value reached twice through an alias.
+        let text = "auth_token: t\nfiles: [&f {password: p}, *f]\n";
+        assert!(find_secret_values(text, Path::new("x.yml")).is_err());
+    }
+
+    #[test]
+    fn finds_secrets_of_the_multi_operation_format_and_in_flow_groups() {
+        let text = "auth_token: 'eu--1'\nconnections:\n  local:\n    driver: postgres\n    password: pw1\n  other: {driver: mysql, password: \"pw2\"}\noperations:\n  - type: push\n    datasource_id: 1\n    source:\n      type: http\n      url: http://x\n      headers: {X-Key: hk, Authorization: 'Bearer b'}\n    files:\n      - {column: a, type: sharepoint, password: sp}\n    encrypt:\n      key: k1\n";
+        let found = find_secret_values(text, Path::new("x.yml")).unwrap();
+        let keys: Vec<_> = found
+            .iter()
+            .map(|f| (f.key.as_str(), f.value.as_str(), f.in_flow))
+            .collect();
+        assert_eq!(
+            keys,
+            vec![
+                ("auth_token", "eu--1", false),
+                ("connections/local/password", "pw1", false),
+                ("connections/other/password", "pw2", true),
+                ("operations/0/source/headers/X-Key", "hk", true),
+                (
+                    "operations/0/source/headers/Authorization",
+                    "Bearer b",
+                    true
+                ),
+                ("operations/0/files/0/password", "sp", true),
+                ("operations/0/encrypt/key", "k1", false),
+            ]
+        );
+        // Every value replaced by its reference: the file still reads, with the references.
+        let mut out = text.to_owned();
+        for f in found.iter().rev() {
+            out.replace_range(
+                f.span.clone(),
+                &f.replacement(&format!("keychain:x/{}", f.key)),
+            );
+        }
+        let again = find_secret_values(&out, Path::new("x.yml")).unwrap();
+        assert_eq!(again.len(), found.len());
+        for (a, f) in again.iter().zip(&found) {
+            assert_eq!(a.value, format!("keychain:x/{}", f.key));
+        }
+        assert!(
+            out.contains("\n    password: keychain:x/connections/local/password\n"),
+            "{out}"
+        );
     }
 
     #[test]
     fn finds_secrets_in_blocks() {
-        let text = "# c\nauth_token: eu--1 # tok\ndatabase_password: '123'\nfiles:\n  - column: a\n    type: remote\n  - column: b\n    type: sharepoint\n    username: u\n    password: \"pw\"\n  -   password: p2\nencrypt:\n  fields:\n    - x\n  key: k1\n  salt: s1\nquery: SELECT 'password: no'\n";
+        let text = "# c\nauth_token: eu--1 # tok\ndatabase_password: '123'\nfiles:\n  - column: a\n    type: remote\n  - column: b\n    type: sharepoint\n    username: u\n    password: \"pw\"\n  -   password: p2\nencrypt:\n  fields:\n    - x\n  key: k1\n  salt: s1\nquery: \"SELECT 'password: no'\"\n";
         let found = find_secret_values(text, Path::new("x.yml")).unwrap();
         let keys: Vec<_> = found
             .iter()

@@ -226,6 +226,57 @@ fn plain_values_resolve_unchanged_and_missing_references_are_actionable() {
     }
 }
 
+/// A multi-operation file: connection passwords, HTTP header values, SharePoint passwords and
+/// encryption keys of every operation move too, wherever they are written (block or flow
+/// style), and the job loads with every value back.
+#[test]
+fn import_moves_the_secrets_of_a_multi_operation_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SecretStore::sealed_file(&dir.path().join("app"));
+    let path = dir.path().join("multi.yml");
+    let text = format!(
+        "# several operations\nauth_token: {TOKEN}\nconnections:\n  sales:\n    driver: postgres\n    password: '{DB_PASSWORD}'\n  crm: {{driver: mysql, password: \"crm pw\"}}\noperations:\n  - type: push\n    datasource_id: 1\n    source: {{type: sql, connection: sales, query: SELECT 1}}\n    files:\n      - column: doc\n        type: sharepoint\n        username: u\n        password: {SP_PASSWORD:?}\n    encrypt:\n      fields: [a]\n      key: {ENC_KEY}\n  - type: push\n    datasource_id: 2\n    source:\n      type: http\n      url: https://example.com/api\n      headers: {{X-Api-Key: header-secret-1}}\n  - type: pull\n    datasource_id: 3\n    target: {{type: table, connection: crm, table: t, key: id, columns: {{id: id}}}}\n"
+    );
+    std::fs::write(&path, &text).unwrap();
+    let before = load(&path);
+
+    let report = import_job_file(&path, &store, "multi").unwrap();
+    let moved: Vec<_> = report.moved.iter().map(|k| k.key.as_str()).collect();
+    assert_eq!(
+        moved,
+        vec![
+            "auth_token",
+            "connections/sales/password",
+            "connections/crm/password",
+            "operations/0/files/0/password",
+            "operations/0/encrypt/key",
+            "operations/1/source/headers/X-Api-Key",
+        ]
+    );
+    let after = std::fs::read_to_string(&path).unwrap();
+    for secret in [
+        TOKEN,
+        DB_PASSWORD,
+        "crm pw",
+        SP_PASSWORD,
+        ENC_KEY,
+        "header-secret-1",
+    ] {
+        assert!(!after.contains(secret), "{secret} left in\n{after}");
+    }
+    assert!(after.starts_with("# several operations\n"), "{after}");
+    // The file still loads; resolved, it is the job it was.
+    let mut job = load(&path);
+    assert!(
+        job_secrets(&job)
+            .iter()
+            .all(|s| s.expose().starts_with("keychain:")),
+        "every secret is a reference"
+    );
+    resolve_job(&mut job, &store).unwrap();
+    assert_eq!(job, before);
+}
+
 #[test]
 fn unsupported_spelling_is_refused_without_touching_anything() {
     let dir = tempfile::tempdir().unwrap();

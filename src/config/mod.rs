@@ -16,7 +16,7 @@ mod de;
 pub mod emit;
 pub mod legacy;
 pub mod multi;
-mod yaml;
+pub(crate) mod yaml;
 
 use std::fmt;
 use std::path::{Path, PathBuf};

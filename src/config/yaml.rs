@@ -18,6 +18,72 @@ pub(crate) struct Node {
     /// 1-based line where the node starts.
     pub(crate) line: usize,
     pub(crate) value: Value,
+    /// Where a scalar is written in the text (`None` for lists, groups, and values copied
+    /// by an alias): what a rewrite of one value splices.
+    pub(crate) written: Option<Written>,
+}
+
+/// Where and how a scalar is written in the file.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Written {
+    /// Byte range of the value's text, quotes included.
+    pub(crate) bytes: std::ops::Range<usize>,
+    /// Plain, quoted (`'`, `"`) or a block scalar (`|`, `>`).
+    pub(crate) style: ScalarStyle,
+    /// Inside a flow list or group (`[...]`, `{...}`).
+    pub(crate) in_flow: bool,
+    /// Carries an anchor (`&name`) or a tag (`!tag`): the text is not only the value.
+    pub(crate) decorated: bool,
+}
+
+/// The byte offset just past the closing quote of a quoted scalar starting at `start`.
+fn quoted_end(text: &str, start: usize, style: ScalarStyle) -> Option<usize> {
+    let quote = match style {
+        ScalarStyle::SingleQuoted => '\'',
+        ScalarStyle::DoubleQuoted => '"',
+        _ => return None,
+    };
+    let rest = text.get(start..)?;
+    let mut chars = rest.char_indices().skip(1).peekable();
+    while let Some((i, c)) = chars.next() {
+        if c == '\\' && quote == '"' {
+            chars.next();
+        } else if c == quote {
+            // `''` inside single quotes is one quote.
+            if quote == '\'' && chars.peek().map(|(_, c)| *c) == Some('\'') {
+                chars.next();
+                continue;
+            }
+            return Some(start + i + 1);
+        }
+    }
+    None
+}
+
+/// Converts the parser's character indices to byte offsets, moving forward only (the
+/// parser's events come in text order), so a file is walked once.
+struct ByteOffsets<'a> {
+    text: &'a str,
+    chars: usize,
+    bytes: usize,
+}
+
+impl ByteOffsets<'_> {
+    fn at(&mut self, char_index: usize) -> usize {
+        if char_index < self.chars {
+            // Never expected; start over rather than return a wrong offset.
+            self.chars = 0;
+            self.bytes = 0;
+        }
+        for c in self.text[self.bytes..].chars() {
+            if self.chars == char_index {
+                break;
+            }
+            self.chars += 1;
+            self.bytes += c.len_utf8();
+        }
+        self.bytes
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -32,6 +98,39 @@ pub(crate) enum Value {
 }
 
 impl Node {
+    /// The node without any `written` location (a copy made by an alias: its text is the
+    /// anchor's).
+    fn detached(mut self) -> Node {
+        self.written = None;
+        match &mut self.value {
+            Value::Scalar { .. } => {}
+            Value::Seq(items) => {
+                *items = std::mem::take(items)
+                    .into_iter()
+                    .map(Node::detached)
+                    .collect()
+            }
+            Value::Map(entries) => {
+                *entries = std::mem::take(entries)
+                    .into_iter()
+                    .map(|(k, v)| (k.detached(), v.detached()))
+                    .collect()
+            }
+        }
+        self
+    }
+
+    /// The value under `key` of a group.
+    pub(crate) fn get(&self, key: &str) -> Option<&Node> {
+        match &self.value {
+            Value::Map(entries) => entries
+                .iter()
+                .find(|(k, _)| matches!(&k.value, Value::Scalar { text, .. } if text == key))
+                .map(|(_, v)| v),
+            _ => None,
+        }
+    }
+
     pub(crate) fn is_null(&self) -> bool {
         matches!(&self.value, Value::Scalar { text, plain: true } if matches!(text.as_str(), "" | "~" | "null" | "Null" | "NULL"))
     }
@@ -62,12 +161,14 @@ pub(crate) struct SyntaxError {
 
 enum Frame {
     Seq {
+        flow: bool,
         line: usize,
         anchor: usize,
         items: Vec<Node>,
         size: Size,
     },
     Map {
+        flow: bool,
         line: usize,
         anchor: usize,
         entries: Vec<(Node, Node)>,
@@ -123,6 +224,11 @@ pub(crate) fn load_tree(text: &str) -> Result<Option<Node>, SyntaxError> {
     let mut documents = 0;
     let mut alias_values = 0usize;
     let mut alias_bytes = 0usize;
+    let mut offsets = ByteOffsets {
+        text,
+        chars: 0,
+        bytes: 0,
+    };
     for event in Parser::new_from_str(text) {
         let (event, span) = event.map_err(|e| SyntaxError {
             line: Some(e.marker().line()),
@@ -150,6 +256,19 @@ pub(crate) fn load_tree(text: &str) -> Result<Option<Node>, SyntaxError> {
                     bytes: value.len(),
                     height: 0,
                 };
+                let start = offsets.at(span.start.index());
+                let end = offsets.at(span.end.index());
+                // The parser's end of a quoted scalar can lie past a trailing comment: the
+                // closing quote ends it.
+                let end = quoted_end(text, start, style).unwrap_or(end);
+                let written = Written {
+                    bytes: start..end,
+                    style,
+                    in_flow: stack.iter().any(|f| match f {
+                        Frame::Seq { flow, .. } | Frame::Map { flow, .. } => *flow,
+                    }),
+                    decorated: anchor > 0 || tag.is_some(),
+                };
                 Some((
                     Node {
                         line,
@@ -157,6 +276,7 @@ pub(crate) fn load_tree(text: &str) -> Result<Option<Node>, SyntaxError> {
                             text: value.into_owned(),
                             plain,
                         },
+                        written: Some(written),
                     },
                     anchor,
                     size,
@@ -183,7 +303,9 @@ pub(crate) fn load_tree(text: &str) -> Result<Option<Node>, SyntaxError> {
                         Node {
                             line,
                             value: node.value.clone(),
-                        },
+                            written: None,
+                        }
+                        .detached(),
                         0,
                         *size,
                     ))
@@ -199,7 +321,9 @@ pub(crate) fn load_tree(text: &str) -> Result<Option<Node>, SyntaxError> {
                 if stack.len() >= MAX_DEPTH {
                     return Err(too_deep(line));
                 }
+                let flow = text[offsets.at(span.start.index())..].starts_with('[');
                 stack.push(Frame::Seq {
+                    flow,
                     line,
                     anchor,
                     items: Vec::new(),
@@ -215,7 +339,9 @@ pub(crate) fn load_tree(text: &str) -> Result<Option<Node>, SyntaxError> {
                 if stack.len() >= MAX_DEPTH {
                     return Err(too_deep(line));
                 }
+                let flow = text[offsets.at(span.start.index())..].starts_with('{');
                 stack.push(Frame::Map {
+                    flow,
                     line,
                     anchor,
                     entries: Vec::new(),
@@ -234,10 +360,12 @@ pub(crate) fn load_tree(text: &str) -> Result<Option<Node>, SyntaxError> {
                     anchor,
                     items,
                     size,
+                    ..
                 }) => Some((
                     Node {
                         line,
                         value: Value::Seq(items),
+                        written: None,
                     },
                     anchor,
                     size,
@@ -252,6 +380,7 @@ pub(crate) fn load_tree(text: &str) -> Result<Option<Node>, SyntaxError> {
                     Node {
                         line,
                         value: Value::Map(entries),
+                        written: None,
                     },
                     anchor,
                     size,
