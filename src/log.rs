@@ -78,10 +78,19 @@ where
         // an existing file keeps its mode.
         #[cfg(unix)]
         std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-        let file = options
+        let mut file = options
             .open(&path)
             .map_err(|e| eprintln!("warning: cannot open the log file {}: {e}", path.display()))
             .ok()?;
+        // Each start begins with the version, so a log handed to support says what ran.
+        use std::io::Write as _;
+        let _ = writeln!(
+            file,
+            "{} fliplet-agent {} started (pid {})",
+            chrono::Local::now().format("%Y-%m-%d %H:%M:%S"),
+            crate::VERSION,
+            std::process::id()
+        );
         let (writer, g) = tracing_appender::non_blocking(file);
         guard = Some(g);
         Some(

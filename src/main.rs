@@ -52,7 +52,7 @@ which `status` reads.";
 #[derive(Parser)]
 #[command(
     name = "fliplet-agent",
-    version,
+    version = fliplet_agent::VERSION,
     about = "Fliplet Data Integration Service: push database rows to Fliplet Data Sources on a schedule.",
     after_help = AFTER_HELP
 )]

@@ -39,7 +39,14 @@ const KEYS: &str =
 fn version_and_help_with_examples() {
     let (code, out, _) = run(agent().arg("--version"));
     assert_eq!(code, 0);
-    assert!(out.starts_with("fliplet-agent "), "{out}");
+    // The version and the commit it was built from (the tests run in a git checkout).
+    let expected = format!("fliplet-agent {} (commit ", env!("CARGO_PKG_VERSION"));
+    assert!(out.starts_with(&expected), "{out}");
+    let commit = out[expected.len()..].trim_end().trim_end_matches(')');
+    assert!(
+        commit.len() == 12 && commit.chars().all(|c| c.is_ascii_hexdigit()),
+        "{out}"
+    );
     let (code, out, _) = run(agent().arg("--help"));
     assert_eq!(code, 0);
     assert!(
@@ -145,6 +152,12 @@ async fn start_with_sync_on_init_and_no_frequency_runs_once_and_exits() {
     assert_eq!(code, 0, "{err}");
     assert_eq!(env.data().len(), 2);
     let text = std::fs::read_to_string(&log).unwrap();
+    // Each start begins with the version and the commit.
+    let first = text.lines().next().unwrap();
+    assert!(
+        first.contains(&format!("fliplet-agent {} started", fliplet_agent::VERSION)),
+        "{first}"
+    );
     assert!(text.contains("[once.yml] INFO  Sync finished."), "{text}");
     assert!(text.contains("You're logged in as Test User"), "{text}");
     assert!(
@@ -158,6 +171,11 @@ async fn start_with_sync_on_init_and_no_frequency_runs_once_and_exits() {
         .env("FLIPLET_AGENT_LOG", &log));
     let again = std::fs::read_to_string(&log).unwrap();
     assert!(again.starts_with(&text) && again.len() > text.len());
+    assert_eq!(
+        again.matches(" started (pid ").count(),
+        2,
+        "one version line per start"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
