@@ -61,7 +61,7 @@ where
 {
     let directive = std::env::var("FLIPLET_LOG").unwrap_or_else(|_| {
         format!(
-            "{},hyper=warn,reqwest=warn,sqlx=warn,tiberius=warn,tokio_cron_scheduler=warn",
+            "{},hyper=warn,reqwest=warn,sqlx=warn,tiberius=warn",
             level_filter(verbosity)
         )
     });

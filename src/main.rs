@@ -11,6 +11,7 @@ use fliplet_agent::app::scheduler::TickRunner;
 use fliplet_agent::app::{scheduler, watchdog};
 use fliplet_agent::config::{self, Job, LoadedJob};
 use fliplet_agent::fliplet::KeySource;
+use fliplet_agent::schedule;
 use fliplet_agent::sync::PushPreview;
 use fliplet_agent::sync::control::{self, RunControl};
 use fliplet_agent::sync::files::FileAction;
@@ -199,6 +200,24 @@ fn validate(path: &Path) -> ExitCode {
                 loaded.warnings.len(),
                 if loaded.warnings.len() == 1 { "" } else { "s" }
             );
+            // When each scheduled operation runs next, in the machine's local time.
+            for (i, op) in loaded.job.operations.iter().enumerate() {
+                let Some(expr) = op.frequency() else { continue };
+                let times = schedule::next_runs(expr, chrono::Local::now(), 5)
+                    .unwrap_or_default()
+                    .iter()
+                    .map(|t| t.format("%a %Y-%m-%d %H:%M").to_string())
+                    .collect::<Vec<_>>();
+                let times = if times.is_empty() {
+                    "never".to_string()
+                } else {
+                    times.join(", ")
+                };
+                println!(
+                    "Operation {} (frequency '{expr}') runs next: {times}",
+                    i + 1
+                );
+            }
             ExitCode::SUCCESS
         }
         Err(code) => code,

@@ -6,18 +6,19 @@
 //! - 5 fields `minute hour day-of-month month day-of-week`, or 6 fields with leading seconds;
 //! - day of week 0–7, where 0 and 7 are both Sunday; month 1–12; names allowed
 //!   (`MON`, `JAN`, case-insensitive); ranges, lists and steps (`1-5`, `1,15`, `*/15`);
+//! - when both the day of month and the day of week are restricted (`0 0 1 * MON`), a day
+//!   matching *either* fires, as in crontab and in the original (the `cron` npm package
+//!   1.7.2);
 //! - the nicknames `@yearly`, `@annually`, `@monthly`, `@weekly`, `@daily`, `@midnight` and
 //!   `@hourly` (`@reboot` is refused: use `sync_on_init: true`).
 //!
-//! The scheduler (`tokio-cron-scheduler` 0.15) parses with croner 3 and requires the seconds
-//! field, so [`to_six_field`] prefixes `0 ` to a 5-field expression. Validation here uses the
-//! same croner major version with the same parser settings as the scheduler (seconds required,
-//! day-of-month AND day-of-week), so an expression accepted here is one the scheduler accepts,
-//! and [`next_runs`] shows the times it will really run.
+//! croner 3 parses and computes the times; the scheduler (`app::scheduler`) sleeps until the
+//! next time it gives, so what [`next_runs`] shows is what runs.
 //!
-//! One difference with crontab remains, reported by [`crontab_difference`]: when both the
-//! day of month and the day of week are restricted (`0 0 1 * MON`), crontab runs when
-//! *either* matches, the scheduler only when *both* match.
+//! Where the original read an expression differently from crontab (it counted months 0–11,
+//! so `0 0 1 1 *` fired on 1 February, and read day-of-week 7 as Saturday),
+//! [`original_difference`] says so with both dates: this agent keeps the crontab meaning,
+//! which is what the user wrote the expression for.
 
 use chrono::{DateTime, TimeZone};
 use croner::Cron;
@@ -39,11 +40,12 @@ pub enum ScheduleError {
     Invalid { expression: String, reason: String },
 }
 
-/// The parser settings of `tokio-cron-scheduler` 0.15 (`Job::new_async_tz` and friends).
+/// The parser settings: the seconds field (added by [`to_six_field`]) and crontab's rule for
+/// the two day fields (either matches).
 fn parser() -> CronParser {
     CronParser::builder()
         .seconds(Seconds::Required)
-        .dom_and_dow(true)
+        .dom_and_dow(false)
         .build()
 }
 
@@ -148,22 +150,142 @@ pub fn never_fires(expr: &str) -> Option<String> {
     }
 }
 
-/// A note when the expression behaves differently under the scheduler than under crontab:
-/// both day of month and day of week restricted (crontab: either matches; here: both must).
-pub fn crontab_difference(expr: &str) -> Option<String> {
-    let six = to_six_field(expr).ok()?;
-    let fields: Vec<&str> = six.split_whitespace().collect();
-    let restricted = |f: &str| f != "*" && f != "?";
-    if fields.len() == 6 && restricted(fields[3]) && restricted(fields[5]) {
-        Some(format!(
-            "`{}` restricts both the day of month ({}) and the day of week ({}): crontab runs when either matches, this agent only when both match",
-            expr.trim(),
-            fields[3],
-            fields[5]
-        ))
-    } else {
-        None
+/// The values a month or day-of-week field selects, names counting from `first_name`:
+/// `*` is the whole range `low`–`high`, numbers are clamped into it, ranges and steps as
+/// usual. As the original (`cron` 1.7.2) read a field with `low`/`high` 0–11 (month) or 0–6
+/// (day of week) and `first_name` 0, so 12 was 11 and 7 was 6; as crontab reads it with 1–12
+/// and 0–7 (names from 1 for months). `None` for what this reading does not cover.
+fn field_values(
+    field: &str,
+    low: u32,
+    high: u32,
+    names: &[&str],
+    first_name: u32,
+) -> Option<Vec<u32>> {
+    let mut field = field.to_ascii_lowercase();
+    for (i, name) in names.iter().enumerate() {
+        field = field.replace(name, &(first_name + i as u32).to_string());
     }
+    let field = field.replace('*', &format!("{low}-{high}"));
+    let mut out = Vec::new();
+    for part in field.split(',') {
+        let (range, step) = match part.split_once('/') {
+            Some((r, s)) => (r, s.parse::<u32>().ok().filter(|s| *s > 0)?),
+            None => (part, 1),
+        };
+        let (lo, hi) = match range.split_once('-') {
+            Some((a, b)) => (a.parse::<u32>().ok()?, Some(b.parse::<u32>().ok()?)),
+            None => (range.parse::<u32>().ok()?, None),
+        };
+        let lo = lo.clamp(low, high);
+        let hi = hi.map_or(lo, |h| h.min(high));
+        let mut v = lo;
+        while v <= hi {
+            out.push(v);
+            v += step;
+        }
+    }
+    out.sort_unstable();
+    out.dedup();
+    Some(out)
+}
+
+const MONTHS: [&str; 12] = [
+    "jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec",
+];
+const DAYS: [&str; 7] = ["sun", "mon", "tue", "wed", "thu", "fri", "sat"];
+
+/// The expression, in crontab terms, that fires when the original fired `expr`, when that
+/// differs from what `expr` means in crontab (months counted 0–11, day-of-week 7 read as
+/// Saturday); `None` when both read it the same way.
+pub fn original_equivalent(expr: &str) -> Option<String> {
+    if expr.trim().starts_with('@') {
+        // The original refused nicknames ("Unknown alias"): no days to compare.
+        return None;
+    }
+    let six = to_six_field(expr).ok()?;
+    let mut fields: Vec<String> = six.split_whitespace().map(str::to_owned).collect();
+    let (month, dow) = (&fields[4], &fields[5]);
+    let list = |v: &[u32]| v.iter().map(u32::to_string).collect::<Vec<_>>().join(",");
+    // Month: the original's 0–11 are crontab's 1–12.
+    let theirs_m: Vec<u32> = field_values(month, 0, 11, &MONTHS, 0)?
+        .into_iter()
+        .map(|m| m + 1)
+        .collect();
+    let ours_m = field_values(month, 1, 12, &MONTHS, 1)?;
+    let theirs_d = field_values(dow, 0, 6, &DAYS, 0)?;
+    let mut ours_d: Vec<u32> = field_values(dow, 0, 7, &DAYS, 0)?
+        .into_iter()
+        .map(|d| d % 7)
+        .collect();
+    ours_d.sort_unstable();
+    ours_d.dedup();
+    if theirs_m == ours_m && theirs_d == ours_d {
+        return None;
+    }
+    if theirs_m != ours_m {
+        fields[4] = if theirs_m.len() == 12 {
+            "*".into()
+        } else {
+            list(&theirs_m)
+        };
+    }
+    if theirs_d != ours_d {
+        fields[5] = if theirs_d.len() == 7 {
+            "*".into()
+        } else {
+            list(&theirs_d)
+        };
+    }
+    // Back to the form the user wrote (5 fields unless they wrote seconds).
+    let written = to_six_field(expr).ok()?;
+    let five = expr.split_whitespace().count() != 6 && written.starts_with("0 ");
+    Some(if five {
+        fields[1..].join(" ")
+    } else {
+        fields.join(" ")
+    })
+}
+
+/// A warning when the original fired `expr` on other days than this agent will (see
+/// [`original_equivalent`]), with the next date of each and what to write to keep the
+/// original's days. `now` is the time to count from.
+pub fn original_difference<Tz>(expr: &str, now: DateTime<Tz>) -> Option<String>
+where
+    Tz: TimeZone + Copy,
+    Tz::Offset: std::fmt::Display,
+{
+    let theirs = original_equivalent(expr)?;
+    let date = |e: &str| {
+        next_runs(e, now.clone(), 1)
+            .ok()
+            .and_then(|v| v.into_iter().next())
+            .map_or("never".to_string(), |t| {
+                t.format("%a %Y-%m-%d %H:%M").to_string()
+            })
+    };
+    // Which of the two fields the original read otherwise.
+    let fields = |e: &str| -> Vec<String> {
+        to_six_field(e)
+            .map(|s| s.split_whitespace().map(str::to_owned).collect())
+            .unwrap_or_default()
+    };
+    let (ours_f, theirs_f) = (fields(expr), fields(&theirs));
+    let differs = |i: usize| ours_f.get(i) != theirs_f.get(i);
+    let (ours_rule, theirs_rule) = match (differs(4), differs(5)) {
+        (true, false) => ("months 1–12", "counted months 0–11"),
+        (false, true) => ("day-of-week 7 = Sunday", "read day-of-week 7 as Saturday"),
+        _ => (
+            "months 1–12, day-of-week 7 = Sunday",
+            "counted months 0–11 and read day-of-week 7 as Saturday",
+        ),
+    };
+    Some(format!(
+        "`{}` is read as crontab reads it ({ours_rule}): next run {}. The original fliplet-agent {theirs_rule}, so it ran this on other days (next: {}). To keep the original's days, write '{theirs}'.",
+        expr.trim(),
+        date(expr),
+        date(&theirs)
+    ))
 }
 
 /// The largest `stale_after` accepted (10 years).
@@ -427,25 +549,6 @@ mod tests {
     }
 
     #[test]
-    fn what_validates_here_schedules_there() {
-        for expr in [
-            "*/15 * * * *",
-            "0 */2 * * *",
-            "0 8 * * *",
-            "0 0 * * 7",
-            "15 0 0 * * MON",
-        ] {
-            let six = to_six_field(expr).unwrap();
-            let job = tokio_cron_scheduler::Job::new_tz(six.as_str(), chrono::Local, |_, _| {});
-            assert!(job.is_ok(), "{expr} -> {six}");
-        }
-        // And what the scheduler refuses on its own (5 fields) is exactly what we fix.
-        assert!(
-            tokio_cron_scheduler::Job::new_tz("*/15 * * * *", chrono::Local, |_, _| {}).is_err()
-        );
-    }
-
-    #[test]
     fn expressions_that_never_fire_are_reported() {
         for expr in [
             "0 0 31 2 *",
@@ -461,10 +564,121 @@ mod tests {
         }
     }
 
+    /// Next fire times as the original (cron 1.7.2) and crontab compute them, from
+    /// Wed 2026-07-01 00:00 UTC (hand-checked against a calendar).
     #[test]
-    fn dom_and_dow_difference_is_reported() {
-        assert!(crontab_difference("0 0 1 * MON").is_some());
-        assert!(crontab_difference("0 0 1 * *").is_none());
-        assert!(crontab_difference("0 0 * * 1").is_none());
+    fn next_times_follow_crontab_and_the_original() {
+        let from = at(2026, 7, 1, 0, 0, 0);
+        type Minute = (i32, u32, u32, u32, u32);
+        let cases: &[(&str, &[Minute])] = &[
+            // Either day field matches when both are restricted: the 15th, or a Monday.
+            (
+                "0 9 15 * MON",
+                &[
+                    (2026, 7, 6, 9, 0),
+                    (2026, 7, 13, 9, 0),
+                    (2026, 7, 15, 9, 0),
+                    (2026, 7, 20, 9, 0),
+                ],
+            ),
+            // Only one restricted: that one alone decides.
+            ("0 9 15 * *", &[(2026, 7, 15, 9, 0), (2026, 8, 15, 9, 0)]),
+            ("0 9 * * 5", &[(2026, 7, 3, 9, 0), (2026, 7, 10, 9, 0)]),
+            // Ranges, lists and steps.
+            (
+                "30 8-10/2 * * 1-5",
+                &[
+                    (2026, 7, 1, 8, 30),
+                    (2026, 7, 1, 10, 30),
+                    (2026, 7, 2, 8, 30),
+                ],
+            ),
+            (
+                "0 0 1,15 * *",
+                &[(2026, 7, 15, 0, 0), (2026, 8, 1, 0, 0), (2026, 8, 15, 0, 0)],
+            ),
+            // The first of the month or a Sunday (7 and 0 are both Sunday).
+            (
+                "0 0 1 * 7",
+                &[(2026, 7, 5, 0, 0), (2026, 7, 12, 0, 0), (2026, 7, 19, 0, 0)],
+            ),
+            ("0 0 1 JAN *", &[(2027, 1, 1, 0, 0)]),
+        ];
+        for (expr, want) in cases {
+            let got = next_runs(expr, from, want.len()).unwrap();
+            let want: Vec<_> = want
+                .iter()
+                .map(|&(y, m, d, h, min)| at(y, m, d, h, min, 0))
+                .collect();
+            assert_eq!(got, want, "{expr}");
+        }
+        // Six fields: seconds first.
+        let got = next_runs("*/20 0 0 1 * *", from, 3).unwrap();
+        assert_eq!(
+            got,
+            vec![
+                at(2026, 7, 1, 0, 0, 20),
+                at(2026, 7, 1, 0, 0, 40),
+                at(2026, 8, 1, 0, 0, 0)
+            ]
+        );
+    }
+
+    #[test]
+    fn where_the_original_read_months_and_day_seven_otherwise_it_is_said() {
+        // Months: the original counted 0–11 (1 = February; 12 was clamped to 11 = December).
+        assert_eq!(
+            original_equivalent("0 0 1 1 *").as_deref(),
+            Some("0 0 1 2 *")
+        );
+        assert_eq!(
+            original_equivalent("0 0 1 3-5 *").as_deref(),
+            Some("0 0 1 4,5,6 *")
+        );
+        assert_eq!(original_equivalent("0 0 1 12 *"), None);
+        assert_eq!(
+            original_equivalent("0 0 1 11,12 *").as_deref(),
+            Some("0 0 1 12 *")
+        );
+        assert_eq!(
+            original_equivalent("0 0 0 1 1 *").as_deref(),
+            Some("0 0 0 1 2 *")
+        );
+        // Day of week 7: Saturday for the original (clamped to 6), Sunday in crontab.
+        assert_eq!(
+            original_equivalent("0 0 * * 7").as_deref(),
+            Some("0 0 * * 6")
+        );
+        assert_eq!(
+            original_equivalent("0 0 * * 1-7").as_deref(),
+            Some("0 0 * * 1,2,3,4,5,6")
+        );
+        // Read alike: names (0-based in the original too), steps over the whole range, `*`.
+        for same in [
+            "*/15 * * * *",
+            "0 0 1 JAN *",
+            "0 0 1 */3 *",
+            "0 0 * * 0",
+            "0 0 * * 1-5",
+            "0 0 * * MON-FRI",
+            "0 9 15 * MON",
+            "@daily",
+        ] {
+            assert_eq!(original_equivalent(same), None, "{same}");
+        }
+        let from = at(2026, 7, 1, 0, 0, 0);
+        let note = original_difference("0 0 1 1 *", from).unwrap();
+        assert!(note.contains("next run Fri 2027-01-01 00:00"), "{note}");
+        assert!(note.contains("(next: Mon 2027-02-01 00:00)"), "{note}");
+        assert!(note.contains("write '0 0 1 2 *'"), "{note}");
+        assert!(
+            note.contains("(months 1–12)") && note.contains("counted months 0–11,"),
+            "{note}"
+        );
+        let note = original_difference("0 0 * * 7", from).unwrap();
+        assert!(
+            note.contains("(day-of-week 7 = Sunday)") && !note.contains("months"),
+            "{note}"
+        );
     }
 }

@@ -100,7 +100,16 @@ fn a_frequency_that_never_fires_is_a_warning_at_validate_and_logged_at_start() {
         err.contains("multi.yml:5: `operations[0].frequency`: `0 0 30 2 *` never fires"),
         "{err}"
     );
-    assert!(!err.contains("0 0 29 2 *"), "29 February comes: {err}");
+    assert!(
+        !err.contains("`0 0 29 2 *` never fires"),
+        "29 February comes: {err}"
+    );
+    // The original counted months 0–11: it ran these in March. Said, with what to write.
+    assert!(
+        err.contains("multi.yml:8: `operations[1].frequency`: `0 0 29 2 *` is read as crontab reads it (months 1–12)")
+            && err.contains("To keep the original's days, write '0 0 29 3 *'."),
+        "{err}"
+    );
 
     // start: the warning reaches the log file (the agent then waits for its schedules).
     let log = dir.path().join("agent.log");

@@ -1,11 +1,17 @@
 //! Running a job's operations on their cron schedules (`frequency`), in the local time zone
 //! like crontab. A tick that arrives while the previous run of the same operation is still
 //! going is skipped and logged, never queued.
+//!
+//! No polling: each scheduled operation has one task that sleeps until its next time (at
+//! most [`MAX_SLEEP`] at once, then it looks at the wall clock again, so a laptop waking from
+//! suspend, or a clock change, is noticed within that bound). A time that passed while the
+//! machine slept runs once at wake-up, however many times it was missed.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
-use tokio_cron_scheduler::{Job as CronJob, JobScheduler};
+use chrono::{DateTime, Local};
 use tracing::{Instrument, error, info, warn};
 
 use crate::config::Job;
@@ -21,13 +27,16 @@ pub enum SchedulerError {
         expression: String,
         message: String,
     },
-    #[error("Cannot start the scheduler: {0}")]
-    Start(String),
 }
+
+/// The longest single sleep: the bound on how late a run starts after the machine wakes from
+/// suspend (the monotonic clock a sleep counts on stops during suspend) or the wall clock
+/// jumps. One wake-up per operation every 5 minutes when idle.
+pub const MAX_SLEEP: Duration = Duration::from_secs(300);
 
 /// A started schedule; dropping it does not stop it, call [`Schedule::shutdown`].
 pub struct Schedule {
-    scheduler: JobScheduler,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
     /// Number of operations scheduled.
     pub scheduled: usize,
     /// Each scheduled operation: its index in the job and the 6-field cron expression it
@@ -36,8 +45,14 @@ pub struct Schedule {
 }
 
 impl Schedule {
-    pub async fn shutdown(mut self) {
-        let _ = self.scheduler.shutdown().await;
+    /// Stop scheduling. A run in flight goes on to its end.
+    pub async fn shutdown(self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+        for t in self.tasks {
+            let _ = t.await;
+        }
     }
 }
 
@@ -73,59 +88,74 @@ pub async fn start(job: Arc<Job>) -> Result<Schedule, SchedulerError> {
 /// desktop app records the run in its history there). A tick that arrives while the previous
 /// run of the same operation is still going is skipped and logged.
 pub async fn start_with(job: Arc<Job>, run: TickRunner) -> Result<Schedule, SchedulerError> {
-    let scheduler = JobScheduler::new()
-        .await
-        .map_err(|e| SchedulerError::Start(e.to_string()))?;
-    let mut scheduled = 0;
-    let mut entries = Vec::new();
+    let mut plans = Vec::new();
     for (index, op) in job.operations.iter().enumerate() {
         let Some(expr) = op.frequency() else { continue };
-        let six = schedule::to_six_field(expr).map_err(|e| SchedulerError::Frequency {
+        let failed = |e: schedule::ScheduleError| SchedulerError::Frequency {
             index,
             expression: expr.to_string(),
             message: e.to_string(),
-        })?;
+        };
+        let six = schedule::to_six_field(expr).map_err(failed)?;
+        let cron = schedule::parse(expr).map_err(failed)?;
         if let Some(note) = schedule::never_fires(expr) {
             crate::log::job_span(&job.name)
                 .in_scope(|| warn!("Operation {}: `frequency`: {note}.", index + 1));
         }
-        entries.push((index, six.clone()));
-        let running = Arc::new(AtomicBool::new(false));
-        let job = job.clone();
-        let run = run.clone();
-        let cron = CronJob::new_async_tz(six.as_str(), chrono::Local, move |_id, _sched| {
-            let job = job.clone();
-            let running = running.clone();
-            let run = run.clone();
-            Box::pin(async move {
-                if running.swap(true, Ordering::SeqCst) {
-                    crate::log::job_span(&job.name).in_scope(|| {
-                        warn!("The previous run of this operation is still going: this scheduled run is skipped.")
-                    });
-                    return;
-                }
-                run(job, index).await;
-                running.store(false, Ordering::SeqCst);
-            })
-        })
-        .map_err(|e| SchedulerError::Frequency {
-            index,
-            expression: expr.to_string(),
-            message: e.to_string(),
-        })?;
-        scheduler
-            .add(cron)
-            .await
-            .map_err(|e| SchedulerError::Start(e.to_string()))?;
-        scheduled += 1;
+        plans.push((index, six, cron));
     }
-    scheduler
-        .start()
-        .await
-        .map_err(|e| SchedulerError::Start(e.to_string()))?;
+    let entries = plans.iter().map(|(i, six, _)| (*i, six.clone())).collect();
+    let tasks = plans
+        .into_iter()
+        .map(|(index, _, cron)| {
+            tokio::spawn(fire_on_schedule(job.clone(), index, cron, run.clone()))
+        })
+        .collect::<Vec<_>>();
     Ok(Schedule {
-        scheduler,
-        scheduled,
+        scheduled: tasks.len(),
+        tasks,
         entries,
     })
+}
+
+/// One operation's schedule: sleep until its next time, start the run (unless the previous
+/// one is still going), repeat.
+async fn fire_on_schedule(job: Arc<Job>, index: usize, cron: croner::Cron, run: TickRunner) {
+    let running = Arc::new(AtomicBool::new(false));
+    let mut after = Local::now();
+    loop {
+        let Some(due) = next_after(&cron, after) else {
+            return; // Never fires again (reported at start).
+        };
+        wait_until(due).await;
+        // The next time is counted from now: times missed while the machine slept run once.
+        after = Local::now().max(due);
+        if running.swap(true, Ordering::SeqCst) {
+            crate::log::job_span(&job.name).in_scope(|| {
+                warn!("The previous run of this operation is still going: this scheduled run is skipped.")
+            });
+            continue;
+        }
+        let (job, run, running) = (job.clone(), run.clone(), running.clone());
+        tokio::spawn(async move {
+            run(job, index).await;
+            running.store(false, Ordering::SeqCst);
+        });
+    }
+}
+
+/// The first time strictly after `after`.
+fn next_after(cron: &croner::Cron, after: DateTime<Local>) -> Option<DateTime<Local>> {
+    cron.find_next_occurrence(&after, false).ok()
+}
+
+/// Sleep until the wall clock reaches `due`, in sleeps of at most [`MAX_SLEEP`].
+async fn wait_until(due: DateTime<Local>) {
+    loop {
+        let left = (due - Local::now()).to_std().unwrap_or_default();
+        if left.is_zero() {
+            return;
+        }
+        tokio::time::sleep(left.min(MAX_SLEEP)).await;
+    }
 }

@@ -1096,7 +1096,7 @@ pub fn describe_schedule(expr: &str) -> Result<ScheduleInfo, AppError> {
         return Err(bad("Write a cron expression, e.g. `*/15 * * * *`.".into()));
     }
     let mut description = schedule::describe(expr).map_err(|e| bad(e.to_string()))?;
-    if let Some(note) = schedule::crontab_difference(expr) {
+    if let Some(note) = schedule::original_difference(expr, chrono::Local::now()) {
         description.push(' ');
         description.push_str(&note);
     }

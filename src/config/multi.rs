@@ -1063,7 +1063,7 @@ pub(super) fn frequency(
             format!("{e} (crontab syntax, see https://crontab.guru/examples.html)"),
         )
     })?;
-    if let Some(note) = schedule::crontab_difference(&f.value) {
+    if let Some(note) = schedule::original_difference(&f.value, chrono::Local::now()) {
         ctx.warn(&f.key, f.line, note);
     }
     if let Some(note) = schedule::never_fires(&f.value) {
