@@ -9,6 +9,7 @@ pub mod atomic_file;
 pub mod config;
 pub mod crypto;
 pub mod fliplet;
+pub mod hint;
 pub mod log;
 pub mod net;
 pub mod paths;

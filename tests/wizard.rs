@@ -11,6 +11,7 @@ use fliplet_agent::app::agent::Agent;
 use fliplet_agent::app::error::ErrorCode;
 use fliplet_agent::app::history::{LogCapture, Outcome, Trigger};
 use fliplet_agent::app::wizard::{self, JobDraft};
+use fliplet_agent::hint::Hint;
 use fliplet_agent::secret_store::{self, SecretStore};
 use fliplet_emulator::Perm;
 use serde_json::json;
@@ -91,11 +92,13 @@ async fn a_wrong_token_is_refused_with_the_reason_and_a_hint_and_is_not_stored()
         .unwrap_err();
     assert_eq!(e.code, ErrorCode::Token);
     assert_eq!(e.field.as_deref(), Some("token"));
-    let hint = e.hint.clone().unwrap();
+    let hint = e.hint.unwrap();
+    assert_eq!(e.hint_kind, Some(Hint::TokenRefused));
     assert!(
         hint.contains("revoked") && hint.contains("region"),
         "{hint}"
     );
+    assert!(hint.contains("App settings → API tokens"), "{hint}");
     assert!(!e.message.contains(bad) && !hint.contains(bad));
     assert!(
         store.list().unwrap().is_empty(),
@@ -106,6 +109,8 @@ async fn a_wrong_token_is_refused_with_the_reason_and_a_hint_and_is_not_stored()
         .await
         .unwrap_err();
     assert_eq!(e.code, ErrorCode::Validation);
+    assert_eq!(e.hint_kind, Some(Hint::ApiToken));
+    assert!(e.hint.unwrap().contains("App settings → API tokens"));
 }
 
 #[tokio::test]
@@ -219,8 +224,10 @@ async fn a_wrong_postgres_password_names_the_password_and_the_right_one_is_store
         e.message
     );
     assert!(!e.message.contains("not-the-password"));
+    assert_eq!(e.hint_kind, Some(Hint::DatabaseLogin), "{e:?}");
+    assert_eq!(e.hint, Some(Hint::DatabaseLogin.text()));
     assert!(
-        e.message.ends_with("Check the user name and password."),
+        !e.message.contains("database_password"),
         "the wizard names its fields, not YAML keys: {}",
         e.message
     );

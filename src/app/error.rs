@@ -3,6 +3,8 @@
 
 use serde::Serialize;
 
+use crate::hint::Hint;
+
 /// What kind of failure, for the front end to branch on. Only variants a consumer uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -35,15 +37,20 @@ pub enum ErrorCode {
     Validation,
 }
 
-/// `{code, message}` as the desktop app's front end receives it, with, for the setup
-/// wizard, what to do about it (`hint`) and the job field it concerns (`field`).
+/// `{code, message}` as the desktop app's front end receives it (what every failed command
+/// rejects with), with what to do about it (`hint`, the words of `hint_kind`: set together
+/// by [`AppError::with_hint`]) and, for the setup wizard, the job field it concerns (`field`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, thiserror::Error)]
 #[error("{message}")]
 pub struct AppError {
     pub code: ErrorCode,
     pub message: String,
+    /// What to do about it, in words ([`Hint::text`] of `hint_kind`).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub hint: Option<String>,
+    pub hint: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hint_kind: Option<Hint>,
+    /// The draft field it concerns (`name`, `query`, `database.password` …).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub field: Option<String>,
 }
@@ -54,13 +61,15 @@ impl AppError {
             code,
             message: message.into(),
             hint: None,
+            hint_kind: None,
             field: None,
         }
     }
 
     /// The same error with a hint (what to do about it).
-    pub fn with_hint(mut self, hint: impl Into<String>) -> Self {
-        self.hint = Some(hint.into());
+    pub fn with_hint(mut self, hint: Hint) -> Self {
+        self.hint = Some(hint.text());
+        self.hint_kind = Some(hint);
         self
     }
 

@@ -23,6 +23,7 @@ use crate::config::{
     PushOperation, PushSource, QueryTimeouts, Verbosity,
 };
 use crate::fliplet::{ApiError, Client, ClientOptions, RetryPolicy};
+use crate::hint::Hint;
 use crate::schedule;
 use crate::secret::Secret;
 use crate::secret_store::{self, REFERENCE_PREFIX, SERVICE, SecretStore};
@@ -669,7 +670,7 @@ fn client(token: Secret, api_url: &str, ca_file: &str) -> Result<Client, AppErro
             format!("The CA certificate file {} does not exist.", p.display()),
         )
         .on("caFile")
-        .with_hint("Choose the PEM file your IT department gave you (often .pem or .crt)."));
+        .with_hint(Hint::CaFileMissing));
     }
     Client::new(
         token,
@@ -686,9 +687,7 @@ fn client(token: Secret, api_url: &str, ca_file: &str) -> Result<Client, AppErro
     .map_err(|e| {
         AppError::new(ErrorCode::Tls, e.to_string())
             .on("caFile")
-            .with_hint(
-                "The CA certificate file must be a PEM certificate (-----BEGIN CERTIFICATE-----).",
-            )
+            .with_hint(Hint::CaFilePem)
     })
 }
 
@@ -697,40 +696,39 @@ fn api_error(e: ApiError, base_url: &str, field: &str) -> AppError {
     match e {
         ApiError::Unauthorized { message } => AppError::new(
             ErrorCode::Token,
-            format!("Fliplet refused the token: {message}"),
+            format!("Fliplet ({base_url}) refused the token: {message}"),
         )
         .on(field)
-        .with_hint(format!(
-            "Check that the token is complete and has not been revoked (Fliplet Studio > App settings > API tokens). Its region prefix (eu--, us--, ca--) must match your Fliplet account: this token was sent to {base_url}."
-        )),
+        .with_hint(Hint::TokenRefused),
         ApiError::NoAccess { message, .. } => AppError::new(ErrorCode::NoAccess, message)
             .on(field)
-            .with_hint(ACCESS_HINT),
+            .with_hint(Hint::DataSourceAccess),
         ApiError::NotFound { message } => AppError::new(ErrorCode::Validation, message).on(field),
         // The message says what was trusted and what to check.
-        ApiError::Certificate { .. } => {
-            AppError::new(ErrorCode::Tls, format!("Cannot verify Fliplet's TLS certificate: {e}"))
-                .on("caFile")
-        }
+        ApiError::Certificate { .. } => AppError::new(
+            ErrorCode::Tls,
+            format!("Cannot verify Fliplet's TLS certificate: {e}"),
+        )
+        .on("caFile"),
         ApiError::Transient { ref message, .. }
             if message.contains("certificate") || message.contains("UnknownIssuer") =>
         {
-            AppError::new(ErrorCode::Tls, format!("Cannot verify Fliplet's TLS certificate: {e}"))
-                .on("caFile")
-                .with_hint("A proxy on your network may be inspecting HTTPS. Add your organisation's CA certificate file (PEM) under Advanced, instead of turning verification off.")
+            AppError::new(
+                ErrorCode::Tls,
+                format!("Cannot verify Fliplet's TLS certificate: {e}"),
+            )
+            .on("caFile")
+            .with_hint(Hint::TlsProxy)
         }
         ApiError::Transient { .. } => AppError::new(
             ErrorCode::Network,
             format!("Cannot reach the Fliplet API at {base_url}: {e}"),
         )
         .on(field)
-        .with_hint("Check the network connection, and any proxy or firewall between this computer and Fliplet."),
+        .with_hint(Hint::Network),
         other => AppError::new(ErrorCode::Other, other.to_string()).on(field),
     }
 }
-
-/// What to grant when the token may not read a data source.
-pub const ACCESS_HINT: &str = "In Fliplet Studio, open App Data, select this data source and, in its Security (access rules) tab, add a rule for this API token that allows Select, Insert, Update and Delete — the agent reads every entry and writes the changes.";
 
 /// Who a token belongs to.
 #[derive(Debug, Clone, Serialize)]
@@ -768,10 +766,9 @@ pub async fn verify_token(
 ) -> Result<TokenCheck, AppError> {
     let token = token.trim();
     if token.is_empty() {
-        return Err(AppError::invalid(
-            "token",
-            "Paste the API token (Fliplet Studio > App settings > API tokens).",
-        ));
+        return Err(
+            AppError::invalid("token", "Paste the API token first.").with_hint(Hint::ApiToken)
+        );
     }
     let client = client(Secret::new(token), api_url, ca_file)?;
     let base = client.base_url().to_owned();
@@ -811,7 +808,7 @@ fn draft_client(draft: &JobDraft, store: &SecretStore) -> Result<(Client, String
     let token = secret_store::resolve(&token, store, "auth_token").map_err(|e| {
         AppError::from(e)
             .on("authToken")
-            .with_hint("Paste and verify the token again.")
+            .with_hint(Hint::TokenAgain)
     })?;
     let client = client(token, &draft.api_url, &draft.ca_file)?;
     let base = client.base_url().to_owned();
@@ -886,7 +883,7 @@ pub async fn data_source(
                 "dataSourceId",
                 format!("There is no data source {id} (or this token cannot see it)."),
             )
-            .with_hint("Pick one from the list, or check the id in Fliplet Studio > App Data.")),
+            .with_hint(Hint::DataSourceId)),
             e => Err(api_error(e, &base, "dataSourceId")),
         }
     };
@@ -920,27 +917,31 @@ pub async fn data_source(
 
 /// The database error in the wizard's words, about the field it most likely concerns.
 fn source_error(e: SourceError) -> AppError {
-    // The hints name the YAML keys; the wizard names its fields.
-    let message = e
-        .to_string()
-        .replace(source::HINT_AUTH, "Check the user name and password.")
-        .replace(
-            source::HINT_HOST,
-            "Check the server name and port, and that the database server is running.",
-        )
-        .replace(source::HINT_DATABASE, "Check the database name.");
     match e {
-        SourceError::Connect { hint, .. } => {
-            let field = match hint.as_deref() {
-                Some(source::HINT_AUTH) => "database.password",
-                Some(source::HINT_HOST) => "database.host",
-                Some(source::HINT_DATABASE) => "database.database",
-                _ => "database",
+        SourceError::Connect {
+            ref target,
+            ref message,
+            ref hint,
+        } => {
+            // The source's hints name the job file's keys; the wizard's name its fields.
+            let (field, hint) = match hint.as_deref() {
+                Some(source::HINT_AUTH) => ("database.password", Some(Hint::DatabaseLogin)),
+                Some(source::HINT_HOST) => ("database.host", Some(Hint::DatabaseHost)),
+                Some(source::HINT_DATABASE) => ("database.database", Some(Hint::DatabaseName)),
+                _ => ("database", None),
             };
-            AppError::new(ErrorCode::Database, message).on(field)
+            match hint {
+                Some(hint) => AppError::new(
+                    ErrorCode::Database,
+                    format!("Unable to connect to the database ({target}): {message}"),
+                )
+                .on(field)
+                .with_hint(hint),
+                None => AppError::new(ErrorCode::Database, e.to_string()).on(field),
+            }
         }
-        SourceError::Query { .. } => AppError::new(ErrorCode::Query, message).on("query"),
-        _ => AppError::new(ErrorCode::Database, message).on("database"),
+        SourceError::Query { .. } => AppError::new(ErrorCode::Query, e.to_string()).on("query"),
+        _ => AppError::new(ErrorCode::Database, e.to_string()).on("database"),
     }
 }
 
@@ -971,7 +972,7 @@ fn resolved_database(
             secret_store::resolve(p, store, "database_password").map_err(|e| {
                 AppError::from(e)
                     .on("database.password")
-                    .with_hint("Type the password again.")
+                    .with_hint(Hint::PasswordAgain)
             })?,
         );
     }
@@ -999,7 +1000,7 @@ pub async fn test_connection(
                 format!("The SQLite database file {file} does not exist."),
             )
             .on("database.database")
-            .with_hint("Choose an existing database file."));
+            .with_hint(Hint::SqliteFile));
         }
     }
     source::test_connection(&db).await.map_err(source_error)?;

@@ -211,12 +211,12 @@ fn user_label(u: &User) -> String {
 /// The API error with a hint on what to check.
 fn auth_hint(e: &ApiError) -> String {
     match e {
-        ApiError::Unauthorized { message } => format!(
-            "{message} Check that auth_token is complete and has not been revoked in Fliplet Studio (App settings > API tokens), and that its region prefix (eu--, us--, ca--) is right."
-        ),
-        ApiError::Transient { .. } | ApiError::Decode { .. } => format!(
-            "{e}. Check the network connection to the Fliplet API (and any proxy or firewall); if it keeps failing, Fliplet's servers may be down."
-        ),
+        ApiError::Unauthorized { message } => {
+            format!("{message} {}", crate::hint::Hint::TokenRefused)
+        }
+        ApiError::Transient { .. } | ApiError::Decode { .. } => {
+            format!("{e}. {}", crate::hint::Hint::Network)
+        }
         other => other.to_string(),
     }
 }
