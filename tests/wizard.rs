@@ -291,6 +291,67 @@ async fn a_query_shows_its_first_rows_with_types_and_a_broken_one_the_database_m
 }
 
 #[tokio::test]
+async fn the_key_issues_of_a_query_are_the_rows_a_sync_skips() {
+    // One key rule: the wizard's warnings come from the sync plan's key function, so the rows
+    // it calls empty or duplicated are exactly the ones a run skips (whitespace is a key).
+    let env = Env::new().await;
+    let store = store(&env);
+    let db = env.dir.path().join("keys.sqlite");
+    sqlite_exec(
+        &db,
+        "create table t (n integer, k text);
+         insert into t values (1, 'a'), (2, null), (3, ''), (4, '  '), (5, 'A'), (6, 'a'), (7, '7'), (8, '7');",
+    )
+    .await;
+    let mut draft = verified(&env, &store).await;
+    draft.database = wizard::DatabaseDraft {
+        driver: "sqlite".into(),
+        database: db.to_string_lossy().into_owned(),
+        ..Default::default()
+    };
+    draft.query = "select n, k from t order by n".into();
+    let r = wizard::run_query(&draft, &store, 20).await.unwrap();
+    let k = &r.keys[1];
+    assert_eq!(k.column, "k");
+    assert_eq!(k.empty, [2, 3]);
+    let rows = |d: &[wizard::KeyDuplicate]| {
+        d.iter()
+            .map(|d| (d.value.clone(), d.rows.clone()))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        rows(&k.duplicates),
+        [("a".to_owned(), vec![1, 6]), ("7".to_owned(), vec![7, 8])]
+    );
+    assert_eq!(
+        rows(&k.duplicates_ignoring_case),
+        [
+            ("a".to_owned(), vec![1, 5, 6]),
+            ("7".to_owned(), vec![7, 8])
+        ]
+    );
+    assert!(r.keys[0].empty.is_empty() && r.keys[0].duplicates.is_empty());
+
+    for case_insensitive in [false, true] {
+        draft.primary_column = "k".into();
+        draft.case_insensitive = case_insensitive;
+        let preview = wizard::preview(&draft, &store).await.unwrap();
+        let plan = preview.operations[0].plan.as_ref().unwrap();
+        let dups = if case_insensitive {
+            &k.duplicates_ignoring_case
+        } else {
+            &k.duplicates
+        };
+        let mut skipped: Vec<usize> = k.empty.clone();
+        skipped.extend(dups.iter().flat_map(|d| d.rows[1..].iter().copied()));
+        skipped.sort();
+        let mut planned: Vec<usize> = plan.skipped.iter().map(|s| s.row).collect();
+        planned.sort();
+        assert_eq!(planned, skipped, "case_insensitive: {case_insensitive}");
+    }
+}
+
+#[tokio::test]
 async fn schedules_are_described_with_their_next_five_runs_and_bad_ones_refused() {
     let s = wizard::describe_schedule("*/15 * * * *").unwrap();
     assert!(s.description.contains("15"), "{}", s.description);

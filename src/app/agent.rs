@@ -808,13 +808,10 @@ impl Agent {
         run_now: bool,
     ) -> Result<SavedJob, AppError> {
         let name = draft.name.trim();
-        let path = self.jobs_dir.join(format!("{name}.yml"));
-        if jobs::job_id_of(&path).as_deref() != Some(name) {
-            return Err(AppError::invalid(
-                "name",
-                "Name the job with letters, digits, `-`, `_` or `.` (it becomes the file name).",
-            ));
+        if let Some(problem) = crate::app::wizard::name_problem(name) {
+            return Err(AppError::invalid("name", problem));
         }
+        let path = self.jobs_dir.join(format!("{name}.yml"));
         let renamed_from = draft.id.as_deref().filter(|old| *old != name);
         if (draft.id.is_none() || renamed_from.is_some())
             && jobs::find(&self.jobs_dir, name).is_ok()
