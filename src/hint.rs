@@ -22,6 +22,7 @@ pub const API_TOKENS_PLACE: &str = api_tokens_place!();
 /// What to do about an error. Serialized as its kind (`token_refused`); [`Hint::text`] is
 /// what the user reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
 #[serde(rename_all = "snake_case")]
 pub enum Hint {
     /// Where a token is made (no token given yet).

@@ -18,3 +18,8 @@ pub mod secret;
 pub mod secret_store;
 pub mod source;
 pub mod sync;
+
+// The TypeScript types of the desktop app's front end (ui/src/lib/generated/), from the
+// types above: generated and checked by `cargo test`.
+#[cfg(test)]
+mod bindings;

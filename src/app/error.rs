@@ -7,6 +7,7 @@ use crate::hint::Hint;
 
 /// What kind of failure, for the front end to branch on. Only variants a consumer uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorCode {
     /// No job or run with that id.
@@ -41,17 +42,21 @@ pub enum ErrorCode {
 /// rejects with), with what to do about it (`hint`, the words of `hint_kind`: set together
 /// by [`AppError::with_hint`]) and, for the setup wizard, the job field it concerns (`field`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, thiserror::Error)]
+#[cfg_attr(test, derive(ts_rs::TS))]
 #[error("{message}")]
 pub struct AppError {
     pub code: ErrorCode,
     pub message: String,
     /// What to do about it, in words ([`Hint::text`] of `hint_kind`).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(test, ts(optional))]
     pub hint: Option<&'static str>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(test, ts(optional))]
     pub hint_kind: Option<Hint>,
     /// The draft field it concerns (`name`, `query`, `database.password` …).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(test, ts(optional))]
     pub field: Option<String>,
 }
 

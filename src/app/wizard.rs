@@ -129,6 +129,7 @@ pub fn name_problem(name: &str) -> Option<&'static str> {
 /// The rules above as the front end receives them (generated into
 /// `ui/src/lib/generated/constants.ts` as `WIZARD_RULES`).
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
 pub struct WizardRules {
     pub name: NameRule,
     pub batch_size: BoundsRule,
@@ -137,6 +138,7 @@ pub struct WizardRules {
 
 /// [`name_problem`]'s limit and words.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
 pub struct NameRule {
     pub max_len: usize,
     pub empty: &'static str,
@@ -147,6 +149,7 @@ pub struct NameRule {
 
 /// [`Bounds`] with its words.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
 pub struct BoundsRule {
     pub min: usize,
     pub max: usize,
@@ -186,9 +189,11 @@ pub fn rules() -> WizardRules {
 
 /// The database settings of a draft.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase", default)]
 pub struct DatabaseDraft {
     /// `mssql`, `postgres`, `mysql` or `sqlite`.
+    #[cfg_attr(test, ts(type = r#""mssql" | "postgres" | "mysql" | "sqlite""#))]
     pub driver: String,
     /// Empty: localhost.
     pub host: String,
@@ -222,6 +227,7 @@ impl Default for DatabaseDraft {
 
 /// A request header of a remote file column; `value` is a `keychain:` reference.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
 pub struct HeaderDraft {
     pub name: String,
     pub value: String,
@@ -229,11 +235,13 @@ pub struct HeaderDraft {
 
 /// A file column of a draft.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase", default)]
 pub struct FileDraft {
     pub column: String,
     /// `remote`, `local` or `sharepoint`.
     #[serde(rename = "type")]
+    #[cfg_attr(test, ts(type = r#""remote" | "local" | "sharepoint""#))]
     pub kind: String,
     pub headers: Vec<HeaderDraft>,
     /// `local`: folder of relative paths; empty: the values are absolute paths.
@@ -260,6 +268,7 @@ impl Default for FileDraft {
 
 /// Field encryption of a draft.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
 #[serde(default)]
 pub struct EncryptDraft {
     pub fields: Vec<String>,
@@ -269,6 +278,7 @@ pub struct EncryptDraft {
 
 /// The form the wizard edits: one push from an SQL query into a Fliplet data source.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase", default)]
 pub struct JobDraft {
     /// The job being edited (its file is replaced on save); `None` for a new job.
@@ -290,12 +300,14 @@ pub struct JobDraft {
     pub timestamp_column: String,
     pub delete_column: String,
     /// `update` or `replace`.
+    #[cfg_attr(test, ts(type = r#""update" | "replace""#))]
     pub mode: String,
     pub merge: bool,
     /// `remove_duplicate_entries` (not in the wizard's form; kept when a job is edited).
     #[serde(default)]
     pub remove_duplicate_entries: bool,
     /// `insert`, `update`.
+    #[cfg_attr(test, ts(type = r#"Array<"insert" | "update">"#))]
     pub run_hooks: Vec<String>,
     pub batch_size: usize,
     pub concurrency: usize,
@@ -867,6 +879,7 @@ fn api_error(e: ApiError, base_url: &str, field: &str) -> AppError {
 
 /// Who a token belongs to.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
 pub struct TokenCheck {
     /// The keychain reference the token was stored under.
@@ -878,6 +891,7 @@ pub struct TokenCheck {
 }
 
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
 pub struct TokenUser {
     pub id: u64,
@@ -886,6 +900,7 @@ pub struct TokenUser {
 }
 
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
 pub struct OrganizationItem {
     pub id: u64,
     pub name: String,
@@ -952,6 +967,7 @@ fn draft_client(draft: &JobDraft, store: &SecretStore) -> Result<(Client, String
 
 /// A data source in the wizard's list.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
 pub struct DataSourceItem {
     pub id: u64,
@@ -989,6 +1005,7 @@ pub async fn data_sources(
 
 /// One data source: its columns and entry count, or why the token may not read it.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
 pub struct DataSourceInfo {
     pub id: u64,
@@ -1082,6 +1099,7 @@ fn source_error(e: SourceError) -> AppError {
 
 /// A successful connection test.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
 pub struct ConnectionCheck {
     /// The reference the password was stored under (`None`: no new password given).
@@ -1174,6 +1192,7 @@ pub async fn test_connection(
 }
 
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
 pub struct QueryColumn {
     pub name: String,
     #[serde(rename = "type")]
@@ -1182,9 +1201,11 @@ pub struct QueryColumn {
 
 /// The first rows of a query, as the agent would send them.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
 pub struct QueryResult {
     pub columns: Vec<QueryColumn>,
     /// The first rows, as the agent would send them (by column order).
+    #[cfg_attr(test, ts(type = "Array<Array<unknown>>"))]
     pub rows: Vec<Vec<Value>>,
     /// The query returned more rows than shown.
     pub more: bool,
@@ -1196,6 +1217,7 @@ pub struct QueryResult {
 /// the sync plan's own key rule ([`canonical_key`]: null and empty text are no key, numbers
 /// and numeric text compare equal, text may be compared ignoring case).
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
 pub struct ColumnKeys {
     pub column: String,
     /// 1-based rows without a key: a sync skips them.
@@ -1208,6 +1230,7 @@ pub struct ColumnKeys {
 
 /// A key value found in several rows.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
 pub struct KeyDuplicate {
     /// The value of its first row.
     pub value: String,
@@ -1299,6 +1322,7 @@ pub async fn run_query(
 
 /// A cron expression in words with its next five runs.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
 pub struct ScheduleInfo {
     pub description: String,
     /// ISO 8601, UTC.

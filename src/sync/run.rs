@@ -417,6 +417,7 @@ fn operation_report(
 
 /// The dry-run preview of a job: what each operation would insert, update and delete.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
 pub struct JobPreview {
     pub job: String,
     pub error: Option<String>,
@@ -424,10 +425,12 @@ pub struct JobPreview {
 }
 
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
 pub struct OperationPreview {
     pub index: usize,
     pub description: Option<String>,
     /// `push` or `pull`.
+    #[cfg_attr(test, ts(type = r#""push" | "pull""#))]
     pub kind: &'static str,
     pub data_source_id: u64,
     pub error: Option<String>,
