@@ -4,7 +4,7 @@
 # emulator, PostgreSQL and SQLite) against it over WebDriver (tauri-driver + WebKitWebDriver) under
 # Xvfb, inside a private D-Bus session with an unlocked gnome-keyring, with temporary
 # HOME/XDG folders (the real user's config, keychain and history are never touched).
-# Screenshots go to target/screenshots/. Needs what scripts/setup.sh installs.
+# Screenshots go to target/screenshots/ (under $CARGO_TARGET_DIR when it is set). Needs what scripts/setup.sh installs.
 # E2E_SCRIPT=ui/e2e/measure.mjs APP=<release binary> E2E_SKIP_BUILD=1 runs the measurements
 # of the README instead (see scripts/measure_app.sh).
 set -euo pipefail
@@ -30,7 +30,7 @@ export HOME=$tmp/home XDG_CONFIG_HOME=$tmp/config XDG_DATA_HOME=$tmp/data \
   APP=${APP:-$target/debug/fliplet-agent-app} CLI=${CLI:-$target/debug/fliplet-agent} \
   EMULATOR=${EMULATOR:-$target/debug/fliplet-emulator} E2E_SCRIPTS=${E2E_SCRIPT:-ui/e2e/app.e2e.mjs ui/e2e/wizard.e2e.mjs} \
   TRAY=${TRAY:-$(dirname "${APP:-$target/debug/fliplet-agent-app}")/fliplet-agent-tray} \
-  WEBDRIVER_URL=http://127.0.0.1:$port SCREENSHOTS=$root/target/screenshots \
+  WEBDRIVER_URL=http://127.0.0.1:$port SCREENSHOTS=$target/screenshots \
   E2E_PORT=$port E2E_NATIVE_PORT=$native FLIPLET_STALE_CHECK_SECS=${FLIPLET_STALE_CHECK_SECS:-2}
 export PATH=$HOME/.cargo/bin:/root/.cargo/bin:$PATH
 unset DBUS_SESSION_BUS_ADDRESS DISPLAY WAYLAND_DISPLAY

@@ -18,6 +18,7 @@ pub mod atomic_file;
 pub mod config;
 pub mod crypto;
 pub mod fliplet;
+pub mod hint;
 pub mod log;
 pub mod net;
 pub mod paths;
@@ -26,3 +27,8 @@ pub mod secret;
 pub mod secret_store;
 pub mod source;
 pub mod sync;
+
+// The TypeScript types of the desktop app's front end (ui/src/lib/generated/), from the
+// types above: generated and checked by `cargo test`.
+#[cfg(test)]
+mod bindings;

@@ -11,6 +11,7 @@ use fliplet_agent::app::agent::Agent;
 use fliplet_agent::app::error::ErrorCode;
 use fliplet_agent::app::history::{LogCapture, Outcome, Trigger};
 use fliplet_agent::app::wizard::{self, JobDraft};
+use fliplet_agent::hint::Hint;
 use fliplet_agent::secret_store::{self, SecretStore};
 use fliplet_emulator::Perm;
 use serde_json::json;
@@ -91,11 +92,13 @@ async fn a_wrong_token_is_refused_with_the_reason_and_a_hint_and_is_not_stored()
         .unwrap_err();
     assert_eq!(e.code, ErrorCode::Token);
     assert_eq!(e.field.as_deref(), Some("token"));
-    let hint = e.hint.clone().unwrap();
+    let hint = e.hint.unwrap();
+    assert_eq!(e.hint_kind, Some(Hint::TokenRefused));
     assert!(
         hint.contains("revoked") && hint.contains("region"),
         "{hint}"
     );
+    assert!(hint.contains("App settings → API tokens"), "{hint}");
     assert!(!e.message.contains(bad) && !hint.contains(bad));
     assert!(
         store.list().unwrap().is_empty(),
@@ -106,6 +109,8 @@ async fn a_wrong_token_is_refused_with_the_reason_and_a_hint_and_is_not_stored()
         .await
         .unwrap_err();
     assert_eq!(e.code, ErrorCode::Validation);
+    assert_eq!(e.hint_kind, Some(Hint::ApiToken));
+    assert!(e.hint.unwrap().contains("App settings → API tokens"));
 }
 
 #[tokio::test]
@@ -219,8 +224,10 @@ async fn a_wrong_postgres_password_names_the_password_and_the_right_one_is_store
         e.message
     );
     assert!(!e.message.contains("not-the-password"));
+    assert_eq!(e.hint_kind, Some(Hint::DatabaseLogin), "{e:?}");
+    assert_eq!(e.hint, Some(Hint::DatabaseLogin.text()));
     assert!(
-        e.message.ends_with("Check the user name and password."),
+        !e.message.contains("database_password"),
         "the wizard names its fields, not YAML keys: {}",
         e.message
     );
@@ -281,6 +288,67 @@ async fn a_query_shows_its_first_rows_with_types_and_a_broken_one_the_database_m
     assert_eq!(e.field.as_deref(), Some("query"));
     assert!(e.message.contains("nam"), "{}", e.message);
     pg_exec(&pool, &format!("drop table {table}")).await;
+}
+
+#[tokio::test]
+async fn the_key_issues_of_a_query_are_the_rows_a_sync_skips() {
+    // One key rule: the wizard's warnings come from the sync plan's key function, so the rows
+    // it calls empty or duplicated are exactly the ones a run skips (whitespace is a key).
+    let env = Env::new().await;
+    let store = store(&env);
+    let db = env.dir.path().join("keys.sqlite");
+    sqlite_exec(
+        &db,
+        "create table t (n integer, k text);
+         insert into t values (1, 'a'), (2, null), (3, ''), (4, '  '), (5, 'A'), (6, 'a'), (7, '7'), (8, '7');",
+    )
+    .await;
+    let mut draft = verified(&env, &store).await;
+    draft.database = wizard::DatabaseDraft {
+        driver: "sqlite".into(),
+        database: db.to_string_lossy().into_owned(),
+        ..Default::default()
+    };
+    draft.query = "select n, k from t order by n".into();
+    let r = wizard::run_query(&draft, &store, 20).await.unwrap();
+    let k = &r.keys[1];
+    assert_eq!(k.column, "k");
+    assert_eq!(k.empty, [2, 3]);
+    let rows = |d: &[wizard::KeyDuplicate]| {
+        d.iter()
+            .map(|d| (d.value.clone(), d.rows.clone()))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        rows(&k.duplicates),
+        [("a".to_owned(), vec![1, 6]), ("7".to_owned(), vec![7, 8])]
+    );
+    assert_eq!(
+        rows(&k.duplicates_ignoring_case),
+        [
+            ("a".to_owned(), vec![1, 5, 6]),
+            ("7".to_owned(), vec![7, 8])
+        ]
+    );
+    assert!(r.keys[0].empty.is_empty() && r.keys[0].duplicates.is_empty());
+
+    for case_insensitive in [false, true] {
+        draft.primary_column = "k".into();
+        draft.case_insensitive = case_insensitive;
+        let preview = wizard::preview(&draft, &store).await.unwrap();
+        let plan = preview.operations[0].plan.as_ref().unwrap();
+        let dups = if case_insensitive {
+            &k.duplicates_ignoring_case
+        } else {
+            &k.duplicates
+        };
+        let mut skipped: Vec<usize> = k.empty.clone();
+        skipped.extend(dups.iter().flat_map(|d| d.rows[1..].iter().copied()));
+        skipped.sort();
+        let mut planned: Vec<usize> = plan.skipped.iter().map(|s| s.row).collect();
+        planned.sort();
+        assert_eq!(planned, skipped, "case_insensitive: {case_insensitive}");
+    }
 }
 
 #[tokio::test]

@@ -1,12 +1,11 @@
 //! Tauri commands: one-line wrappers over the core's [`Agent`] use-cases. Errors reach the
 //! front end as the core's `{code, message}` ([`AppError`]).
 
-use fliplet_agent::app::agent::{AgentInfo, JobStatus, SavedJob};
+use fliplet_agent::app::agent::{JobStatus, SavedJob, SettingsInfo};
 use fliplet_agent::app::error::AppError;
 use fliplet_agent::app::history::{RunDetail, RunSummary, Trigger};
 use fliplet_agent::app::wizard::{self, JobDraft};
 use fliplet_agent::sync::run::JobPreview;
-use serde::Serialize;
 use tauri::{AppHandle, State};
 use tauri_plugin_autostart::ManagerExt;
 
@@ -87,21 +86,13 @@ pub async fn create_demo(state: State<'_, AppState>) -> Result<fliplet_agent::ap
     state.agent.create_demo().await
 }
 
-/// The agent's state plus the shell's own settings.
-#[derive(Serialize)]
-pub struct InfoView {
-    #[serde(flatten)]
-    agent: AgentInfo,
-    autostart: bool,
-    version: &'static str,
-}
-
+/// The agent's state plus the app's own settings.
 #[tauri::command]
-pub async fn agent_info(app: AppHandle, state: State<'_, AppState>) -> Result<InfoView> {
-    Ok(InfoView {
+pub async fn agent_info(app: AppHandle, state: State<'_, AppState>) -> Result<SettingsInfo> {
+    Ok(SettingsInfo {
         agent: state.agent.info().await,
         autostart: app.autolaunch().is_enabled().unwrap_or(false),
-        version: env!("CARGO_PKG_VERSION"),
+        version: env!("CARGO_PKG_VERSION").into(),
     })
 }
 

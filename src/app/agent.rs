@@ -32,6 +32,7 @@ pub const STALE_NOTIFIED_FILE: &str = "stale-notified.json";
 
 /// What changed; the desktop app updates its tray and window from these.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum AgentEvent {
     RunStarted {
@@ -58,6 +59,7 @@ pub enum AgentEvent {
 
 /// A job with its live state, for the Jobs screen and the tray menu.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
 pub struct JobStatus {
     #[serde(flatten)]
     pub file: JobFile,
@@ -70,6 +72,7 @@ pub struct JobStatus {
 
 /// The agent's own state, for the Settings screen.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
 pub struct AgentInfo {
     pub paused: bool,
     pub jobs_dir: PathBuf,
@@ -81,8 +84,21 @@ pub struct AgentInfo {
     pub demo_running: bool,
 }
 
+/// What the desktop app's Settings screen shows: the agent's state and the app's own.
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
+pub struct SettingsInfo {
+    #[serde(flatten)]
+    pub agent: AgentInfo,
+    /// Whether the app starts at login.
+    pub autostart: bool,
+    /// The app's version.
+    pub version: String,
+}
+
 /// What saving a draft did.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
 pub struct SavedJob {
     pub job: JobStatus,
     /// The run started by "Save and run now".
@@ -808,13 +824,10 @@ impl Agent {
         run_now: bool,
     ) -> Result<SavedJob, AppError> {
         let name = draft.name.trim();
-        let path = self.jobs_dir.join(format!("{name}.yml"));
-        if jobs::job_id_of(&path).as_deref() != Some(name) {
-            return Err(AppError::invalid(
-                "name",
-                "Name the job with letters, digits, `-`, `_` or `.` (it becomes the file name).",
-            ));
+        if let Some(problem) = crate::app::wizard::name_problem(name) {
+            return Err(AppError::invalid("name", problem));
         }
+        let path = self.jobs_dir.join(format!("{name}.yml"));
         let renamed_from = draft.id.as_deref().filter(|old| *old != name);
         if (draft.id.is_none() || renamed_from.is_some())
             && jobs::find(&self.jobs_dir, name).is_ok()

@@ -3,8 +3,11 @@
 
 use serde::Serialize;
 
+use crate::hint::Hint;
+
 /// What kind of failure, for the front end to branch on. Only variants a consumer uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorCode {
     /// No job or run with that id.
@@ -35,16 +38,25 @@ pub enum ErrorCode {
     Validation,
 }
 
-/// `{code, message}` as the desktop app's front end receives it, with, for the setup
-/// wizard, what to do about it (`hint`) and the job field it concerns (`field`).
+/// `{code, message}` as the desktop app's front end receives it (what every failed command
+/// rejects with), with what to do about it (`hint`, the words of `hint_kind`: set together
+/// by [`AppError::with_hint`]) and, for the setup wizard, the job field it concerns (`field`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, thiserror::Error)]
+#[cfg_attr(test, derive(ts_rs::TS))]
 #[error("{message}")]
 pub struct AppError {
     pub code: ErrorCode,
     pub message: String,
+    /// What to do about it, in words ([`Hint::text`] of `hint_kind`).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub hint: Option<String>,
+    #[cfg_attr(test, ts(optional))]
+    pub hint: Option<&'static str>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(test, ts(optional))]
+    pub hint_kind: Option<Hint>,
+    /// The draft field it concerns (`name`, `query`, `database.password` …).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(test, ts(optional))]
     pub field: Option<String>,
 }
 
@@ -54,13 +66,15 @@ impl AppError {
             code,
             message: message.into(),
             hint: None,
+            hint_kind: None,
             field: None,
         }
     }
 
     /// The same error with a hint (what to do about it).
-    pub fn with_hint(mut self, hint: impl Into<String>) -> Self {
-        self.hint = Some(hint.into());
+    pub fn with_hint(mut self, hint: Hint) -> Self {
+        self.hint = Some(hint.text());
+        self.hint_kind = Some(hint);
         self
     }
 

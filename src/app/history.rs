@@ -77,9 +77,9 @@ impl From<sqlx::Error> for HistoryError {
     }
 }
 
-/// Id of a run record.
+/// Id of a run record (serialized as its number, as every newtype struct is).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
-#[serde(transparent)]
+#[cfg_attr(test, derive(ts_rs::TS))]
 pub struct RunId(pub i64);
 
 impl std::fmt::Display for RunId {
@@ -121,6 +121,7 @@ macro_rules! str_enum {
 
 str_enum! {
     /// What started a run.
+    #[cfg_attr(test, derive(ts_rs::TS))]
     Trigger {
         /// The cron schedule.
         Scheduled = "scheduled",
@@ -135,6 +136,7 @@ str_enum! {
 
 str_enum! {
     /// How a run ended.
+    #[cfg_attr(test, derive(ts_rs::TS))]
     Outcome {
         /// Not finished yet (or the process died: see [`History::abandon_running`]).
         Running = "running",
@@ -147,6 +149,7 @@ str_enum! {
 
 str_enum! {
     /// Level of a log line.
+    #[cfg_attr(test, derive(ts_rs::TS))]
     LogLevel {
         Error = "error",
         Warn = "warn",
@@ -170,6 +173,7 @@ impl From<tracing::Level> for LogLevel {
 
 /// What a run changed (same fields as the sync module's counts).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
 pub struct RunCounts {
     pub inserted: u64,
     pub updated: u64,
@@ -180,6 +184,7 @@ pub struct RunCounts {
 
 /// One log line of a run.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
 pub struct LogLine {
     pub at: DateTime<Utc>,
     pub level: LogLevel,
@@ -198,6 +203,7 @@ impl LogLine {
 
 /// A run without its log lines.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
 pub struct RunSummary {
     pub id: RunId,
     /// Job id.
@@ -225,6 +231,7 @@ impl RunSummary {
 
 /// A run with its log lines.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
 pub struct RunDetail {
     #[serde(flatten)]
     pub summary: RunSummary,

@@ -18,6 +18,7 @@ pub const DEMO_MARKER: &str = "# fliplet-agent: demo job";
 
 /// One secret key of a job file and where its value is.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
 pub struct SecretKey {
     /// `auth_token` or `database_password`.
     pub key: String,
@@ -30,6 +31,7 @@ pub struct SecretKey {
 
 /// A job file of the jobs folder, as the Jobs screen and the tray show it.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
 pub struct JobFile {
     /// The file name without `.yml` / `.yaml`: the job's id in history and keychain names.
     pub id: String,

@@ -124,6 +124,7 @@ pub fn is_stale(bound: &Bound, since: DateTime<Utc>, now: DateTime<Utc>) -> Opti
 
 /// How fresh a watched job's data is (a job with a `frequency` or a `stale_after`).
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
 pub struct Freshness {
     pub stale: bool,
     /// The last successful run (not a dry run) of the operation that goes stale first.

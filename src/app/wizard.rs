@@ -23,10 +23,12 @@ use crate::config::{
     JobFormat, Mode, Operation, PushOperation, PushSource, QueryTimeouts, Verbosity,
 };
 use crate::fliplet::{ApiError, Client, ClientOptions, RetryPolicy};
+use crate::hint::Hint;
 use crate::schedule;
 use crate::secret::Secret;
 use crate::secret_store::{self, REFERENCE_PREFIX, SERVICE, SecretStore};
 use crate::source::{self, SourceError};
+use crate::sync::plan::canonical_key;
 use crate::sync::run::{self, JobPreview};
 
 /// First line of a job file written by the wizard.
@@ -38,11 +40,160 @@ pub const PREVIEW_ROWS: usize = 200;
 /// How long a wizard check may wait for Fliplet.
 const API_TIMEOUT: Duration = Duration::from_secs(30);
 
+// ---------------------------------------------------------------------------------------
+// Rules of a draft that the wizard also checks as the user types: the values and words are
+// these, exported to the front end with [`rules`] (ui/src/lib/generated/constants.ts).
+// ---------------------------------------------------------------------------------------
+
+/// The bounds of a number of a job: values outside `min..=max` are refused; above
+/// `soft_max` the wizard warns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Bounds {
+    /// The number's name in messages.
+    pub what: &'static str,
+    pub min: usize,
+    pub max: usize,
+    pub soft_max: usize,
+    pub default: usize,
+    /// The warning above `soft_max` (it does not stop anything).
+    pub above_soft_max: &'static str,
+}
+
+/// `batch_size`: entries sent per request.
+pub const BATCH_SIZE: Bounds = Bounds {
+    what: "batch size",
+    min: 1,
+    max: 100_000,
+    soft_max: 10_000,
+    default: 1000,
+    above_soft_max: "Batches of more than 10000 entries make large requests that may time out.",
+};
+
+/// `concurrency`: requests sent at the same time.
+pub const CONCURRENCY: Bounds = Bounds {
+    what: "concurrency",
+    min: 1,
+    max: 100,
+    soft_max: 20,
+    default: 1,
+    above_soft_max: "More than 20 requests at a time may be slowed down (rate-limited) by Fliplet.",
+};
+
+impl Bounds {
+    /// The error of a value outside the bounds.
+    pub fn out_of_range(&self) -> String {
+        format!(
+            "The {} must be between {} and {} (default {}).",
+            self.what, self.min, self.max, self.default
+        )
+    }
+
+    /// `value` when it is within the bounds, else an error about the draft field `field`.
+    pub fn check(&self, field: &str, value: usize) -> Result<usize, AppError> {
+        if (self.min..=self.max).contains(&value) {
+            Ok(value)
+        } else {
+            Err(AppError::invalid(field, self.out_of_range()))
+        }
+    }
+}
+
+/// The longest job name (its file name without `.yml`).
+pub const NAME_MAX_LEN: usize = 100;
+const NAME_EMPTY: &str = "Give the job a name.";
+const NAME_TOO_LONG: &str = "The name is too long (100 characters at most).";
+const NAME_CHARACTERS: &str = "Use only letters, digits, “-”, “_” and “.” (no spaces).";
+const NAME_LEADING_DOT: &str = "The name cannot start with a dot.";
+
+/// Why `name` (trimmed) cannot be a job's name, the file name of the job without `.yml`:
+/// letters, digits, `-`, `_` and `.`, not starting with a dot, at most [`NAME_MAX_LEN`]
+/// characters. `None`: it can.
+pub fn name_problem(name: &str) -> Option<&'static str> {
+    let n = name.trim();
+    if n.is_empty() {
+        Some(NAME_EMPTY)
+    } else if n.chars().count() > NAME_MAX_LEN {
+        Some(NAME_TOO_LONG)
+    } else if !n
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+    {
+        Some(NAME_CHARACTERS)
+    } else if n.starts_with('.') {
+        Some(NAME_LEADING_DOT)
+    } else {
+        None
+    }
+}
+
+/// The rules above as the front end receives them (generated into
+/// `ui/src/lib/generated/constants.ts` as `WIZARD_RULES`).
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
+pub struct WizardRules {
+    pub name: NameRule,
+    pub batch_size: BoundsRule,
+    pub concurrency: BoundsRule,
+}
+
+/// [`name_problem`]'s limit and words.
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
+pub struct NameRule {
+    pub max_len: usize,
+    pub empty: &'static str,
+    pub too_long: &'static str,
+    pub characters: &'static str,
+    pub leading_dot: &'static str,
+}
+
+/// [`Bounds`] with its words.
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
+pub struct BoundsRule {
+    pub min: usize,
+    pub max: usize,
+    pub soft_max: usize,
+    pub default: usize,
+    pub out_of_range: String,
+    pub above_soft_max: &'static str,
+}
+
+impl From<Bounds> for BoundsRule {
+    fn from(b: Bounds) -> Self {
+        BoundsRule {
+            min: b.min,
+            max: b.max,
+            soft_max: b.soft_max,
+            default: b.default,
+            out_of_range: b.out_of_range(),
+            above_soft_max: b.above_soft_max,
+        }
+    }
+}
+
+/// The rules of a draft the front end checks as the user types.
+pub fn rules() -> WizardRules {
+    WizardRules {
+        name: NameRule {
+            max_len: NAME_MAX_LEN,
+            empty: NAME_EMPTY,
+            too_long: NAME_TOO_LONG,
+            characters: NAME_CHARACTERS,
+            leading_dot: NAME_LEADING_DOT,
+        },
+        batch_size: BATCH_SIZE.into(),
+        concurrency: CONCURRENCY.into(),
+    }
+}
+
 /// The database settings of a draft.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase", default)]
 pub struct DatabaseDraft {
     /// `mssql`, `postgres`, `mysql` or `sqlite`.
+    #[cfg_attr(test, ts(type = r#""mssql" | "postgres" | "mysql" | "sqlite""#))]
     pub driver: String,
     /// Empty: localhost.
     pub host: String,
@@ -76,6 +227,7 @@ impl Default for DatabaseDraft {
 
 /// A request header of a remote file column; `value` is a `keychain:` reference.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
 pub struct HeaderDraft {
     pub name: String,
     pub value: String,
@@ -83,11 +235,13 @@ pub struct HeaderDraft {
 
 /// A file column of a draft.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase", default)]
 pub struct FileDraft {
     pub column: String,
     /// `remote`, `local` or `sharepoint`.
     #[serde(rename = "type")]
+    #[cfg_attr(test, ts(type = r#""remote" | "local" | "sharepoint""#))]
     pub kind: String,
     pub headers: Vec<HeaderDraft>,
     /// `local`: folder of relative paths; empty: the values are absolute paths.
@@ -114,6 +268,7 @@ impl Default for FileDraft {
 
 /// Field encryption of a draft.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
 #[serde(default)]
 pub struct EncryptDraft {
     pub fields: Vec<String>,
@@ -123,6 +278,7 @@ pub struct EncryptDraft {
 
 /// The form the wizard edits: one push from an SQL query into a Fliplet data source.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase", default)]
 pub struct JobDraft {
     /// The job being edited (its file is replaced on save); `None` for a new job.
@@ -144,12 +300,14 @@ pub struct JobDraft {
     pub timestamp_column: String,
     pub delete_column: String,
     /// `update` or `replace`.
+    #[cfg_attr(test, ts(type = r#""update" | "replace""#))]
     pub mode: String,
     pub merge: bool,
     /// `remove_duplicate_entries` (not in the wizard's form; kept when a job is edited).
     #[serde(default)]
     pub remove_duplicate_entries: bool,
     /// `insert`, `update`.
+    #[cfg_attr(test, ts(type = r#"Array<"insert" | "update">"#))]
     pub run_hooks: Vec<String>,
     pub batch_size: usize,
     pub concurrency: usize,
@@ -197,8 +355,8 @@ impl Default for JobDraft {
             merge: false,
             remove_duplicate_entries: false,
             run_hooks: Vec::new(),
-            batch_size: 1000,
-            concurrency: 1,
+            batch_size: BATCH_SIZE.default,
+            concurrency: CONCURRENCY.default,
             files: Vec::new(),
             encrypt: None,
             frequency: "0 * * * *".into(),
@@ -312,18 +470,8 @@ impl JobDraft {
                 "Write the SQL query whose rows go to the data source (step 4).",
             ));
         }
-        if !(1..=100_000).contains(&self.batch_size) {
-            return Err(AppError::invalid(
-                "batchSize",
-                "The batch size must be between 1 and 100000 rows (default 1000).",
-            ));
-        }
-        if !(1..=100).contains(&self.concurrency) {
-            return Err(AppError::invalid(
-                "concurrency",
-                "The concurrency must be between 1 and 100 (default 1).",
-            ));
-        }
+        BATCH_SIZE.check("batchSize", self.batch_size)?;
+        CONCURRENCY.check("concurrency", self.concurrency)?;
         let frequency = opt(&self.frequency);
         if let Some(expr) = &frequency {
             schedule::parse(expr)
@@ -665,7 +813,7 @@ fn client(token: Secret, api_url: &str, ca_file: &str) -> Result<Client, AppErro
             format!("The CA certificate file {} does not exist.", p.display()),
         )
         .on("caFile")
-        .with_hint("Choose the PEM file your IT department gave you (often .pem or .crt)."));
+        .with_hint(Hint::CaFileMissing));
     }
     Client::new(
         token,
@@ -682,9 +830,7 @@ fn client(token: Secret, api_url: &str, ca_file: &str) -> Result<Client, AppErro
     .map_err(|e| {
         AppError::new(ErrorCode::Tls, e.to_string())
             .on("caFile")
-            .with_hint(
-                "The CA certificate file must be a PEM certificate (-----BEGIN CERTIFICATE-----).",
-            )
+            .with_hint(Hint::CaFilePem)
     })
 }
 
@@ -693,43 +839,43 @@ fn api_error(e: ApiError, base_url: &str, field: &str) -> AppError {
     match e {
         ApiError::Unauthorized { message } => AppError::new(
             ErrorCode::Token,
-            format!("Fliplet refused the token: {message}"),
+            format!("Fliplet ({base_url}) refused the token: {message}"),
         )
         .on(field)
-        .with_hint(format!(
-            "Check that the token is complete and has not been revoked (Fliplet Studio > App settings > API tokens). Its region prefix (eu--, us--, ca--) must match your Fliplet account: this token was sent to {base_url}."
-        )),
+        .with_hint(Hint::TokenRefused),
         ApiError::NoAccess { message, .. } => AppError::new(ErrorCode::NoAccess, message)
             .on(field)
-            .with_hint(ACCESS_HINT),
+            .with_hint(Hint::DataSourceAccess),
         ApiError::NotFound { message } => AppError::new(ErrorCode::Validation, message).on(field),
         // The message says what was trusted and what to check.
-        ApiError::Certificate { .. } => {
-            AppError::new(ErrorCode::Tls, format!("Cannot verify Fliplet's TLS certificate: {e}"))
-                .on("caFile")
-        }
+        ApiError::Certificate { .. } => AppError::new(
+            ErrorCode::Tls,
+            format!("Cannot verify Fliplet's TLS certificate: {e}"),
+        )
+        .on("caFile"),
         ApiError::Transient { ref message, .. }
             if message.contains("certificate") || message.contains("UnknownIssuer") =>
         {
-            AppError::new(ErrorCode::Tls, format!("Cannot verify Fliplet's TLS certificate: {e}"))
-                .on("caFile")
-                .with_hint("A proxy on your network may be inspecting HTTPS. Add your organisation's CA certificate file (PEM) under Advanced, instead of turning verification off.")
+            AppError::new(
+                ErrorCode::Tls,
+                format!("Cannot verify Fliplet's TLS certificate: {e}"),
+            )
+            .on("caFile")
+            .with_hint(Hint::TlsProxy)
         }
         ApiError::Transient { .. } => AppError::new(
             ErrorCode::Network,
             format!("Cannot reach the Fliplet API at {base_url}: {e}"),
         )
         .on(field)
-        .with_hint("Check the network connection, and any proxy or firewall between this computer and Fliplet."),
+        .with_hint(Hint::Network),
         other => AppError::new(ErrorCode::Other, other.to_string()).on(field),
     }
 }
 
-/// What to grant when the token may not read a data source.
-pub const ACCESS_HINT: &str = "In Fliplet Studio, open App Data, select this data source and, in its Security (access rules) tab, add a rule for this API token that allows Select, Insert, Update and Delete — the agent reads every entry and writes the changes.";
-
 /// Who a token belongs to.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
 pub struct TokenCheck {
     /// The keychain reference the token was stored under.
@@ -741,6 +887,7 @@ pub struct TokenCheck {
 }
 
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
 pub struct TokenUser {
     pub id: u64,
@@ -749,6 +896,7 @@ pub struct TokenUser {
 }
 
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
 pub struct OrganizationItem {
     pub id: u64,
     pub name: String,
@@ -764,10 +912,9 @@ pub async fn verify_token(
 ) -> Result<TokenCheck, AppError> {
     let token = token.trim();
     if token.is_empty() {
-        return Err(AppError::invalid(
-            "token",
-            "Paste the API token (Fliplet Studio > App settings > API tokens).",
-        ));
+        return Err(
+            AppError::invalid("token", "Paste the API token first.").with_hint(Hint::ApiToken)
+        );
     }
     let client = client(Secret::new(token), api_url, ca_file)?;
     let base = client.base_url().to_owned();
@@ -807,7 +954,7 @@ fn draft_client(draft: &JobDraft, store: &SecretStore) -> Result<(Client, String
     let token = secret_store::resolve(&token, store, "auth_token").map_err(|e| {
         AppError::from(e)
             .on("authToken")
-            .with_hint("Paste and verify the token again.")
+            .with_hint(Hint::TokenAgain)
     })?;
     let client = client(token, &draft.api_url, &draft.ca_file)?;
     let base = client.base_url().to_owned();
@@ -816,6 +963,7 @@ fn draft_client(draft: &JobDraft, store: &SecretStore) -> Result<(Client, String
 
 /// A data source in the wizard's list.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
 pub struct DataSourceItem {
     pub id: u64,
@@ -853,6 +1001,7 @@ pub async fn data_sources(
 
 /// One data source: its columns and entry count, or why the token may not read it.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
 pub struct DataSourceInfo {
     pub id: u64,
@@ -882,7 +1031,7 @@ pub async fn data_source(
                 "dataSourceId",
                 format!("There is no data source {id} (or this token cannot see it)."),
             )
-            .with_hint("Pick one from the list, or check the id in Fliplet Studio > App Data.")),
+            .with_hint(Hint::DataSourceId)),
             e => Err(api_error(e, &base, "dataSourceId")),
         }
     };
@@ -916,32 +1065,37 @@ pub async fn data_source(
 
 /// The database error in the wizard's words, about the field it most likely concerns.
 fn source_error(e: SourceError) -> AppError {
-    // The hints name the YAML keys; the wizard names its fields.
-    let message = e
-        .to_string()
-        .replace(source::HINT_AUTH, "Check the user name and password.")
-        .replace(
-            source::HINT_HOST,
-            "Check the server name and port, and that the database server is running.",
-        )
-        .replace(source::HINT_DATABASE, "Check the database name.");
     match e {
-        SourceError::Connect { hint, .. } => {
-            let field = match hint.as_deref() {
-                Some(source::HINT_AUTH) => "database.password",
-                Some(source::HINT_HOST) => "database.host",
-                Some(source::HINT_DATABASE) => "database.database",
-                _ => "database",
+        SourceError::Connect {
+            ref target,
+            ref message,
+            ref hint,
+        } => {
+            // The source's hints name the job file's keys; the wizard's name its fields.
+            let (field, hint) = match hint.as_deref() {
+                Some(source::HINT_AUTH) => ("database.password", Some(Hint::DatabaseLogin)),
+                Some(source::HINT_HOST) => ("database.host", Some(Hint::DatabaseHost)),
+                Some(source::HINT_DATABASE) => ("database.database", Some(Hint::DatabaseName)),
+                _ => ("database", None),
             };
-            AppError::new(ErrorCode::Database, message).on(field)
+            match hint {
+                Some(hint) => AppError::new(
+                    ErrorCode::Database,
+                    format!("Unable to connect to the database ({target}): {message}"),
+                )
+                .on(field)
+                .with_hint(hint),
+                None => AppError::new(ErrorCode::Database, e.to_string()).on(field),
+            }
         }
-        SourceError::Query { .. } => AppError::new(ErrorCode::Query, message).on("query"),
-        _ => AppError::new(ErrorCode::Database, message).on("database"),
+        SourceError::Query { .. } => AppError::new(ErrorCode::Query, e.to_string()).on("query"),
+        _ => AppError::new(ErrorCode::Database, e.to_string()).on("database"),
     }
 }
 
 /// A successful connection test.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
 pub struct ConnectionCheck {
     /// The reference the password was stored under (`None`: no new password given).
@@ -967,7 +1121,7 @@ fn resolved_database(
             secret_store::resolve(p, store, "database_password").map_err(|e| {
                 AppError::from(e)
                     .on("database.password")
-                    .with_hint("Type the password again.")
+                    .with_hint(Hint::PasswordAgain)
             })?,
         );
     }
@@ -995,7 +1149,7 @@ pub async fn test_connection(
                 format!("The SQLite database file {file} does not exist."),
             )
             .on("database.database")
-            .with_hint("Choose an existing database file."));
+            .with_hint(Hint::SqliteFile));
         }
     }
     source::test_connection(&db).await.map_err(source_error)?;
@@ -1034,6 +1188,7 @@ pub async fn test_connection(
 }
 
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
 pub struct QueryColumn {
     pub name: String,
     #[serde(rename = "type")]
@@ -1042,11 +1197,84 @@ pub struct QueryColumn {
 
 /// The first rows of a query, as the agent would send them.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
 pub struct QueryResult {
     pub columns: Vec<QueryColumn>,
+    /// The first rows, as the agent would send them (by column order).
+    #[cfg_attr(test, ts(type = "Array<Array<unknown>>"))]
     pub rows: Vec<Vec<Value>>,
     /// The query returned more rows than shown.
     pub more: bool,
+    /// For each column (in order), what a sync would make of it as the primary key.
+    pub keys: Vec<ColumnKeys>,
+}
+
+/// One column of a query result as the primary key: the rows a sync would skip, found with
+/// the sync plan's own key rule ([`canonical_key`]: null and empty text are no key, numbers
+/// and numeric text compare equal, text may be compared ignoring case).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
+pub struct ColumnKeys {
+    pub column: String,
+    /// 1-based rows without a key: a sync skips them.
+    pub empty: Vec<usize>,
+    /// Keys in several rows: a sync keeps the first row of each.
+    pub duplicates: Vec<KeyDuplicate>,
+    /// The same with `caseInsensitive` (keys compared ignoring case).
+    pub duplicates_ignoring_case: Vec<KeyDuplicate>,
+}
+
+/// A key value found in several rows.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
+pub struct KeyDuplicate {
+    /// The value of its first row.
+    pub value: String,
+    /// 1-based rows.
+    pub rows: Vec<usize>,
+}
+
+impl ColumnKeys {
+    /// Column `index` of `rows` as the primary key.
+    pub fn of(column: &str, rows: &[Vec<Value>], index: usize) -> ColumnKeys {
+        fn value(row: &[Value], index: usize) -> &Value {
+            row.get(index).unwrap_or(&Value::Null)
+        }
+        let duplicates = |case_insensitive: bool| {
+            let mut seen: Vec<KeyDuplicate> = Vec::new();
+            let mut by_key: std::collections::HashMap<String, usize> = Default::default();
+            for (r, row) in rows.iter().enumerate() {
+                let v = value(row, index);
+                let Some(key) = canonical_key(v, case_insensitive) else {
+                    continue;
+                };
+                match by_key.get(&key) {
+                    Some(&i) => seen[i].rows.push(r + 1),
+                    None => {
+                        by_key.insert(key, seen.len());
+                        seen.push(KeyDuplicate {
+                            value: match v {
+                                Value::String(s) => s.clone(),
+                                other => other.to_string(),
+                            },
+                            rows: vec![r + 1],
+                        });
+                    }
+                }
+            }
+            seen.retain(|d| d.rows.len() > 1);
+            seen
+        };
+        ColumnKeys {
+            column: column.to_owned(),
+            empty: (0..rows.len())
+                .filter(|&r| canonical_key(value(&rows[r], index), false).is_none())
+                .map(|r| r + 1)
+                .collect(),
+            duplicates: duplicates(false),
+            duplicates_ignoring_case: duplicates(true),
+        }
+    }
 }
 
 /// Run the draft's query and return its first `limit` rows (1 to 1000).
@@ -1067,6 +1295,12 @@ pub async fn run_query(
     let more = table.rows.len() > limit;
     let mut rows = table.rows;
     rows.truncate(limit);
+    let keys = table
+        .columns
+        .iter()
+        .enumerate()
+        .map(|(i, c)| ColumnKeys::of(&c.name, &rows, i))
+        .collect();
     Ok(QueryResult {
         columns: table
             .columns
@@ -1078,11 +1312,13 @@ pub async fn run_query(
             .collect(),
         rows,
         more,
+        keys,
     })
 }
 
 /// A cron expression in words with its next five runs.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
 pub struct ScheduleInfo {
     pub description: String,
     /// ISO 8601, UTC.
@@ -1136,4 +1372,81 @@ pub fn job_file_text(draft: &JobDraft) -> Result<String, AppError> {
         crate::config::emit::to_multi_yaml(&job)
     );
     Ok(text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn the_soft_limit_warnings_name_the_soft_limits() {
+        for b in [BATCH_SIZE, CONCURRENCY] {
+            assert!(b.above_soft_max.contains(&b.soft_max.to_string()), "{b:?}");
+            assert!((b.min..=b.max).contains(&b.default) && b.soft_max < b.max);
+            assert!(b.check("x", b.max).is_ok() && b.check("x", b.min).is_ok());
+            let e = b.check("x", b.max + 1).unwrap_err();
+            assert_eq!(e.field.as_deref(), Some("x"));
+            assert_eq!(e.message, b.out_of_range());
+            assert!(b.check("x", b.min - 1).is_err());
+        }
+    }
+
+    #[test]
+    fn a_valid_name_is_exactly_a_job_id_the_jobs_folder_lists() {
+        let long = "a".repeat(NAME_MAX_LEN);
+        for name in [
+            "sales",
+            "a.b-c_d",
+            "x",
+            ".hidden",
+            "two words",
+            "é",
+            "",
+            " ",
+            "a/b",
+            "..",
+            &long,
+        ] {
+            let listed = crate::app::jobs::job_id_of(Path::new(&format!("{name}.yml")));
+            assert_eq!(
+                name_problem(name).is_none(),
+                listed.as_deref() == Some(name),
+                "{name:?}"
+            );
+        }
+        assert_eq!(name_problem(&format!("{long}a")), Some(NAME_TOO_LONG));
+        assert_eq!(name_problem("  "), Some(NAME_EMPTY));
+        assert_eq!(name_problem("a b"), Some(NAME_CHARACTERS));
+        assert_eq!(name_problem(".a"), Some(NAME_LEADING_DOT));
+    }
+
+    #[test]
+    fn key_issues_follow_the_plan_key_rule() {
+        let rows: Vec<Vec<Value>> = [
+            json!(1),
+            json!("1"),
+            json!("  "),
+            json!(null),
+            json!(""),
+            json!("Ab"),
+            json!("aB"),
+            json!(1.0),
+        ]
+        .into_iter()
+        .map(|v| vec![v])
+        .collect();
+        let k = ColumnKeys::of("id", &rows, 0);
+        // Whitespace is a key for the plan (it is pushed), null and "" are not.
+        assert_eq!(k.empty, vec![4, 5]);
+        let dup = |value: &str, rows: &[usize]| KeyDuplicate {
+            value: value.into(),
+            rows: rows.to_vec(),
+        };
+        assert_eq!(k.duplicates, vec![dup("1", &[1, 2, 8])]);
+        assert_eq!(
+            k.duplicates_ignoring_case,
+            vec![dup("1", &[1, 2, 8]), dup("Ab", &[6, 7])]
+        );
+    }
 }

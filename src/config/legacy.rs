@@ -139,7 +139,11 @@ struct LegacyFile {
 
 pub(super) const WHOLE_FILE: &str = "(whole file)";
 
-pub(super) const HINT_AUTH: &str = "add `auth_token: <your token>` with an API token created in Fliplet Studio (https://developers.fliplet.com/REST-API/authenticate.html#how-to-create-an-authentication-token)";
+pub(super) const HINT_AUTH: &str = concat!(
+    "add `auth_token: <your token>` with an API token created in ",
+    crate::hint::api_tokens_place!(),
+    " (https://developers.fliplet.com/REST-API/authenticate.html#how-to-create-an-authentication-token)"
+);
 pub(super) const HINT_DS: &str = "add `datasource_id: <ID>` with the ID of the target data source (Fliplet Studio, \"Manage app data\", settings tab)";
 const HINT_DRIVER: &str = "add `database_driver:` with one of mssql, postgres, mysql, sqlite, and the database_* connection settings";
 const HINT_QUERY: &str =

@@ -217,9 +217,11 @@ impl RemoteEntry {
 
 /// An entry returned by a data/query (pull).
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
 pub struct PulledEntry {
     pub id: u64,
     #[serde(default)]
+    #[cfg_attr(test, ts(type = "Record<string, unknown>"))]
     pub data: serde_json::Map<String, Value>,
 }
 

@@ -33,6 +33,7 @@ pub enum KeystoreError {
 
 /// Where the encryption key of a run comes from (safe to show: never holds the key).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum KeySource {
     /// `encrypt.key` of the job.

@@ -13,6 +13,7 @@ use crate::source::Column;
 
 /// How the query's columns differ from the last successful run's.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Default)]
+#[cfg_attr(test, derive(ts_rs::TS))]
 pub struct SchemaDrift {
     pub added: Vec<String>,
     pub removed: Vec<String>,

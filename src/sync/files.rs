@@ -39,6 +39,7 @@ use crate::secret::Secret;
 
 /// What happened (or would happen) to one file of one row.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
 #[serde(rename_all = "snake_case")]
 pub enum FileAction {
     /// Uploaded to Fliplet in this run.
@@ -54,6 +55,7 @@ pub enum FileAction {
 
 /// One file of one row. Safe to show: `source` is redacted.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
 pub struct FileReport {
     /// Index of the row in the source table (0-based; the preview shows it 1-based).
     #[serde(skip)]
@@ -64,19 +66,25 @@ pub struct FileReport {
     pub action: FileAction,
     /// Media file name (`<primary key>-<name>`), when fetched.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(test, ts(optional))]
     pub name: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(test, ts(optional))]
     pub size: Option<u64>,
     /// MD5 hex of the bytes, when fetched.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(test, ts(optional))]
     pub checksum: Option<String>,
     /// The Fliplet media file (uploaded or reused); `None` in a dry run.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(test, ts(optional))]
     pub media_file_id: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(test, ts(optional))]
     pub url: Option<String>,
     /// Why the file could not be fetched.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(test, ts(optional))]
     pub reason: Option<String>,
 }
 

@@ -57,6 +57,7 @@ pub enum PullError {
 
 /// What a pull did (or would do).
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
 pub struct PullRun {
     pub data_source_id: u64,
     pub dry_run: bool,

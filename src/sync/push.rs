@@ -25,6 +25,7 @@ use crate::sync::row::{RowObject, RowPatch};
 
 /// How many rows went where.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
 pub struct Counts {
     pub inserted: usize,
     pub updated: usize,
@@ -82,6 +83,7 @@ pub struct PushRun {
 
 /// What field encryption did (or would do) in a run. Never holds the key.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
 pub struct EncryptionReport {
     /// Configured fields found in the query result: their values are encrypted.
     pub fields: Vec<String>,
@@ -626,61 +628,77 @@ fn display_key(v: &Value) -> String {
 
 /// A changed cell of an update, for the preview.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
 pub struct CellChange {
     pub column: String,
+    #[cfg_attr(test, ts(type = "unknown"))]
     pub before: Value,
+    #[cfg_attr(test, ts(type = "unknown"))]
     pub after: Value,
     /// The column exists only on Fliplet and would be removed, because `merge` is off.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
+    #[cfg_attr(test, ts(type = "boolean", optional = nullable))]
     pub removed: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
 pub struct PreviewRow {
     /// 1-based row number in the query result.
     pub row: usize,
+    #[cfg_attr(test, ts(type = "Record<string, unknown>"))]
     pub data: Value,
 }
 
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
 pub struct PreviewUpdate {
     pub row: usize,
     pub entry_id: u64,
     pub changes: Vec<CellChange>,
+    #[cfg_attr(test, ts(type = "Record<string, unknown>"))]
     pub data: Value,
 }
 
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
 pub struct PreviewDelete {
     pub entry_id: u64,
     /// `flagged` (the row's delete column is set), `not_in_source` (replace mode) or
     /// `duplicate_key` (an extra copy of an entry's key, `remove_duplicate_entries`).
+    #[cfg_attr(test, ts(type = r#""flagged" | "not_in_source" | "duplicate_key""#))]
     pub reason: &'static str,
     pub row: Option<usize>,
     /// The entry's current data on Fliplet.
+    #[cfg_attr(test, ts(type = "Record<string, unknown>"))]
     pub data: Value,
 }
 
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
 pub struct PreviewSkip {
     pub row: usize,
     pub reason: String,
+    #[cfg_attr(test, ts(type = "Record<string, unknown>"))]
     pub data: Value,
 }
 
 /// An entry sharing its primary key with the entry `kept` (the lowest id of that key).
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
 pub struct PreviewDuplicate {
     pub entry_id: u64,
     pub kept: u64,
     /// Whether the plan deletes it (`remove_duplicate_entries`, or `mode: replace`).
     pub deleted: bool,
+    #[cfg_attr(test, ts(type = "Record<string, unknown>"))]
     pub data: Value,
 }
 
 /// What a push would do, row by row: the dry-run preview. Lists are cut at `max_rows` each
 /// (`truncated` says so); counts are always complete.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
 pub struct PushPreview {
     pub data_source_id: u64,
     pub counts: Counts,
@@ -712,6 +730,7 @@ pub struct PushPreview {
 
 /// One file of the preview (`row` is 1-based).
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
 pub struct PreviewFile {
     pub row: usize,
     #[serde(flatten)]
@@ -720,6 +739,7 @@ pub struct PreviewFile {
 
 /// How many files were (or would be) uploaded, reused, or could not be fetched.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
 pub struct FileCounts {
     pub uploaded: usize,
     pub would_upload: usize,

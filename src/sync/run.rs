@@ -260,12 +260,12 @@ fn user_label(u: &User) -> String {
 /// The API error with a hint on what to check.
 fn auth_hint(e: &ApiError) -> String {
     match e {
-        ApiError::Unauthorized { message } => format!(
-            "{message} Check that auth_token is complete and has not been revoked in Fliplet Studio (App settings > API tokens), and that its region prefix (eu--, us--, ca--) is right."
-        ),
-        ApiError::Transient { .. } | ApiError::Decode { .. } => format!(
-            "{e}. Check the network connection to the Fliplet API (and any proxy or firewall); if it keeps failing, Fliplet's servers may be down."
-        ),
+        ApiError::Unauthorized { message } => {
+            format!("{message} {}", crate::hint::Hint::TokenRefused)
+        }
+        ApiError::Transient { .. } | ApiError::Decode { .. } => {
+            format!("{e}. {}", crate::hint::Hint::Network)
+        }
         other => other.to_string(),
     }
 }
@@ -473,6 +473,7 @@ fn operation_report(
 
 /// The dry-run preview of a job: what each operation would insert, update and delete.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
 pub struct JobPreview {
     pub job: String,
     pub error: Option<String>,
@@ -480,10 +481,12 @@ pub struct JobPreview {
 }
 
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
 pub struct OperationPreview {
     pub index: usize,
     pub description: Option<String>,
     /// `push` or `pull`.
+    #[cfg_attr(test, ts(type = r#""push" | "pull""#))]
     pub kind: &'static str,
     pub data_source_id: u64,
     pub error: Option<String>,

@@ -64,6 +64,7 @@ pub enum TableError {
 
 /// What an upsert did (or would do, in a dry run).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
 pub struct TableCounts {
     pub inserted: usize,
     pub updated: usize,

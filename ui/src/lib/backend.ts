@@ -4,12 +4,13 @@ import { invoke as tauriInvoke } from '@tauri-apps/api/core';
 import { listen } from '@tauri-apps/api/event';
 import type {
   AgentEvent,
-  AgentInfo,
+  SettingsInfo,
   AppError,
   ConnectionCheck,
   DataSourceInfo,
   DataSourceItem,
   JobDraft,
+  JobFile,
   JobPreview,
   JobStatus,
   QueryResult,
@@ -32,9 +33,10 @@ export function setInvoke(fn: Invoke): void {
 /** Any rejection as an AppError (the backend sends `{code, message}`; anything else is wrapped). */
 export function toAppError(e: unknown): AppError {
   if (e && typeof e === 'object' && 'code' in e && 'message' in e) {
-    const { code, message, hint, field } = e as AppError;
+    const { code, message, hint, hint_kind, field } = e as AppError;
     const out: AppError = { code, message: String(message) };
     if (hint) out.hint = hint;
+    if (hint_kind) out.hint_kind = hint_kind;
     if (field) out.field = field;
     return out;
   }
@@ -60,8 +62,8 @@ export const backend = {
   run: (id: number) => call<RunDetail>('get_run', { id }),
   setSecret: (job: string, key: string, value: string) =>
     call<string>('set_secret', { job, key, value }),
-  createDemo: () => call<JobStatus>('create_demo'),
-  info: () => call<AgentInfo>('agent_info'),
+  createDemo: () => call<JobFile>('create_demo'),
+  info: () => call<SettingsInfo>('agent_info'),
   setPaused: (paused: boolean) => call<void>('set_paused', { paused }),
   setAutostart: (enabled: boolean) => call<boolean>('set_autostart', { enabled }),
   uiReady: () => call<number>('ui_ready'),

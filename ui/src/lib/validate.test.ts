@@ -78,6 +78,8 @@ describe('numbers', () => {
 });
 
 describe('primary key quality', () => {
+  // `keys` as the backend computes them (src/app/wizard.rs, the sync plan's key rule: null and
+  // '' are no key, whitespace is one).
   const result: QueryResult = {
     columns: [
       { name: 'id', type: 'text' },
@@ -85,14 +87,23 @@ describe('primary key quality', () => {
     ],
     rows: [['a', 1], [null, 2], ['', 3], ['A', 4], ['a', 5], ['b', 6], ['  ', 7]],
     more: false,
+    keys: [
+      {
+        column: 'id',
+        empty: [2, 3],
+        duplicates: [{ value: 'a', rows: [1, 5] }],
+        duplicates_ignoring_case: [{ value: 'a', rows: [1, 4, 5] }],
+      },
+      { column: 'n', empty: [], duplicates: [], duplicates_ignoring_case: [] },
+    ],
   };
-  it('finds null/empty and duplicate values', () => {
-    expect(primaryKeyIssues(result, 'id')).toEqual({ empty: [2, 3, 7], duplicates: [{ value: 'a', rows: [1, 5] }] });
+  it('are the backend findings for the column', () => {
+    expect(primaryKeyIssues(result, 'id')).toEqual({ empty: [2, 3], duplicates: [{ value: 'a', rows: [1, 5] }] });
   });
   it('compares ignoring case when asked', () => {
     expect(primaryKeyIssues(result, 'id', true).duplicates).toEqual([{ value: 'a', rows: [1, 4, 5] }]);
   });
-  it('numbers and a clean key give no issue', () => {
+  it('a clean key or an unknown column give no issue', () => {
     expect(primaryKeyIssues(staffResult, 'id')).toEqual({ empty: [], duplicates: [] });
     expect(primaryKeyWarnings(primaryKeyIssues(staffResult, 'id'), 'id', 2)).toEqual([]);
     expect(primaryKeyIssues(result, 'missing')).toEqual({ empty: [], duplicates: [] });
@@ -100,7 +111,7 @@ describe('primary key quality', () => {
   it('is described as warnings', () => {
     const w = primaryKeyWarnings(primaryKeyIssues(result, 'id'), 'id', 7);
     expect(w).toHaveLength(2);
-    expect(w[0]).toContain('empty in 3 of the 7 previewed rows (rows 2, 3, 7)');
+    expect(w[0]).toContain('empty in 2 of the 7 previewed rows (rows 2, 3)');
     expect(w[1]).toContain('“a” in several rows (1, 5)');
   });
 });

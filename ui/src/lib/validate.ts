@@ -1,7 +1,10 @@
 // The wizard's validation rules, pure so they can be unit-tested: what each step needs before
 // Next, and the non-blocking warnings (primary key quality, new columns). The backend checks
-// the whole draft again on preview and save.
-import type { DatabaseDraft, DataSourceInfo, DataSourceItem, DriverKey, FileDraft, JobDraft, QueryResult } from './types';
+// the whole draft again on preview and save. Rules the core also checks take their limits and
+// words from it (WIZARD_RULES, generated from src/app/wizard.rs), and the primary key issues
+// are the backend's (computed with the sync plan's own key rule).
+import { WIZARD_RULES } from './generated/constants';
+import type { BoundsRule, DatabaseDraft, DataSourceInfo, DataSourceItem, DriverKey, FileDraft, JobDraft, KeyIssues, QueryResult } from './types';
 
 export const STEPS = [
   { key: 'token', title: 'Fliplet token' },
@@ -24,20 +27,20 @@ export const DRIVERS: { key: DriverKey; label: string; port: number | null }[] =
 ];
 
 // Hard bounds are the backend's (src/app/wizard.rs); above the soft ones the wizard warns.
-export const BATCH_MIN = 1;
-export const BATCH_MAX = 100000;
-export const BATCH_SOFT_MAX = 10000;
-export const CONCURRENCY_MIN = 1;
-export const CONCURRENCY_MAX = 100;
-export const CONCURRENCY_SOFT_MAX = 20;
+const { batch_size: BATCH, concurrency: CONCURRENCY, name: NAME } = WIZARD_RULES;
+export const BATCH_MIN = BATCH.min;
+export const BATCH_MAX = BATCH.max;
+export const CONCURRENCY_MIN = CONCURRENCY.min;
+export const CONCURRENCY_MAX = CONCURRENCY.max;
 
-/** Job name (the file name of the job): required, letters, digits, `-`, `_` and `.`. */
+/** Job name (the file name of the job): required, letters, digits, `-`, `_` and `.`
+ * (the core's `name_problem`, with its words). */
 export function validateName(name: string): string | null {
   const n = name.trim();
-  if (!n) return 'Give the job a name.';
-  if (n.length > 100) return 'The name is too long (100 characters at most).';
-  if (!/^[A-Za-z0-9._-]+$/.test(n)) return 'Use only letters, digits, “-”, “_” and “.” (no spaces).';
-  if (/^\.+$/.test(n) || n.startsWith('.')) return 'The name cannot start with a dot.';
+  if (!n) return NAME.empty;
+  if ([...n].length > NAME.max_len) return NAME.too_long;
+  if (!/^[A-Za-z0-9._-]+$/.test(n)) return NAME.characters;
+  if (n.startsWith('.')) return NAME.leading_dot;
   return null;
 }
 
@@ -52,27 +55,25 @@ export function suggestName(from: string): string {
     .slice(0, 60);
 }
 
-function integerIn(value: unknown, min: number, max: number, what: string): string | null {
+/** A whole number within [min, max]; `outOfRange`: the words for a number outside. */
+function integerIn(value: unknown, min: number, max: number, what: string, outOfRange?: string): string | null {
   if (typeof value !== 'number' || !Number.isFinite(value)) return `Enter the ${what} (a whole number).`;
   if (!Number.isInteger(value)) return `The ${what} must be a whole number.`;
-  if (value < min || value > max) return `The ${what} must be between ${min} and ${max}.`;
+  if (value < min || value > max) return outOfRange ?? `The ${what} must be between ${min} and ${max}.`;
   return null;
 }
 
-export const validateBatchSize = (n: unknown) => integerIn(n, BATCH_MIN, BATCH_MAX, 'batch size');
-export const validateConcurrency = (n: unknown) => integerIn(n, CONCURRENCY_MIN, CONCURRENCY_MAX, 'concurrency');
+const withinRule = (rule: BoundsRule, what: string) => (n: unknown) => integerIn(n, rule.min, rule.max, what, rule.out_of_range);
+export const validateBatchSize = withinRule(BATCH, 'batch size');
+export const validateConcurrency = withinRule(CONCURRENCY, 'concurrency');
 
 /** Valid but unusual numbers (not blocking). */
 export function batchSizeWarning(n: number): string | null {
-  return !validateBatchSize(n) && n > BATCH_SOFT_MAX
-    ? `Batches of more than ${BATCH_SOFT_MAX} entries make large requests that may time out.`
-    : null;
+  return !validateBatchSize(n) && n > BATCH.soft_max ? BATCH.above_soft_max : null;
 }
 
 export function concurrencyWarning(n: number): string | null {
-  return !validateConcurrency(n) && n > CONCURRENCY_SOFT_MAX
-    ? `More than ${CONCURRENCY_SOFT_MAX} requests at a time may be slowed down (rate-limited) by Fliplet.`
-    : null;
+  return !validateConcurrency(n) && n > CONCURRENCY.soft_max ? CONCURRENCY.above_soft_max : null;
 }
 
 /** null = the driver's default port. */
@@ -95,38 +96,12 @@ export function databaseSignature(db: DatabaseDraft, typedPassword: string): str
   return JSON.stringify([db.driver, db.host.trim(), db.port, db.database.trim(), db.username, db.password, db.domain, db.instance, db.encrypt, typedPassword]);
 }
 
-export interface KeyIssues {
-  /** 1-based rows whose key is null or empty. */
-  empty: number[];
-  /** Key values seen more than once, with their 1-based rows. */
-  duplicates: { value: string; rows: number[] }[];
-}
-
-function keyText(v: unknown): string | null {
-  if (v === null || v === undefined) return null;
-  const s = typeof v === 'string' ? v : typeof v === 'object' ? JSON.stringify(v) : String(v);
-  return s.trim() === '' ? null : s;
-}
-
-/** Null/empty and duplicate primary key values among the previewed rows. */
+/** Null/empty and duplicate primary key values among the previewed rows: the backend's
+ * findings (`QueryResult.keys`, the sync plan's key rule), for the chosen matching. */
 export function primaryKeyIssues(result: QueryResult, column: string, caseInsensitive = false): KeyIssues {
-  const issues: KeyIssues = { empty: [], duplicates: [] };
-  const i = result.columns.findIndex((c) => c.name === column);
-  if (i < 0) return issues;
-  const seen = new Map<string, { value: string; rows: number[] }>();
-  result.rows.forEach((row, r) => {
-    const v = keyText(row[i]);
-    if (v === null) {
-      issues.empty.push(r + 1);
-      return;
-    }
-    const k = caseInsensitive ? v.toLowerCase() : v;
-    const entry = seen.get(k);
-    if (entry) entry.rows.push(r + 1);
-    else seen.set(k, { value: v, rows: [r + 1] });
-  });
-  issues.duplicates = [...seen.values()].filter((e) => e.rows.length > 1);
-  return issues;
+  const keys = result.keys.find((k) => k.column === column);
+  if (!keys) return { empty: [], duplicates: [] };
+  return { empty: keys.empty, duplicates: caseInsensitive ? keys.duplicates_ignoring_case : keys.duplicates };
 }
 
 /** The warnings of primaryKeyIssues in words ([] when the key looks fine). */

@@ -25,6 +25,15 @@ export function draft(over: Partial<JobDraft> = {}): JobDraft {
     encrypt: null,
     frequency: '',
     syncOnInit: false,
+    removeDuplicateEntries: false,
+    queryTimeout: 300,
+    stallTimeout: 60,
+    deleteGatePercent: 25,
+    deleteGateMin: 100,
+    allowEmptySource: false,
+    runTimeout: 3600,
+    stopOnSchemaChange: false,
+    staleAfter: null,
     ...over,
   };
 }
@@ -40,6 +49,7 @@ export const staffResult: QueryResult = {
     [2, 'b@x.org', '2025-01-02T00:00:00.000Z'],
   ],
   more: false,
+  keys: ['id', 'email', 'updated_at'].map((column) => ({ column, empty: [], duplicates: [], duplicates_ignoring_case: [] })),
 };
 
 export const samplePreview: JobPreview = {

@@ -2,6 +2,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { cleanup, fireEvent, render, screen, waitFor } from '@testing-library/svelte';
 import { setInvoke } from '../lib/backend';
+import { HINTS } from '../lib/generated/constants';
 import { WizardState } from './state.svelte';
 import StepDataSource from './StepDataSource.svelte';
 import StepConnection from './StepConnection.svelte';
@@ -38,13 +39,19 @@ describe('token step', () => {
     expect(screen.getByTestId('token-stored')).toBeTruthy();
   });
 
-  it('asks for a token before calling the backend', async () => {
-    const calls = fake({});
+  it('says where tokens are made, and shows the words of the backend for an empty one', async () => {
+    const calls = fake({
+      wizard_verify_token: () => {
+        throw { code: 'validation', message: 'Paste the API token first.', hint: HINTS.api_token, hint_kind: 'api_token', field: 'token' };
+      },
+    });
     const w = new WizardState(draft(), 'new');
     render(StepToken, { props: { w } });
+    expect(document.body.textContent).toContain('App settings → API tokens');
     await fireEvent.click(screen.getByTestId('token-verify'));
-    expect(screen.getByTestId('token-error').textContent).toMatch(/Paste/);
-    expect(calls).toEqual([]);
+    await waitFor(() => expect(screen.getByTestId('token-error').textContent).toMatch(/Paste/));
+    expect(screen.getByTestId('token-error').textContent).toContain(HINTS.api_token);
+    expect(calls.map(([cmd]) => cmd)).toEqual(['wizard_verify_token']);
   });
 });
 
@@ -113,7 +120,14 @@ describe('mapping step', () => {
   it('warns about duplicate primary keys and explains the modes', async () => {
     fake({
       wizard_test_connection: () => ({ password: null, description: 'x', serverVersion: null }),
-      wizard_run_query: () => ({ ...staffResult, rows: [...staffResult.rows, [1, 'c@x.org', null]] }),
+      // The backend finds the key issues (the sync plan's key rule): `id` 1 is in rows 1 and 3.
+      wizard_run_query: () => ({
+        ...staffResult,
+        rows: [...staffResult.rows, [1, 'c@x.org', null]],
+        keys: staffResult.keys.map((k) =>
+          k.column === 'id' ? { ...k, duplicates: [{ value: '1', rows: [1, 3] }], duplicates_ignoring_case: [{ value: '1', rows: [1, 3] }] } : k,
+        ),
+      }),
     });
     const w = new WizardState(draft({ query: 'q', database: { ...draft().database, database: 'x' } }), 'new');
     await w.testConnection();
