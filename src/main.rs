@@ -6,11 +6,12 @@ use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
 use fliplet_agent::app::agent;
-use fliplet_agent::app::history::{self, History, LogCapture, Trigger};
+use fliplet_agent::app::history::{self, History, Trigger};
 use fliplet_agent::app::scheduler::TickRunner;
 use fliplet_agent::app::{scheduler, watchdog};
 use fliplet_agent::config::{self, Job, LoadedJob};
 use fliplet_agent::fliplet::KeySource;
+use fliplet_agent::log::LogCapture;
 use fliplet_agent::sync::PushPreview;
 use fliplet_agent::sync::control::{self, RunControl};
 use fliplet_agent::sync::files::FileAction;

@@ -18,8 +18,8 @@ mod tray;
 use std::time::Instant;
 
 use fliplet_agent::app::agent::Agent;
-use fliplet_agent::app::history::LogCapture;
 use fliplet_agent::config::Verbosity;
+use fliplet_agent::log::LogCapture;
 use fliplet_agent::paths;
 use fliplet_agent::secret_store::SecretStore;
 use tauri::{AppHandle, Emitter, Manager, RunEvent, WebviewUrl, WebviewWindowBuilder};

@@ -15,13 +15,14 @@ use tracing::Instrument;
 
 use crate::app::error::{AppError, ErrorCode};
 use crate::app::history::{
-    self, History, LogCapture, Outcome, RunCounts, RunDetail, RunId, RunSummary, Trigger,
+    self, History, Outcome, RunCounts, RunDetail, RunId, RunSummary, Trigger,
 };
 use crate::app::jobs::{self, JobFile};
 use crate::app::scheduler::{self, Schedule, TickRunner};
 use crate::app::watchdog::{self, Freshness};
 use crate::app::wizard::JobDraft;
 use crate::config::Job;
+use crate::log::{LogCapture, LogLevel, LogWatch};
 use crate::secret::Secret;
 use crate::secret_store::{self, SecretStore};
 use crate::sync::run;
@@ -167,7 +168,7 @@ async fn record<T>(
 struct Recording {
     id: RunId,
     span: tracing::Span,
-    watch: history::LogWatch,
+    watch: LogWatch,
 }
 
 async fn begin(
@@ -571,7 +572,7 @@ impl Agent {
             .unwrap_or_else(|| id.to_owned());
         let run = self.history.start_run(id, &name, trigger, None).await?;
         self.history
-            .append_log(run, history::LogLevel::Error, message)
+            .append_log(run, LogLevel::Error, message)
             .await?;
         self.history
             .finish_run(run, Outcome::Failed, RunCounts::default(), Some(message))

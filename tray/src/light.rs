@@ -6,12 +6,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use fliplet_agent::app::agent::{Agent, JobStatus};
-use fliplet_agent::app::history::{LogCapture, Trigger};
+use fliplet_agent::app::history::Trigger;
 use fliplet_agent::app::instance::{self, AgentLock, HandoffListener};
 use fliplet_agent::app::tray::{
     TrayState, event_notification, job_label, next_event, tooltip, tray_state,
 };
 use fliplet_agent::config::Verbosity;
+use fliplet_agent::log::LogCapture;
 use fliplet_agent::paths;
 use fliplet_agent::secret_store::SecretStore;
 use ksni::TrayMethods;
