@@ -505,17 +505,15 @@ async fn run_job(
 ) -> JobReport {
     let dry_run = trigger == Trigger::DryRun;
     if let Some(r) = recorder {
-        match agent::run_recorded_report(
-            &r.history,
-            &r.capture,
-            &r.id,
+        let record = agent::RunRecord {
+            history: &r.history,
+            capture: &r.capture,
+            job_id: &r.id,
             job,
             trigger,
             only,
-            control.clone(),
-        )
-        .await
-        {
+        };
+        match agent::run_recorded_report(record, control.clone()).await {
             Ok((recorded, report)) => {
                 if let Err(e) = recorded {
                     warn!("This run could not be recorded in the run history: {e}");
