@@ -4,9 +4,30 @@
 //!
 //! Core code logs with `tracing` macros inside a `job` span (see [`job_span`]); the prefix
 //! comes from that span. Secrets are never passed to a log macro.
+//!
+//! # Capturing a run's log lines
+//!
+//! [`LogCapture`] is a `tracing_subscriber` layer that collects the events emitted inside a
+//! watched span (the core logs inside `tracing::info_span!("job", job = %name)`); the run
+//! history stores them (`app::history`):
+//!
+//! ```ignore
+//! let capture = LogCapture::new();
+//! tracing_subscriber::registry().with(capture.layer()).with(fmt_layer).init();
+//! let span = tracing::info_span!("job", job = %name);
+//! let watch = capture.watch(&span);
+//! run(job).instrument(span).await;
+//! history.append_logs(run_id, &watch.finish()).await?;
+//! ```
 
-use std::fmt;
+use std::collections::HashMap;
+use std::fmt::{self, Write as _};
 use std::path::PathBuf;
+use std::str::FromStr;
+use std::sync::{Arc, Mutex};
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
 
 use tracing::{Event, Level, Subscriber};
 use tracing_subscriber::fmt::format::Writer;
@@ -54,7 +75,7 @@ pub fn init(verbosity: Verbosity) -> LogGuard {
 }
 
 /// [`init`], plus an extra layer filtered like the console: the run history's capture layer
-/// (`LogCapture::layer`), with which the app and `start` record each run's log lines.
+/// ([`LogCapture::layer`]), with which the app and `start` record each run's log lines.
 pub fn init_with<L>(verbosity: Verbosity, capture: Option<L>) -> LogGuard
 where
     L: tracing_subscriber::Layer<tracing_subscriber::Registry> + Send + Sync + 'static,
@@ -151,5 +172,333 @@ where
         write!(writer, "{level} ")?;
         ctx.field_format().format_fields(writer.by_ref(), event)?;
         writeln!(writer)
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Capturing a run's log lines
+// ---------------------------------------------------------------------------------------
+
+/// Level of a log line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
+#[serde(rename_all = "snake_case")]
+pub enum LogLevel {
+    Error,
+    Warn,
+    Info,
+    Debug,
+    Trace,
+}
+
+impl LogLevel {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LogLevel::Error => "error",
+            LogLevel::Warn => "warn",
+            LogLevel::Info => "info",
+            LogLevel::Debug => "debug",
+            LogLevel::Trace => "trace",
+        }
+    }
+}
+
+/// A text that names no [`LogLevel`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("`{0}` is not a log level")]
+pub struct UnknownLevel(pub String);
+
+impl FromStr for LogLevel {
+    type Err = UnknownLevel;
+    fn from_str(s: &str) -> Result<Self, UnknownLevel> {
+        [
+            LogLevel::Error,
+            LogLevel::Warn,
+            LogLevel::Info,
+            LogLevel::Debug,
+            LogLevel::Trace,
+        ]
+        .into_iter()
+        .find(|l| l.as_str() == s)
+        .ok_or_else(|| UnknownLevel(s.to_owned()))
+    }
+}
+
+impl fmt::Display for LogLevel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl From<tracing::Level> for LogLevel {
+    fn from(l: tracing::Level) -> Self {
+        match l {
+            tracing::Level::ERROR => LogLevel::Error,
+            tracing::Level::WARN => LogLevel::Warn,
+            tracing::Level::INFO => LogLevel::Info,
+            tracing::Level::DEBUG => LogLevel::Debug,
+            tracing::Level::TRACE => LogLevel::Trace,
+        }
+    }
+}
+
+/// One log line of a run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
+pub struct LogLine {
+    pub at: DateTime<Utc>,
+    pub level: LogLevel,
+    pub message: String,
+}
+
+impl LogLine {
+    pub fn new(level: LogLevel, message: impl Into<String>) -> Self {
+        LogLine {
+            at: Utc::now(),
+            level,
+            message: message.into(),
+        }
+    }
+}
+
+/// Upper bound of lines kept per watched span; later lines are counted, not kept.
+pub const MAX_CAPTURED_LINES: usize = 10_000;
+
+#[derive(Default)]
+struct Captured {
+    lines: Vec<LogLine>,
+    dropped: usize,
+}
+
+type Watched = Arc<Mutex<HashMap<tracing::span::Id, Captured>>>;
+
+/// Collects the log lines emitted inside watched spans. Add [`LogCapture::layer`] to the
+/// subscriber once; then [`LogCapture::watch`] a run's span and [`LogWatch::finish`] after
+/// the run.
+#[derive(Clone, Default)]
+pub struct LogCapture {
+    watched: Watched,
+}
+
+impl LogCapture {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The layer to add to a `tracing_subscriber::registry()` (needs span lookup).
+    pub fn layer(&self) -> CaptureLayer {
+        CaptureLayer {
+            watched: self.watched.clone(),
+        }
+    }
+
+    /// Start collecting the events inside `span` (and its child spans). A disabled span
+    /// (no id) collects nothing.
+    pub fn watch(&self, span: &tracing::Span) -> LogWatch {
+        if let Some(id) = span.id() {
+            self.watched
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(id, Captured::default());
+        }
+        LogWatch {
+            span: span.clone(),
+            watched: self.watched.clone(),
+        }
+    }
+}
+
+/// A watched span; keeps the span alive (so its id is not reused) until finished.
+pub struct LogWatch {
+    span: tracing::Span,
+    watched: Watched,
+}
+
+impl LogWatch {
+    /// The lines collected so far, without stopping.
+    pub fn lines(&self) -> Vec<LogLine> {
+        let Some(id) = self.span.id() else {
+            return Vec::new();
+        };
+        let map = self.watched.lock().unwrap_or_else(|e| e.into_inner());
+        map.get(&id).map(|c| c.lines.clone()).unwrap_or_default()
+    }
+
+    /// Stop collecting and return the lines (plus a final warning line if some were dropped
+    /// beyond [`MAX_CAPTURED_LINES`]).
+    pub fn finish(self) -> Vec<LogLine> {
+        let Some(id) = self.span.id() else {
+            return Vec::new();
+        };
+        let captured = self
+            .watched
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&id)
+            .unwrap_or_default();
+        let mut lines = captured.lines;
+        if captured.dropped > 0 {
+            lines.push(LogLine::new(
+                LogLevel::Warn,
+                format!(
+                    "{} more log lines were not kept in the history",
+                    captured.dropped
+                ),
+            ));
+        }
+        lines
+    }
+}
+
+impl Drop for LogWatch {
+    fn drop(&mut self) {
+        if let Some(id) = self.span.id() {
+            self.watched
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .remove(&id);
+        }
+    }
+}
+
+/// The `tracing_subscriber` layer of a [`LogCapture`].
+pub struct CaptureLayer {
+    watched: Watched,
+}
+
+impl<S> tracing_subscriber::Layer<S> for CaptureLayer
+where
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+{
+    fn on_event(&self, event: &tracing::Event<'_>, ctx: tracing_subscriber::layer::Context<'_, S>) {
+        let Some(scope) = ctx.event_scope(event) else {
+            return;
+        };
+        let mut map = self.watched.lock().unwrap_or_else(|e| e.into_inner());
+        if map.is_empty() {
+            return;
+        }
+        let mut line: Option<LogLine> = None;
+        for span in scope {
+            if let Some(captured) = map.get_mut(&span.id()) {
+                if captured.lines.len() >= MAX_CAPTURED_LINES {
+                    captured.dropped += 1;
+                    continue;
+                }
+                let line = line.get_or_insert_with(|| {
+                    let mut v = MessageVisitor::default();
+                    event.record(&mut v);
+                    LogLine::new((*event.metadata().level()).into(), v.finish())
+                });
+                captured.lines.push(line.clone());
+            }
+        }
+    }
+}
+
+/// `message` first, then the other fields as `name=value`.
+#[derive(Default)]
+struct MessageVisitor {
+    message: String,
+    fields: String,
+}
+
+impl MessageVisitor {
+    fn finish(self) -> String {
+        match (self.message.is_empty(), self.fields.is_empty()) {
+            (_, true) => self.message,
+            (true, false) => self.fields,
+            (false, false) => format!("{} {}", self.message, self.fields),
+        }
+    }
+}
+
+impl tracing::field::Visit for MessageVisitor {
+    fn record_str(&mut self, field: &tracing::field::Field, value: &str) {
+        if field.name() == "message" {
+            self.message.push_str(value);
+        } else {
+            self.record_debug(field, &format_args!("{value}"));
+        }
+    }
+
+    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+        if field.name() == "message" {
+            let _ = write!(self.message, "{value:?}");
+        } else {
+            if !self.fields.is_empty() {
+                self.fields.push(' ');
+            }
+            let _ = write!(self.fields, "{}={value:?}", field.name());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn capture_collects_only_events_inside_the_watched_span() {
+        let capture = LogCapture::new();
+        let subscriber = tracing_subscriber::registry().with(capture.layer());
+        tracing::subscriber::with_default(subscriber, || {
+            let span = tracing::info_span!("job", job = "a.yml");
+            let other = tracing::info_span!("job", job = "b.yml");
+            let watch = capture.watch(&span);
+            tracing::info!("outside");
+            span.in_scope(|| {
+                tracing::info!(rows = 3, "fetched");
+                tracing::info_span!("op", index = 0).in_scope(|| tracing::warn!("nested"));
+            });
+            other.in_scope(|| tracing::error!("other job"));
+            let lines = watch.finish();
+            let got: Vec<_> = lines
+                .iter()
+                .map(|l| (l.level, l.message.as_str()))
+                .collect();
+            assert_eq!(
+                got,
+                vec![
+                    (LogLevel::Info, "fetched rows=3"),
+                    (LogLevel::Warn, "nested")
+                ]
+            );
+            span.in_scope(|| tracing::info!("after finish"));
+            assert!(capture.watched.lock().unwrap().is_empty());
+        });
+    }
+
+    #[test]
+    fn capture_caps_lines() {
+        let capture = LogCapture::new();
+        let subscriber = tracing_subscriber::registry().with(capture.layer());
+        tracing::subscriber::with_default(subscriber, || {
+            let span = tracing::info_span!("job");
+            let watch = capture.watch(&span);
+            span.in_scope(|| {
+                for i in 0..MAX_CAPTURED_LINES + 5 {
+                    tracing::debug!("line {i}");
+                }
+            });
+            let lines = watch.finish();
+            assert_eq!(lines.len(), MAX_CAPTURED_LINES + 1);
+            assert!(lines.last().unwrap().message.starts_with("5 more"));
+        });
+    }
+
+    #[test]
+    fn levels_read_back_from_their_names() {
+        for level in [
+            LogLevel::Error,
+            LogLevel::Warn,
+            LogLevel::Info,
+            LogLevel::Debug,
+            LogLevel::Trace,
+        ] {
+            assert_eq!(level.as_str().parse(), Ok(level));
+            assert_eq!(level.to_string(), level.as_str());
+        }
+        assert_eq!("loud".parse::<LogLevel>(), Err(UnknownLevel("loud".into())));
     }
 }

@@ -6,11 +6,12 @@ use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
 use fliplet_agent::app::agent;
-use fliplet_agent::app::history::{self, History, LogCapture, Trigger};
+use fliplet_agent::app::history::{self, History, Trigger};
 use fliplet_agent::app::scheduler::TickRunner;
 use fliplet_agent::app::{scheduler, watchdog};
 use fliplet_agent::config::{self, Job, LoadedJob};
 use fliplet_agent::fliplet::KeySource;
+use fliplet_agent::log::LogCapture;
 use fliplet_agent::schedule;
 use fliplet_agent::sync::PushPreview;
 use fliplet_agent::sync::control::{self, RunControl};
@@ -523,17 +524,15 @@ async fn run_job(
 ) -> JobReport {
     let dry_run = trigger == Trigger::DryRun;
     if let Some(r) = recorder {
-        match agent::run_recorded_report(
-            &r.history,
-            &r.capture,
-            &r.id,
+        let record = agent::RunRecord {
+            history: &r.history,
+            capture: &r.capture,
+            job_id: &r.id,
             job,
             trigger,
             only,
-            control.clone(),
-        )
-        .await
-        {
+        };
+        match agent::run_recorded_report(record, control.clone()).await {
             Ok((recorded, report)) => {
                 if let Err(e) = recorded {
                     warn!("This run could not be recorded in the run history: {e}");

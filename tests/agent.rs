@@ -7,8 +7,9 @@ use std::sync::Arc;
 
 use fliplet_agent::app::agent::{Agent, AgentEvent};
 use fliplet_agent::app::error::ErrorCode;
-use fliplet_agent::app::history::{LogCapture, Outcome, Trigger};
+use fliplet_agent::app::history::{Outcome, Trigger};
 use fliplet_agent::app::jobs;
+use fliplet_agent::log::LogCapture;
 use fliplet_agent::secret::Secret;
 use fliplet_agent::secret_store::SecretStore;
 

@@ -11,14 +11,6 @@ use fliplet_agent::sync::run::{preview_job, run_job};
 use fliplet_emulator::{Emulator, Fault, FaultAction};
 use serde_json::{Value, json};
 
-fn seed(emu: &Emulator, ds: u64, keys: std::ops::RangeInclusive<usize>) -> Vec<u64> {
-    emu.insert_entries(
-        ds,
-        keys.map(|i| json!({"id": i, "name": format!("row {i}")}))
-            .collect(),
-    )
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn replace_with_an_empty_query_deletes_nothing_unless_allowed() {
     let env = Env::new().await;

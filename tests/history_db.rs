@@ -1,9 +1,9 @@
 //! Run history against a real SQLite file (each test in its own temp folder).
 
 use fliplet_agent::app::history::{
-    History, KEEP_RUNS_PER_JOB, LogCapture, LogLevel, Outcome, RunCounts, RunId, SCHEMA_VERSION,
-    Trigger, redact,
+    History, KEEP_RUNS_PER_JOB, Outcome, RunCounts, RunId, SCHEMA_VERSION, Trigger, redact,
 };
+use fliplet_agent::log::{LogCapture, LogLevel};
 use fliplet_agent::secret::Secret;
 use tracing::Instrument;
 use tracing_subscriber::prelude::*;

@@ -13,21 +13,15 @@ mod stall_proxy;
 
 use std::time::{Duration, Instant};
 
+use common::agent_cli::*;
 use common::*;
-use fliplet_agent::config::{Job, Operation, PushSource};
+use fliplet_agent::config::Job;
 use fliplet_agent::source::{self, Cancelled, SourceError};
 use fliplet_agent::sync::run::run_job;
 use stall_proxy::StallProxy;
 
 /// Generous upper bound for a run that must fail within a few seconds.
 const QUICK: Duration = Duration::from_secs(30);
-
-fn push_source(job: &Job) -> &PushSource {
-    match &job.operations[0] {
-        Operation::Push(p) => &p.source,
-        Operation::Pull(_) => panic!("a push"),
-    }
-}
 
 // ---------- What runs on the servers ----------
 
@@ -87,22 +81,6 @@ where
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-}
-
-fn pg_upstream() -> String {
-    format!(
-        "{}:{}",
-        env_or("FLIPLET_TEST_PG_HOST", "127.0.0.1"),
-        env_or("FLIPLET_TEST_PG_PORT", "5432")
-    )
-}
-
-fn mysql_upstream() -> String {
-    format!(
-        "{}:{}",
-        env_or("FLIPLET_TEST_MYSQL_HOST", "127.0.0.1"),
-        env_or("FLIPLET_TEST_MYSQL_PORT", "3306")
-    )
 }
 
 /// The connection block of a job file going through the proxy on `port`.
@@ -420,22 +398,17 @@ where
     F: FnMut() -> Fut,
     Fut: Future<Output = Vec<String>>,
 {
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_fliplet-agent"))
+    let mut child = agent_cmd(data_home())
         .arg("start")
         .arg(job)
         .arg("--test")
-        .env_remove("FLIPLET_API_URL")
-        .env_remove("FLIPLET_LOG")
-        .env("FLIPLET_AGENT_LOG", "off")
-        .env("XDG_DATA_HOME", common::data_home())
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
     let seen = eventually_some(Duration::from_secs(20), running).await;
     let still_running = child.try_wait().unwrap().is_none();
-    child.kill().unwrap();
-    child.wait().unwrap();
+    child.kill().await.unwrap();
     assert!(
         !seen.is_empty() && still_running,
         "the agent's query never showed on the server"

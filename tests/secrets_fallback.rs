@@ -6,7 +6,7 @@
 
 #![cfg(target_os = "linux")]
 
-use fliplet_agent::app::history::{LogCapture, LogLevel};
+use fliplet_agent::log::{LogCapture, LogLevel};
 use fliplet_agent::secret::Secret;
 use fliplet_agent::secret_store::{Backend, SEALED_FILE, SecretStore, resolve_job};
 use tracing_subscriber::prelude::*;

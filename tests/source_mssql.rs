@@ -12,9 +12,9 @@ mod tds;
 
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::{Duration, Instant};
 
+use common::agent_cli::*;
 use common::*;
 use fliplet_agent::config::{Job, Operation};
 use fliplet_agent::source::{self, SourceError, Table};
@@ -157,42 +157,11 @@ async fn encrypt_true_against_a_server_without_encryption_fails_before_the_login
 
 // ---------- TLS ----------
 
-/// `openssl` as the tests use it (see tests/tls.rs).
-fn openssl(dir: &Path, args: &[&str]) {
-    let out = Command::new("openssl")
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("the openssl command runs");
-    assert!(
-        out.status.success(),
-        "openssl {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
 /// A CA, and a server certificate it signed for localhost and 127.0.0.1; plus another CA.
 /// Returns (ca.pem, other-ca.pem, server.pem, server.key).
 fn certificates(dir: &Path) -> (PathBuf, PathBuf, PathBuf, PathBuf) {
     for ca in ["ca", "other-ca"] {
-        openssl(
-            dir,
-            &[
-                "req",
-                "-x509",
-                "-newkey",
-                "rsa:2048",
-                "-nodes",
-                "-days",
-                "3650",
-                "-subj",
-                &format!("/CN=Test {ca}"),
-                "-keyout",
-                &format!("{ca}.key"),
-                "-out",
-                &format!("{ca}.pem"),
-            ],
-        );
+        self_signed_certificate(dir, ca, &format!("/CN=Test {ca}"), &[]);
     }
     openssl(
         dir,
@@ -285,28 +254,18 @@ async fn tls_server(
 }
 
 /// `fliplet-agent start job.yml` (one run: sync_on_init, no schedule) with the system trust
-/// store replaced by `trusted` (rustls-native-certs reads `SSL_CERT_FILE`, as OpenSSL does).
+/// store replaced by `trusted` (rustls-native-certs reads `SSL_CERT_FILE`, as OpenSSL does):
+/// its exit code and what it printed.
 async fn start_with_trust_store(job: &Path, trusted: &Path) -> (i32, String) {
-    let out = tokio::time::timeout(
-        Duration::from_secs(60),
-        tokio::process::Command::new(env!("CARGO_BIN_EXE_fliplet-agent"))
-            .arg("start")
-            .arg(job)
-            .env_remove("FLIPLET_API_URL")
-            .env_remove("FLIPLET_LOG")
-            .env_remove("SSL_CERT_DIR")
-            .env("SSL_CERT_FILE", trusted)
-            .env("FLIPLET_AGENT_LOG", "off")
-            .env("FLIPLET_RETRY_BASE_MS", "10")
-            .output(),
-    )
-    .await
-    .expect("the agent finishes")
-    .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    let mut start = agent_cmd(data_home());
+    start
+        .arg("start")
+        .arg(job)
+        .env_remove("SSL_CERT_DIR")
+        .env("SSL_CERT_FILE", trusted);
+    tokio::time::timeout(Duration::from_secs(60), output(&mut start))
+        .await
+        .expect("the agent finishes")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -362,7 +362,7 @@ async fn status_lists_every_job_and_exits_3_when_one_is_stale() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_agent_notifies_a_stale_job_once_per_episode() {
     use fliplet_agent::app::agent::{Agent, AgentEvent, STALE_NOTIFIED_FILE};
-    use fliplet_agent::app::history::LogCapture;
+    use fliplet_agent::log::LogCapture;
     use fliplet_agent::secret_store::SecretStore;
 
     let env = Env::new().await;

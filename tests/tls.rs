@@ -21,24 +21,11 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 /// `openssl req -x509 -newkey rsa:2048 -nodes -subj /CN=localhost -addext
 /// subjectAltName=<san>`: a self-signed certificate (OpenSSL marks it `CA:TRUE`) and its key.
 fn self_signed(dir: &Path, name: &str, san: &str) -> (PathBuf, PathBuf) {
-    let cert = dir.join(format!("{name}.pem"));
-    let key = dir.join(format!("{name}.key"));
-    let out = Command::new("openssl")
-        .args([
-            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "3650",
-        ])
-        .args(["-subj", "/CN=localhost", "-addext"])
-        .arg(format!("subjectAltName={san}"))
-        .arg("-keyout")
-        .arg(&key)
-        .arg("-out")
-        .arg(&cert)
-        .output()
-        .expect("the openssl command runs");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let (cert, key) = self_signed_certificate(
+        dir,
+        name,
+        "/CN=localhost",
+        &["-addext", &format!("subjectAltName={san}")],
     );
     let text = Command::new("openssl")
         .args(["x509", "-noout", "-text", "-in"])

@@ -18,8 +18,8 @@ mod tray;
 use std::time::Instant;
 
 use fliplet_agent::app::agent::Agent;
-use fliplet_agent::app::history::LogCapture;
 use fliplet_agent::config::Verbosity;
+use fliplet_agent::log::LogCapture;
 use fliplet_agent::paths;
 use fliplet_agent::secret_store::SecretStore;
 use tauri::{AppHandle, Emitter, Manager, RunEvent, WebviewUrl, WebviewWindowBuilder};
@@ -72,47 +72,15 @@ fn notify(app: &AppHandle, title: String, body: String) {
     tracing::info!("Notification: {title}: {body}");
     // On Linux tauri-plugin-notification shows a notification from a task of the async
     // runtime, where notify-rust's blocking D-Bus call panics ("Cannot start a runtime from
-    // within a runtime") and nothing is shown: speak D-Bus directly, as the light tray does.
+    // within a runtime") and nothing is shown: speak D-Bus directly (`app::notify`, which the
+    // light tray uses too).
     #[cfg(target_os = "linux")]
     {
         let _ = app;
-        tauri::async_runtime::spawn(dbus_notify(title, body));
+        tauri::async_runtime::spawn(fliplet_agent::app::notify::desktop(title, body));
     }
     #[cfg(not(target_os = "linux"))]
     plugin_notify(app, title, body);
-}
-
-/// A desktop notification over D-Bus (org.freedesktop.Notifications).
-#[cfg(target_os = "linux")]
-async fn dbus_notify(title: String, body: String) {
-    let sent = async {
-        let conn = zbus::Connection::session().await?;
-        let hints: std::collections::HashMap<&str, zbus::zvariant::Value<'_>> =
-            std::collections::HashMap::new();
-        conn.call_method(
-            Some("org.freedesktop.Notifications"),
-            "/org/freedesktop/Notifications",
-            Some("org.freedesktop.Notifications"),
-            "Notify",
-            &(
-                "Fliplet Agent",
-                0u32,
-                "",
-                title.as_str(),
-                body.as_str(),
-                Vec::<&str>::new(),
-                hints,
-                -1i32,
-            ),
-        )
-        .await?;
-        Ok::<_, zbus::Error>(())
-    };
-    match tokio::time::timeout(std::time::Duration::from_secs(10), sent).await {
-        Ok(Ok(())) => {}
-        Ok(Err(e)) => tracing::warn!("Cannot show a desktop notification: {e}"),
-        Err(_) => tracing::warn!("Cannot show a desktop notification: no answer"),
-    }
 }
 
 #[cfg(not(target_os = "linux"))]

@@ -15,13 +15,14 @@ use tracing::Instrument;
 
 use crate::app::error::{AppError, ErrorCode};
 use crate::app::history::{
-    self, History, LogCapture, Outcome, RunCounts, RunDetail, RunId, RunSummary, Trigger,
+    self, History, Outcome, RunCounts, RunDetail, RunId, RunSummary, Trigger,
 };
 use crate::app::jobs::{self, JobFile};
 use crate::app::scheduler::{self, Schedule, TickRunner};
 use crate::app::watchdog::{self, Freshness};
 use crate::app::wizard::JobDraft;
 use crate::config::Job;
+use crate::log::{LogCapture, LogLevel, LogWatch};
 use crate::secret::Secret;
 use crate::secret_store::{self, SecretStore};
 use crate::sync::run;
@@ -113,20 +114,26 @@ pub struct RecordedRun {
     pub failures_before: u32,
 }
 
-/// Run a (resolved) job once and record it in `history`: trigger, times, outcome, counts,
-/// error and the log lines emitted during the run (collected by `capture`, whose layer must
-/// be in the global subscriber). Secrets of the job are redacted from the stored text.
+/// A run to record: the `history` it goes to with the log lines `capture` collects (its
+/// layer must be in the global subscriber), the job (`job_id` in the history, the resolved
+/// `job`), what started it and the operation it runs (`None`: all of them).
+#[derive(Clone, Copy)]
+pub struct RunRecord<'a> {
+    pub history: &'a History,
+    pub capture: &'a LogCapture,
+    pub job_id: &'a str,
+    pub job: &'a Job,
+    pub trigger: Trigger,
+    pub only: Option<usize>,
+}
+
+/// Run a (resolved) job once and record it: trigger, times, outcome, counts, error and the
+/// log lines emitted during the run. Secrets of the job are redacted from the stored text.
 pub async fn run_recorded(
-    history: &History,
-    capture: &LogCapture,
-    job_id: &str,
-    job: &Job,
-    trigger: Trigger,
-    only: Option<usize>,
-    control: crate::sync::control::RunControl,
+    record: RunRecord<'_>,
+    control: RunControl,
 ) -> Result<RecordedRun, AppError> {
-    let (recorded, _report) =
-        run_recorded_report(history, capture, job_id, job, trigger, only, control).await?;
+    let (recorded, _report) = run_recorded_report(record, control).await?;
     recorded
 }
 
@@ -135,26 +142,27 @@ pub async fn run_recorded(
 /// could not be recorded, so it was not started; the inner one: it ran (see the report) but
 /// recording its end failed.
 pub async fn run_recorded_report(
-    history: &History,
-    capture: &LogCapture,
-    job_id: &str,
-    job: &Job,
-    trigger: Trigger,
-    only: Option<usize>,
-    control: crate::sync::control::RunControl,
+    record: RunRecord<'_>,
+    control: RunControl,
 ) -> Result<(Result<RecordedRun, AppError>, run::JobReport), AppError> {
-    let dry_run = trigger == Trigger::DryRun;
-    let only_list = only.map(|i| [i]);
-    let recording = begin(history, capture, job_id, job, trigger, only).await?;
-    let report = run::run_job_with(job, dry_run, only_list.as_ref().map(|a| &a[..]), control)
-        .instrument(recording.span.clone())
+    let dry_run = record.trigger == Trigger::DryRun;
+    let only_list = record.only.map(|i| [i]);
+    let work = async {
+        let report = run::run_job_with(
+            record.job,
+            dry_run,
+            only_list.as_ref().map(|a| &a[..]),
+            control,
+        )
         .await;
-    let ended = Ended {
-        totals: report.totals(),
-        error: report.first_error(),
-        ok: report.succeeded(),
+        let ended = Ended {
+            totals: report.totals(),
+            error: report.first_error(),
+            ok: report.succeeded(),
+        };
+        (ended, report)
     };
-    Ok((end(history, job, recording, ended).await, report))
+    recorded(record, work).await
 }
 
 /// How a recorded piece of work ended.
@@ -164,52 +172,47 @@ struct Ended {
     ok: bool,
 }
 
-/// Record `work` (a run or a preview of `job`) in `history` with the log lines it emits.
-async fn record<T>(
-    history: &History,
-    capture: &LogCapture,
-    job_id: &str,
-    job: &Job,
-    trigger: Trigger,
-    only: Option<usize>,
+/// Do `work` (a run or a preview) recorded as `record` says, with the log lines it emits.
+/// The outer error: nothing was started; the inner one: recording the end failed.
+async fn recorded<T>(
+    record: RunRecord<'_>,
     work: impl std::future::Future<Output = (Ended, T)>,
-) -> Result<(RecordedRun, T), AppError> {
-    let recording = begin(history, capture, job_id, job, trigger, only).await?;
+) -> Result<(Result<RecordedRun, AppError>, T), AppError> {
+    let recording = begin(&record).await?;
     let (ended, out) = work.instrument(recording.span.clone()).await;
-    Ok((end(history, job, recording, ended).await?, out))
+    Ok((end(&record, recording, ended).await, out))
 }
 
 /// A run being recorded: its record, and the span whose log lines it collects.
 struct Recording {
     id: RunId,
     span: tracing::Span,
-    watch: history::LogWatch,
+    watch: LogWatch,
 }
 
-async fn begin(
-    history: &History,
-    capture: &LogCapture,
-    job_id: &str,
-    job: &Job,
-    trigger: Trigger,
-    only: Option<usize>,
-) -> Result<Recording, AppError> {
-    let id = history
-        .start_run(job_id, &job.name, trigger, only.map(|i| i as u32))
+async fn begin(record: &RunRecord<'_>) -> Result<Recording, AppError> {
+    let id = record
+        .history
+        .start_run(
+            record.job_id,
+            &record.job.name,
+            record.trigger,
+            record.only.map(|i| i as u32),
+        )
         .await?;
     let span = tracing::info_span!("run", run = id.0);
-    let watch = capture.watch(&span);
+    let watch = record.capture.watch(&span);
     Ok(Recording { id, span, watch })
 }
 
 /// Record the end of a run: its log lines and error (secrets of the job redacted), outcome
 /// and counts.
 async fn end(
-    history: &History,
-    job: &Job,
+    record: &RunRecord<'_>,
     recording: Recording,
     ended: Ended,
 ) -> Result<RecordedRun, AppError> {
+    let RunRecord { history, job, .. } = *record;
     let Recording { id, watch, .. } = recording;
     let secrets = secret_store::job_secrets(job);
     let refs: Vec<&Secret> = secrets.iter().collect();
@@ -545,16 +548,15 @@ impl Agent {
         });
         let result = match jobs::load_resolved(path, &self.store) {
             Ok(loaded) => {
-                run_recorded(
-                    &self.history,
-                    &self.capture,
-                    id,
-                    &loaded.job,
+                let record = RunRecord {
+                    history: &self.history,
+                    capture: &self.capture,
+                    job_id: id,
+                    job: &loaded.job,
                     trigger,
                     only,
-                    control,
-                )
-                .await
+                };
+                run_recorded(record, control).await
             }
             // A job that cannot be loaded is a failed run too, so the history and the
             // notification say why a schedule did nothing.
@@ -587,7 +589,7 @@ impl Agent {
             .unwrap_or_else(|| id.to_owned());
         let run = self.history.start_run(id, &name, trigger, None).await?;
         self.history
-            .append_log(run, history::LogLevel::Error, message)
+            .append_log(run, LogLevel::Error, message)
             .await?;
         self.history
             .finish_run(run, Outcome::Failed, RunCounts::default(), Some(message))
@@ -775,16 +777,16 @@ impl Agent {
             };
             (ended, preview)
         };
-        let (run, preview) = record(
-            &self.history,
-            &self.capture,
-            id,
+        let record = RunRecord {
+            history: &self.history,
+            capture: &self.capture,
+            job_id: id,
             job,
-            Trigger::DryRun,
-            None,
-            work,
-        )
-        .await?;
+            trigger: Trigger::DryRun,
+            only: None,
+        };
+        let (run, preview) = recorded(record, work).await?;
+        let run = run?;
         self.emit(AgentEvent::RunFinished {
             run: run.run,
             recovered_after: None,

@@ -13,25 +13,13 @@
 //! depth a caller that builds error or log text from a job should pass it through
 //! [`redact`] with the job's secrets ([`crate::secret_store::job_secrets`]) first.
 //!
-//! # Capturing a run's log lines
+//! # Log lines
 //!
-//! [`LogCapture`] is a `tracing_subscriber` layer that collects the events emitted inside a
-//! watched span (the core logs inside `tracing::info_span!("job", job = %name)`):
-//!
-//! ```ignore
-//! let capture = LogCapture::new();
-//! tracing_subscriber::registry().with(capture.layer()).with(fmt_layer).init();
-//! let span = tracing::info_span!("job", job = %name);
-//! let watch = capture.watch(&span);
-//! run(job).instrument(span).await;
-//! history.append_logs(run_id, &watch.finish()).await?;
-//! ```
+//! A run's log lines ([`LogLine`]) are collected while it runs by [`crate::log::LogCapture`]
+//! and stored with [`History::append_logs`].
 
-use std::collections::HashMap;
-use std::fmt::Write as _;
 use std::path::Path;
 use std::str::FromStr;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -39,6 +27,7 @@ use serde::Serialize;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
 use sqlx::{Row, sqlite::SqliteRow};
 
+use crate::log::{LogLevel, LogLine, UnknownLevel};
 use crate::secret::Secret;
 
 /// Current schema version (`PRAGMA user_version`).
@@ -147,26 +136,11 @@ str_enum! {
     }
 }
 
-str_enum! {
-    /// Level of a log line.
-    #[cfg_attr(test, derive(ts_rs::TS))]
-    LogLevel {
-        Error = "error",
-        Warn = "warn",
-        Info = "info",
-        Debug = "debug",
-        Trace = "trace",
-    }
-}
-
-impl From<tracing::Level> for LogLevel {
-    fn from(l: tracing::Level) -> Self {
-        match l {
-            tracing::Level::ERROR => LogLevel::Error,
-            tracing::Level::WARN => LogLevel::Warn,
-            tracing::Level::INFO => LogLevel::Info,
-            tracing::Level::DEBUG => LogLevel::Debug,
-            tracing::Level::TRACE => LogLevel::Trace,
+impl From<UnknownLevel> for HistoryError {
+    fn from(e: UnknownLevel) -> Self {
+        HistoryError::Corrupt {
+            column: "LogLevel",
+            value: e.0,
         }
     }
 }
@@ -180,25 +154,6 @@ pub struct RunCounts {
     pub deleted: u64,
     pub unchanged: u64,
     pub skipped: u64,
-}
-
-/// One log line of a run.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[cfg_attr(test, derive(ts_rs::TS))]
-pub struct LogLine {
-    pub at: DateTime<Utc>,
-    pub level: LogLevel,
-    pub message: String,
-}
-
-impl LogLine {
-    pub fn new(level: LogLevel, message: impl Into<String>) -> Self {
-        LogLine {
-            at: Utc::now(),
-            level,
-            message: message.into(),
-        }
-    }
 }
 
 /// A run without its log lines.
@@ -369,7 +324,8 @@ impl History {
         self.append_logs(run, &[LogLine::new(level, message)]).await
     }
 
-    /// Add log lines to a run in one transaction (e.g. a [`LogWatch::finish`] result).
+    /// Add log lines to a run in one transaction (e.g. a
+    /// [`crate::log::LogWatch::finish`] result).
     pub async fn append_logs(&self, run: RunId, lines: &[LogLine]) -> Result<(), HistoryError> {
         let mut tx = self.pool.begin().await?;
         for line in lines {
@@ -611,187 +567,9 @@ pub fn redact(text: &str, secrets: &[&Secret]) -> String {
     out
 }
 
-// ---------------------------------------------------------------------------------------
-// Log capture
-// ---------------------------------------------------------------------------------------
-
-/// Upper bound of lines kept per watched span; later lines are counted, not kept.
-pub const MAX_CAPTURED_LINES: usize = 10_000;
-
-#[derive(Default)]
-struct Captured {
-    lines: Vec<LogLine>,
-    dropped: usize,
-}
-
-type Watched = Arc<Mutex<HashMap<tracing::span::Id, Captured>>>;
-
-/// Collects the log lines emitted inside watched spans. Add [`LogCapture::layer`] to the
-/// subscriber once; then [`LogCapture::watch`] a run's span and [`LogWatch::finish`] after
-/// the run.
-#[derive(Clone, Default)]
-pub struct LogCapture {
-    watched: Watched,
-}
-
-impl LogCapture {
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// The layer to add to a `tracing_subscriber::registry()` (needs span lookup).
-    pub fn layer(&self) -> CaptureLayer {
-        CaptureLayer {
-            watched: self.watched.clone(),
-        }
-    }
-
-    /// Start collecting the events inside `span` (and its child spans). A disabled span
-    /// (no id) collects nothing.
-    pub fn watch(&self, span: &tracing::Span) -> LogWatch {
-        if let Some(id) = span.id() {
-            self.watched
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .insert(id, Captured::default());
-        }
-        LogWatch {
-            span: span.clone(),
-            watched: self.watched.clone(),
-        }
-    }
-}
-
-/// A watched span; keeps the span alive (so its id is not reused) until finished.
-pub struct LogWatch {
-    span: tracing::Span,
-    watched: Watched,
-}
-
-impl LogWatch {
-    /// The lines collected so far, without stopping.
-    pub fn lines(&self) -> Vec<LogLine> {
-        let Some(id) = self.span.id() else {
-            return Vec::new();
-        };
-        let map = self.watched.lock().unwrap_or_else(|e| e.into_inner());
-        map.get(&id).map(|c| c.lines.clone()).unwrap_or_default()
-    }
-
-    /// Stop collecting and return the lines (plus a final warning line if some were dropped
-    /// beyond [`MAX_CAPTURED_LINES`]).
-    pub fn finish(self) -> Vec<LogLine> {
-        let Some(id) = self.span.id() else {
-            return Vec::new();
-        };
-        let captured = self
-            .watched
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(&id)
-            .unwrap_or_default();
-        let mut lines = captured.lines;
-        if captured.dropped > 0 {
-            lines.push(LogLine::new(
-                LogLevel::Warn,
-                format!(
-                    "{} more log lines were not kept in the history",
-                    captured.dropped
-                ),
-            ));
-        }
-        lines
-    }
-}
-
-impl Drop for LogWatch {
-    fn drop(&mut self) {
-        if let Some(id) = self.span.id() {
-            self.watched
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .remove(&id);
-        }
-    }
-}
-
-/// The `tracing_subscriber` layer of a [`LogCapture`].
-pub struct CaptureLayer {
-    watched: Watched,
-}
-
-impl<S> tracing_subscriber::Layer<S> for CaptureLayer
-where
-    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
-{
-    fn on_event(&self, event: &tracing::Event<'_>, ctx: tracing_subscriber::layer::Context<'_, S>) {
-        let Some(scope) = ctx.event_scope(event) else {
-            return;
-        };
-        let mut map = self.watched.lock().unwrap_or_else(|e| e.into_inner());
-        if map.is_empty() {
-            return;
-        }
-        let mut line: Option<LogLine> = None;
-        for span in scope {
-            if let Some(captured) = map.get_mut(&span.id()) {
-                if captured.lines.len() >= MAX_CAPTURED_LINES {
-                    captured.dropped += 1;
-                    continue;
-                }
-                let line = line.get_or_insert_with(|| {
-                    let mut v = MessageVisitor::default();
-                    event.record(&mut v);
-                    LogLine::new((*event.metadata().level()).into(), v.finish())
-                });
-                captured.lines.push(line.clone());
-            }
-        }
-    }
-}
-
-/// `message` first, then the other fields as `name=value`.
-#[derive(Default)]
-struct MessageVisitor {
-    message: String,
-    fields: String,
-}
-
-impl MessageVisitor {
-    fn finish(self) -> String {
-        match (self.message.is_empty(), self.fields.is_empty()) {
-            (_, true) => self.message,
-            (true, false) => self.fields,
-            (false, false) => format!("{} {}", self.message, self.fields),
-        }
-    }
-}
-
-impl tracing::field::Visit for MessageVisitor {
-    fn record_str(&mut self, field: &tracing::field::Field, value: &str) {
-        if field.name() == "message" {
-            self.message.push_str(value);
-        } else {
-            self.record_debug(field, &format_args!("{value}"));
-        }
-    }
-
-    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
-        if field.name() == "message" {
-            let _ = write!(self.message, "{value:?}");
-        } else {
-            if !self.fields.is_empty() {
-                self.fields.push(' ');
-            }
-            let _ = write!(self.fields, "{}={value:?}", field.name());
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tracing_subscriber::prelude::*;
 
     #[test]
     fn redact_replaces_every_secret_longest_first() {
@@ -803,54 +581,5 @@ mod tests {
             "x <redacted> y <redacted> z"
         );
         assert_eq!(redact("nothing", &[&a]), "nothing");
-    }
-
-    #[test]
-    fn capture_collects_only_events_inside_the_watched_span() {
-        let capture = LogCapture::new();
-        let subscriber = tracing_subscriber::registry().with(capture.layer());
-        tracing::subscriber::with_default(subscriber, || {
-            let span = tracing::info_span!("job", job = "a.yml");
-            let other = tracing::info_span!("job", job = "b.yml");
-            let watch = capture.watch(&span);
-            tracing::info!("outside");
-            span.in_scope(|| {
-                tracing::info!(rows = 3, "fetched");
-                tracing::info_span!("op", index = 0).in_scope(|| tracing::warn!("nested"));
-            });
-            other.in_scope(|| tracing::error!("other job"));
-            let lines = watch.finish();
-            let got: Vec<_> = lines
-                .iter()
-                .map(|l| (l.level, l.message.as_str()))
-                .collect();
-            assert_eq!(
-                got,
-                vec![
-                    (LogLevel::Info, "fetched rows=3"),
-                    (LogLevel::Warn, "nested")
-                ]
-            );
-            span.in_scope(|| tracing::info!("after finish"));
-            assert!(capture.watched.lock().unwrap().is_empty());
-        });
-    }
-
-    #[test]
-    fn capture_caps_lines() {
-        let capture = LogCapture::new();
-        let subscriber = tracing_subscriber::registry().with(capture.layer());
-        tracing::subscriber::with_default(subscriber, || {
-            let span = tracing::info_span!("job");
-            let watch = capture.watch(&span);
-            span.in_scope(|| {
-                for i in 0..MAX_CAPTURED_LINES + 5 {
-                    tracing::debug!("line {i}");
-                }
-            });
-            let lines = watch.finish();
-            assert_eq!(lines.len(), MAX_CAPTURED_LINES + 1);
-            assert!(lines.last().unwrap().message.starts_with("5 more"));
-        });
     }
 }

@@ -25,7 +25,9 @@ use serde::de::{
     Visitor,
 };
 
-use super::yaml::{Node, Value, did_you_mean, entries_of, is_absolute_anywhere, suggestion};
+use super::yaml::{
+    InFile, Node, Value, did_you_mean, entries_of, is_absolute_anywhere, suggestion,
+};
 use super::{ConfigError, ConfigWarning};
 
 /// Stands for "what the file holds here" in error messages raised by values.
@@ -78,6 +80,12 @@ pub(crate) struct Ctx {
     flattened: RefCell<Vec<&'static [&'static str]>>,
 }
 
+impl InFile for Ctx {
+    fn file(&self) -> &str {
+        &self.file
+    }
+}
+
 impl Ctx {
     pub(crate) fn new(path: &Path, shapes: &'static [Shape]) -> Self {
         let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
@@ -96,20 +104,6 @@ impl Ctx {
             .find(|s| s.name == name)
             .copied()
             .unwrap_or(Shape::new(""))
-    }
-
-    pub(crate) fn invalid(
-        &self,
-        key: &str,
-        line: usize,
-        message: impl Into<String>,
-    ) -> ConfigError {
-        ConfigError::Invalid {
-            file: self.file.clone(),
-            key: key.to_string(),
-            line: Some(line),
-            message: message.into(),
-        }
     }
 
     pub(crate) fn warn(&self, key: &str, line: usize, message: impl Into<String>) {

@@ -74,7 +74,7 @@ use super::multi::{
     ConnectionFile, Port, PushOptions, SHAPES, Seconds, api_url, auth_token, into_database,
     query_timeouts, stale_after,
 };
-use super::yaml::{Cx, Value, suggestion};
+use super::yaml::{Cx, InFile, Value, suggestion};
 use super::{
     ConfigError, Connection, DEFAULT_RUN_TIMEOUT, Driver, Job, JobFormat, LoadedJob, Operation,
     PushOperation, PushSource, Verbosity,

@@ -39,7 +39,7 @@ use serde_json::Value as Json;
 
 use super::de::{Ctx, FOUND, Pairs, Shape, Spanned, Whole, name, spanned_name};
 use super::legacy::{HINT_AUTH, HINT_DS, WHOLE_FILE};
-use super::yaml::{Value, header_value_problem, suggestion};
+use super::yaml::{InFile, Value, header_value_problem, suggestion};
 use super::{
     Command, ConfigError, Connection, CsvEncoding, CsvSource, DEFAULT_RUN_TIMEOUT, DatabaseConfig,
     DeleteGate, Driver, EncryptConfig, FileColumn, FileSource, Hook, HttpSource, Job, JobFormat,

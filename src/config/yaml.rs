@@ -500,19 +500,34 @@ impl<'a> Cx<'a> {
             message: format!("{}{}", e.message, syntax_hint(self.text, e.line)),
         })
     }
+}
 
-    pub(crate) fn invalid(
-        &self,
-        key: &str,
-        line: usize,
-        message: impl Into<String>,
-    ) -> ConfigError {
+/// What names the job file in the errors about its values: the YAML tree's [`Cx`], the
+/// deserializer's context (`de::Ctx`), or the file name itself.
+pub(crate) trait InFile {
+    /// The job file's name.
+    fn file(&self) -> &str;
+
+    /// The error of an invalid value: `key` on `line` of the file, and what is wrong with it.
+    fn invalid(&self, key: &str, line: usize, message: impl Into<String>) -> ConfigError {
         ConfigError::Invalid {
-            file: self.file.clone(),
+            file: self.file().to_string(),
             key: key.to_string(),
             line: Some(line),
             message: message.into(),
         }
+    }
+}
+
+impl InFile for str {
+    fn file(&self) -> &str {
+        self
+    }
+}
+
+impl InFile for Cx<'_> {
+    fn file(&self) -> &str {
+        &self.file
     }
 }
 
@@ -524,12 +539,6 @@ pub(crate) fn entries_of<'n>(
     node: &'n Node,
     prefix: &str,
 ) -> Result<Vec<(String, usize, &'n Node)>, ConfigError> {
-    let invalid = |key: String, line: usize, message: String| ConfigError::Invalid {
-        file: file.to_string(),
-        key,
-        line: Some(line),
-        message,
-    };
     let Value::Map(pairs) = &node.value else {
         unreachable!("entries_of() is only called on mappings")
     };
@@ -541,10 +550,10 @@ pub(crate) fn entries_of<'n>(
         let name = match &k.value {
             Value::Scalar { text, .. } => text.clone(),
             _ => {
-                return Err(invalid(
-                    format!("{prefix}?"),
+                return Err(file.invalid(
+                    &format!("{prefix}?"),
                     k.line,
-                    "a key must be a plain name, not a list or a group".into(),
+                    "a key must be a plain name, not a list or a group",
                 ));
             }
         };
@@ -562,8 +571,8 @@ pub(crate) fn entries_of<'n>(
             continue;
         }
         if let Some(first) = first_line.get(&name) {
-            return Err(invalid(
-                format!("{prefix}{name}"),
+            return Err(file.invalid(
+                &format!("{prefix}{name}"),
                 k.line,
                 format!(
                     "is defined twice, on line {first} and on line {}: keep only one",

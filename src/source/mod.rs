@@ -1,5 +1,6 @@
-//! Sources of rows. SQL sources read through each database's own driver types and map every
-//! column to the JSON value the original agent sent (see README "SQL type mapping").
+//! Sources of rows. SQL sources (`sql/`, one file a driver) read through each database's own
+//! driver types and map every column to the JSON value the original agent sent (see README
+//! "SQL type mapping").
 
 use serde::Serialize;
 use serde_json::Value;
@@ -36,16 +37,13 @@ impl Table {
 pub mod convert;
 pub mod file;
 pub mod http;
-pub mod mssql;
 pub mod records;
 pub mod sql;
 
 use std::time::Duration;
 
-use tokio::time::Instant;
-
+use crate::config::DatabaseConfig;
 pub use crate::config::QueryTimeouts;
-use crate::config::{DatabaseConfig, Driver};
 
 /// How long establishing a connection may take before it fails with a clear message.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
@@ -133,93 +131,6 @@ impl Cancelled {
     }
 }
 
-/// Why a bounded wait ended early.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Expired {
-    /// `query_timeout`: the whole fetch took too long.
-    Query,
-    /// `stall_timeout`: no row for too long after the first one.
-    Stall,
-}
-
-/// How a bounded read of a result ended, when it did not end well.
-#[derive(Debug)]
-pub(crate) enum Stop {
-    /// An error to report as it is (the query's connection is simply dropped).
-    Failed(SourceError),
-    /// A client-side bound expired: the query must be stopped on the server.
-    Expired(Expired),
-    /// The server ended the query itself on its `query_timeout` limit.
-    ServerTimeout,
-}
-
-impl From<SourceError> for Stop {
-    fn from(e: SourceError) -> Self {
-        Stop::Failed(e)
-    }
-}
-
-/// The client-side bounds of one fetch: a deadline on the whole fetch (`query_timeout`,
-/// plus [`SERVER_GRACE`] when the server enforces it too) and, once rows arrive, a bound on
-/// the wait for each next row (`stall_timeout`).
-#[derive(Debug)]
-pub(crate) struct Bound {
-    timeouts: QueryTimeouts,
-    deadline: Option<Instant>,
-    rows: usize,
-}
-
-impl Bound {
-    /// Start the clock (call it right before sending the query). `grace`: extra time when
-    /// the server enforces `query_timeout` itself.
-    pub(crate) fn start(timeouts: &QueryTimeouts, grace: Duration) -> Bound {
-        Bound {
-            timeouts: *timeouts,
-            deadline: (timeouts.query > 0)
-                .then(|| Instant::now() + Duration::from_secs(timeouts.query) + grace),
-            rows: 0,
-        }
-    }
-
-    /// Wait for `fut` (the query's first answer, or the next row) within the bounds.
-    pub(crate) async fn wait<T>(&self, fut: impl Future<Output = T>) -> Result<T, Expired> {
-        let stall = (self.rows > 0 && self.timeouts.stall > 0)
-            .then(|| Instant::now() + Duration::from_secs(self.timeouts.stall));
-        let (until, which) = match (self.deadline, stall) {
-            (Some(d), Some(s)) if s < d => (s, Expired::Stall),
-            (Some(d), _) => (d, Expired::Query),
-            (None, Some(s)) => (s, Expired::Stall),
-            (None, None) => return Ok(fut.await),
-        };
-        tokio::time::timeout_at(until, fut).await.map_err(|_| which)
-    }
-
-    /// A row arrived.
-    pub(crate) fn row(&mut self) {
-        self.rows += 1;
-    }
-
-    /// The error of an expired wait.
-    pub(crate) fn error(&self, expired: Expired, cancelled: Cancelled) -> SourceError {
-        match expired {
-            Expired::Query => self.query_timeout(cancelled),
-            Expired::Stall => SourceError::Stalled {
-                seconds: self.timeouts.stall,
-                rows: self.rows,
-                cancelled,
-            },
-        }
-    }
-
-    /// The error of a query stopped by `query_timeout` (the server's limit or ours).
-    pub(crate) fn query_timeout(&self, cancelled: Cancelled) -> SourceError {
-        SourceError::QueryTimeout {
-            seconds: self.timeouts.query,
-            cancelled,
-        }
-    }
-}
-
 fn connect_message(target: &str, message: &str, hint: Option<&str>) -> String {
     let mut out = format!("Unable to connect to the database ({target}): {message}");
     if let Some(hint) = hint {
@@ -270,10 +181,7 @@ pub(crate) fn scrub(db: &DatabaseConfig, message: String) -> String {
 
 /// Connect to the database and run `SELECT 1`.
 pub async fn test_connection(db: &DatabaseConfig) -> Result<(), SourceError> {
-    match db.driver {
-        Driver::Mssql => mssql::test_connection(db).await,
-        Driver::Postgres | Driver::Mysql | Driver::Sqlite => sql::test_connection(db).await,
-    }
+    sql::test_connection(db).await
 }
 
 /// Run `query` and return its rows mapped to the JSON the original agent sent
@@ -299,12 +207,7 @@ pub async fn fetch_with_timeouts(
     limit: Option<usize>,
     timeouts: &QueryTimeouts,
 ) -> Result<Table, SourceError> {
-    match db.driver {
-        Driver::Mssql => mssql::fetch(db, query, limit, timeouts).await,
-        Driver::Postgres | Driver::Mysql | Driver::Sqlite => {
-            sql::fetch(db, query, limit, timeouts).await
-        }
-    }
+    sql::fetch(db, query, limit, timeouts).await
 }
 
 /// Fetch the rows of a push source.
@@ -369,40 +272,5 @@ mod tests {
         assert!(e.to_string().contains(
             "(query_timeout); the connection was closed, which makes SQL Server stop it."
         ));
-    }
-
-    #[tokio::test]
-    async fn the_whole_fetch_is_bounded_and_the_stall_bound_starts_with_the_first_row() {
-        let never = std::future::pending::<()>;
-        // query_timeout alone.
-        let b = Bound::start(&QueryTimeouts { query: 1, stall: 0 }, Duration::ZERO);
-        assert_eq!(b.wait(never()).await, Err(Expired::Query));
-        // stall_timeout only counts once a row has arrived: a slow first row is fine.
-        let mut b = Bound::start(&QueryTimeouts { query: 0, stall: 1 }, Duration::ZERO);
-        let slow = tokio::time::sleep(Duration::from_millis(1300));
-        assert_eq!(b.wait(slow).await, Ok(()));
-        b.row();
-        assert_eq!(b.wait(never()).await, Err(Expired::Stall));
-        assert!(matches!(
-            b.error(Expired::Stall, Cancelled::OnServer),
-            SourceError::Stalled {
-                seconds: 1,
-                rows: 1,
-                ..
-            }
-        ));
-        // The whole-fetch deadline wins when it comes first.
-        let mut b = Bound::start(
-            &QueryTimeouts {
-                query: 1,
-                stall: 60,
-            },
-            Duration::ZERO,
-        );
-        b.row();
-        assert_eq!(b.wait(never()).await, Err(Expired::Query));
-        // No limits: nothing expires.
-        let b = Bound::start(&QueryTimeouts::NONE, Duration::ZERO);
-        assert_eq!(b.wait(async { 7 }).await, Ok(7));
     }
 }

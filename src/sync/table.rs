@@ -169,7 +169,7 @@ pub async fn upsert(
     let qk = quote(db.driver, key);
     match db.driver {
         Driver::Postgres => {
-            let mut conn = sql::connect_pg(db).await?;
+            let mut conn = sql::postgres::connect(db).await?;
             let regclass = quote(Driver::Postgres, table);
             let have: Vec<(String, String)> = sqlx::query(
                 "SELECT a.attname::text, format_type(a.atttypid, a.atttypmod) FROM pg_attribute a \
@@ -232,7 +232,7 @@ pub async fn upsert(
             ));
         }
         Driver::Sqlite => {
-            let mut conn = sql::connect_sqlite_rw(db).await?;
+            let mut conn = sql::sqlite::connect_rw(db).await?;
             let have: Vec<(String, String)> =
                 sqlx::query("SELECT name, type FROM pragma_table_info(?)")
                     .bind(table)
@@ -262,7 +262,7 @@ pub async fn upsert(
             ));
         }
         Driver::Mysql => {
-            let mut conn = sql::connect_mysql(db).await?;
+            let mut conn = sql::mysql::connect(db).await?;
             let have: Vec<(String, String)> = conn
                 .exec(
                     "SELECT COLUMN_NAME, COLUMN_TYPE FROM information_schema.COLUMNS \

@@ -66,6 +66,16 @@ pub fn numbered_job(
     path
 }
 
+/// Entries of data source `ds` like the numbered rows (`id`, `name` = `row <id>`), for the
+/// keys `keys`; their entry ids.
+pub fn seed(emu: &Emulator, ds: u64, keys: std::ops::RangeInclusive<usize>) -> Vec<u64> {
+    emu.insert_entries(
+        ds,
+        keys.map(|i| serde_json::json!({"id": i, "name": format!("row {i}")}))
+            .collect(),
+    )
+}
+
 /// How many commit requests the emulator received.
 pub fn commits_received(emu: &Emulator) -> usize {
     emu.journal()

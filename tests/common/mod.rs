@@ -8,9 +8,10 @@
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
+use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use fliplet_agent::config::{DatabaseConfig, Driver, Job, load_job};
+use fliplet_agent::config::{DatabaseConfig, Driver, Job, Operation, PushSource, load_job};
 use fliplet_agent::secret::Secret;
 pub mod agent_cli;
 pub mod proxy;
@@ -115,6 +116,48 @@ pub fn load(path: &Path) -> Job {
     }
 }
 
+/// The source of the job's first operation, a push.
+pub fn push_source(job: &Job) -> &PushSource {
+    match &job.operations[0] {
+        Operation::Push(p) => &p.source,
+        Operation::Pull(_) => panic!("a push"),
+    }
+}
+
+/// `openssl` with `args`, run in `dir` (where relative file names are); panics with its
+/// error output when it fails.
+pub fn openssl(dir: &Path, args: &[&str]) {
+    let out = Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("the openssl command runs");
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// `openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj <subject> <extra>`: a
+/// self-signed certificate `<name>.pem` and its key `<name>.key` in `dir` (OpenSSL marks it
+/// `CA:TRUE`); their paths.
+pub fn self_signed_certificate(
+    dir: &Path,
+    name: &str,
+    subject: &str,
+    extra: &[&str],
+) -> (PathBuf, PathBuf) {
+    let (cert, key) = (format!("{name}.pem"), format!("{name}.key"));
+    let mut args = vec![
+        "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "3650", "-subj", subject,
+    ];
+    args.extend_from_slice(extra);
+    args.extend_from_slice(&["-keyout", &key, "-out", &cert]);
+    openssl(dir, &args);
+    (dir.join(cert), dir.join(key))
+}
+
 // ---------- PostgreSQL ----------
 
 pub fn pg_yaml() -> String {
@@ -148,6 +191,20 @@ fn test_database(driver: Driver, var: &str, port_default: &str, user: &str) -> D
 /// The test PostgreSQL as the agent's connection settings.
 pub fn pg_config() -> DatabaseConfig {
     test_database(Driver::Postgres, "PG", "5432", "postgres")
+}
+
+/// `host:port` of the test PostgreSQL (for a proxy in front of it).
+pub fn pg_upstream() -> String {
+    address(&pg_config())
+}
+
+/// `host:port` of a test database.
+fn address(c: &DatabaseConfig) -> String {
+    format!(
+        "{}:{}",
+        c.host.as_deref().unwrap_or_default(),
+        c.port.unwrap_or_default()
+    )
 }
 
 fn port(key: &str, default: &str) -> u16 {
@@ -222,6 +279,11 @@ pub fn mysql_yaml() -> String {
 /// The test MariaDB as the agent's connection settings.
 pub fn mysql_config() -> DatabaseConfig {
     test_database(Driver::Mysql, "MYSQL", "3306", "root")
+}
+
+/// `host:port` of the test MariaDB (for a proxy in front of it).
+pub fn mysql_upstream() -> String {
+    address(&mysql_config())
 }
 
 fn mysql_options() -> sqlx::mysql::MySqlConnectOptions {

@@ -1,17 +1,18 @@
 //! The light tray process: the agent, the handoff socket, the tray icon and its menu.
 
-use std::collections::HashMap;
 use std::process::{Command, ExitCode, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use fliplet_agent::app::agent::{Agent, JobStatus};
-use fliplet_agent::app::history::{LogCapture, Trigger};
+use fliplet_agent::app::history::Trigger;
 use fliplet_agent::app::instance::{self, AgentLock, HandoffListener};
+use fliplet_agent::app::notify;
 use fliplet_agent::app::tray::{
     TrayState, event_notification, job_label, next_event, tooltip, tray_state,
 };
 use fliplet_agent::config::Verbosity;
+use fliplet_agent::log::LogCapture;
 use fliplet_agent::paths;
 use fliplet_agent::secret_store::SecretStore;
 use ksni::TrayMethods;
@@ -231,7 +232,8 @@ async fn follow(agent: Arc<Agent>, tray: Option<ksni::Handle<LightTray>>) {
     let mut rx = agent.subscribe();
     while let Some(event) = next_event(&mut rx).await {
         if let Some((title, body)) = event_notification(&event) {
-            tokio::spawn(notify(title, body));
+            tracing::info!("Notification: {title}: {body}");
+            tokio::spawn(notify::desktop(title, body));
         }
         refresh(&agent, &tray).await;
     }
@@ -246,38 +248,6 @@ async fn refresh(agent: &Agent, tray: &Option<ksni::Handle<LightTray>>) {
         t.paused = paused;
     })
     .await;
-}
-
-/// A desktop notification (org.freedesktop.Notifications over D-Bus).
-async fn notify(title: String, body: String) {
-    tracing::info!("Notification: {title}: {body}");
-    let sent = async {
-        let conn = zbus::Connection::session().await?;
-        let hints: HashMap<&str, zbus::zvariant::Value<'_>> = HashMap::new();
-        conn.call_method(
-            Some("org.freedesktop.Notifications"),
-            "/org/freedesktop/Notifications",
-            Some("org.freedesktop.Notifications"),
-            "Notify",
-            &(
-                "Fliplet Agent",
-                0u32,
-                "",
-                title.as_str(),
-                body.as_str(),
-                Vec::<&str>::new(),
-                hints,
-                -1i32,
-            ),
-        )
-        .await?;
-        Ok::<_, zbus::Error>(())
-    };
-    match tokio::time::timeout(Duration::from_secs(10), sent).await {
-        Ok(Ok(())) => {}
-        Ok(Err(e)) => tracing::warn!("Cannot show a desktop notification: {e}"),
-        Err(_) => tracing::warn!("Cannot show a desktop notification: no answer"),
-    }
 }
 
 /// The icons, decoded once (ARGB32, as StatusNotifierItem wants them).

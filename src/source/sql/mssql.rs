@@ -9,16 +9,19 @@
 use chrono::{Duration, NaiveDate, NaiveDateTime};
 use futures::TryStreamExt;
 use serde_json::Value;
-use tiberius::{AuthMethod, Client, ColumnData, Config, EncryptionLevel, QueryItem, SqlBrowser};
+use tiberius::{
+    AuthMethod, Client, ColumnData, Config, EncryptionLevel, QueryItem, QueryStream, Row,
+    SqlBrowser,
+};
 use tokio::net::TcpStream;
 use tokio_util::compat::{Compat, TokioAsyncWriteCompatExt};
 
-use super::convert;
-use super::{
-    Bound, CONNECT_TIMEOUT, Cancelled, Column, HINT_AUTH, HINT_DATABASE, HINT_HOST, QueryTimeouts,
-    SourceError, Stop, Table,
-};
+use super::{Item, Reading, Rows, Session, Stop, connect_within, read_rows};
 use crate::config::DatabaseConfig;
+use crate::source::{
+    CANCEL_TIMEOUT, CONNECT_TIMEOUT, Cancelled, Column, HINT_AUTH, HINT_DATABASE, HINT_HOST,
+    QueryTimeouts, SourceError, convert,
+};
 
 /// Which login a configuration uses.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -137,15 +140,7 @@ async fn connect(db: &DatabaseConfig) -> Result<MssqlClient, SourceError> {
             }
         }
     };
-    match tokio::time::timeout(CONNECT_TIMEOUT, attempt).await {
-        Ok(Ok(client)) => Ok(client),
-        Ok(Err(e)) => Err(connect_error(db, e)),
-        Err(_) => Err(SourceError::connect(
-            db,
-            format!("no answer within {} seconds", CONNECT_TIMEOUT.as_secs()),
-            Some(HINT_HOST),
-        )),
-    }
+    connect_within(db, attempt, connect_error).await
 }
 
 /// Hint for `database_encrypt: true` against a server that offers no encryption.
@@ -220,113 +215,110 @@ fn query_error(db: &DatabaseConfig, e: tiberius::error::Error) -> SourceError {
     }
 }
 
-/// Connect and run `SELECT 1`.
-pub async fn test_connection(db: &DatabaseConfig) -> Result<(), SourceError> {
-    let mut client = connect(db).await?;
-    client
-        .simple_query("SELECT 1")
-        .await
-        .map_err(|e| query_error(db, e))?
-        .into_results()
-        .await
-        .map_err(|e| query_error(db, e))?;
-    let _ = client.close().await;
-    Ok(())
-}
-
-/// Run `query` and map the rows of its first result set, within `timeouts`.
+/// A SQL Server connection being fetched on.
 ///
 /// SQL Server has no per-session statement limit, and tiberius cannot send the protocol's
 /// cancel (attention) message: both bounds are client-side. When one expires the connection
 /// is dropped (its socket closed); SQL Server ends the request when it sees the connection
 /// gone. Stopping it from a second connection (`KILL <spid>`) would need the ALTER ANY
 /// CONNECTION permission, which a sync login should not have.
-pub async fn fetch(
-    db: &DatabaseConfig,
-    query: &str,
-    limit: Option<usize>,
-    timeouts: &QueryTimeouts,
-) -> Result<Table, SourceError> {
-    let mut client = connect(db).await?;
-    let mut bound = Bound::start(timeouts, std::time::Duration::ZERO);
-    let mut table = Table::default();
-    let mut rows = Vec::with_capacity(limit.unwrap_or(1024).min(1024));
-    let outcome = read(
-        db,
-        &mut client,
-        query,
-        limit,
-        &mut bound,
-        &mut table,
-        &mut rows,
-    )
-    .await;
-    match outcome {
-        Ok(true) => {
-            let _ = tokio::time::timeout(super::CANCEL_TIMEOUT, client.close()).await;
-        }
-        Ok(false) => drop(client),
-        Err(Stop::Failed(e)) => return Err(e),
-        Err(Stop::ServerTimeout) => {
-            drop(client);
-            return Err(bound.query_timeout(Cancelled::ConnectionClosed));
-        }
-        Err(Stop::Expired(which)) => {
-            drop(client);
-            return Err(bound.error(which, Cancelled::ConnectionClosed));
-        }
-    }
-    table.rows = rows;
-    Ok(table)
+pub(super) struct MssqlSession {
+    client: MssqlClient,
 }
 
-/// Read the first result set of `query` within `bound`. `Ok(complete)`: false when `limit`
-/// or a second result set stopped it.
-async fn read(
-    db: &DatabaseConfig,
-    client: &mut MssqlClient,
-    query: &str,
-    limit: Option<usize>,
-    bound: &mut Bound,
-    table: &mut Table,
-    rows: &mut Vec<Vec<Value>>,
-) -> Result<bool, Stop> {
-    let mut stream = bound
-        .wait(client.simple_query(query))
-        .await
-        .map_err(Stop::Expired)?
-        .map_err(|e| query_error(db, e))?;
-    loop {
-        let next = bound.wait(stream.try_next()).await.map_err(Stop::Expired)?;
-        let Some(item) = next.map_err(|e| query_error(db, e))? else {
-            break;
-        };
-        match item {
-            QueryItem::Metadata(meta) => {
-                if meta.result_index() > 0 {
-                    return Ok(false);
-                }
-                table.columns = meta
-                    .columns()
+impl Session for MssqlSession {
+    type QueryId = ();
+
+    async fn connect(db: &DatabaseConfig) -> Result<Self, SourceError> {
+        Ok(MssqlSession {
+            client: connect(db).await?,
+        })
+    }
+
+    async fn test(db: &DatabaseConfig) -> Result<(), SourceError> {
+        let mut client = connect(db).await?;
+        client
+            .simple_query("SELECT 1")
+            .await
+            .map_err(|e| query_error(db, e))?
+            .into_results()
+            .await
+            .map_err(|e| query_error(db, e))?;
+        let _ = client.close().await;
+        Ok(())
+    }
+
+    async fn prepare(
+        &mut self,
+        _db: &DatabaseConfig,
+        _timeouts: &QueryTimeouts,
+    ) -> Result<((), bool), SourceError> {
+        Ok(((), false))
+    }
+
+    /// The first result set of `query`; a second one stops the read.
+    async fn read<'a>(
+        &'a mut self,
+        db: &'a DatabaseConfig,
+        query: &'a str,
+        reading: &'a mut Reading,
+    ) -> Result<bool, Stop> {
+        let stream = reading
+            .bound
+            .wait_for(self.client.simple_query(query), |e| {
+                query_error(db, e).into()
+            })
+            .await?;
+        read_rows(&mut MssqlRows { db, stream }, reading).await
+    }
+
+    async fn close(self) {
+        let _ = tokio::time::timeout(CANCEL_TIMEOUT, self.client.close()).await;
+    }
+
+    async fn ended_by_server(self) -> Cancelled {
+        Cancelled::ConnectionClosed
+    }
+
+    async fn stop(self, _db: &DatabaseConfig, _: ()) -> Cancelled {
+        drop(self.client);
+        Cancelled::ConnectionClosed
+    }
+}
+
+/// The items of a SQL Server result: its columns, then its rows.
+struct MssqlRows<'a> {
+    db: &'a DatabaseConfig,
+    stream: QueryStream<'a>,
+}
+
+impl Rows for MssqlRows<'_> {
+    type Row = Row;
+
+    async fn next(&mut self) -> Result<Option<Item<Row>>, Stop> {
+        let item = self
+            .stream
+            .try_next()
+            .await
+            .map_err(|e| query_error(self.db, e))?;
+        Ok(item.map(|item| match item {
+            QueryItem::Metadata(meta) if meta.result_index() > 0 => Item::NextResult,
+            QueryItem::Metadata(meta) => Item::Columns(
+                meta.columns()
                     .iter()
                     .map(|c| Column {
                         name: c.name().to_string(),
                         type_name: format!("{:?}", c.column_type()),
                     })
-                    .collect();
-            }
-            QueryItem::Row(row) => {
-                bound.row();
-                if limit.is_some_and(|l| rows.len() >= l) {
-                    return Ok(false);
-                }
-                let mut out = Vec::with_capacity(table.columns.len());
-                out.extend(row.into_iter().map(|cell| value(&cell)));
-                rows.push(out);
-            }
-        }
+                    .collect(),
+            ),
+            QueryItem::Row(row) => Item::Row(row),
+        }))
     }
-    Ok(true)
+
+    fn values(&self, row: Row) -> Result<Vec<Value>, SourceError> {
+        Ok(row.into_iter().map(|cell| value(&cell)).collect())
+    }
 }
 
 fn days_from(base: NaiveDate, days: i64) -> Option<NaiveDate> {
