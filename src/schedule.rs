@@ -238,8 +238,7 @@ pub fn original_equivalent(expr: &str) -> Option<String> {
         };
     }
     // Back to the form the user wrote (5 fields unless they wrote seconds).
-    let written = to_six_field(expr).ok()?;
-    let five = expr.split_whitespace().count() != 6 && written.starts_with("0 ");
+    let five = expr.split_whitespace().count() == 5;
     Some(if five {
         fields[1..].join(" ")
     } else {

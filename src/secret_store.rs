@@ -866,13 +866,7 @@ fn find_secret_values(text: &str, path: &Path) -> Result<Vec<FoundValue>, Secret
 
     let mut found = Vec::new();
     for (group, name, key) in places {
-        let Some(Value::Map(entries)) = group.map(|g| &g.value) else {
-            continue;
-        };
-        let Some((k, v)) = entries
-            .iter()
-            .find(|(k, _)| matches!(&k.value, Value::Scalar { text, .. } if text == name))
-        else {
+        let Some((k, v)) = group.and_then(|g| g.entry(name)) else {
             continue;
         };
         let fail = |reason: &str| SecretsError::Import {

@@ -122,11 +122,16 @@ impl Node {
 
     /// The value under `key` of a group.
     pub(crate) fn get(&self, key: &str) -> Option<&Node> {
+        self.entry(key).map(|(_, v)| v)
+    }
+
+    /// The key node and the value under `key` of a group.
+    pub(crate) fn entry(&self, key: &str) -> Option<(&Node, &Node)> {
         match &self.value {
             Value::Map(entries) => entries
                 .iter()
                 .find(|(k, _)| matches!(&k.value, Value::Scalar { text, .. } if text == key))
-                .map(|(_, v)| v),
+                .map(|(k, v)| (k, v)),
             _ => None,
         }
     }
